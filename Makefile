@@ -1,0 +1,110 @@
+# bigbatch build. `make` builds build/libbigbatch.a, build/bigbatch and
+# build/bb_tests. Optional parts: MPI=1|0 (default: on when mpicc exists),
+# CUDA=1 (default off). SAN=1 builds everything with ASan+UBSan into build-san/.
+CC      ?= cc
+OPT     ?= -O2
+WERROR  ?=
+SAN     ?= 0
+CUDA    ?= 0
+CUDA_HOME ?= /usr/local/cuda
+ifeq ($(origin MPI), undefined)
+MPI := $(if $(shell command -v mpicc 2>/dev/null),1,0)
+endif
+
+BUILD   := build
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic \
+               -Wshadow -Wno-unused-parameter $(WERROR) -MMD -MP \
+               -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
+ARCH    ?= -march=native
+ifeq ($(SAN),1)
+BUILD   := build-san
+OPT     := -O1 -g -fno-omit-frame-pointer
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+ifeq ($(SAN),thread)
+BUILD   := build-tsan
+OPT     := -O1 -g
+CFLAGS_BASE += -fsanitize=thread
+LDFLAGS_SAN := -fsanitize=thread
+endif
+CFLAGS  := $(CFLAGS_BASE) $(OPT) $(ARCH) $(EXTRA_CFLAGS)
+LDLIBS  := -lopenblas -lz -lpthread -lm
+
+ALL_C   := $(shell find src -name '*.c' | sort)
+CLI_C   := $(filter src/cli/%,$(ALL_C))
+MPI_C   := $(filter %_mpi.c,$(ALL_C))
+CUDA_C  := $(filter %_cuda.c,$(ALL_C))
+NOMPI_C := $(filter %_nompi.c,$(ALL_C))
+NOCUDA_C:= $(filter %_nocuda.c,$(ALL_C))
+LIB_C   := $(filter-out $(CLI_C) $(MPI_C) $(CUDA_C) $(NOMPI_C) $(NOCUDA_C),$(ALL_C))
+
+ifeq ($(MPI),1)
+CC      := mpicc
+LIB_C   += $(MPI_C)
+CFLAGS  += -DBB_HAVE_MPI=1
+else
+LIB_C   += $(NOMPI_C)
+endif
+CU_SRC  := $(shell find src -name '*.cu' 2>/dev/null | sort)
+ifeq ($(CUDA),1)
+LIB_C   += $(CUDA_C)
+CFLAGS  += -DBB_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+NVCC    ?= $(CUDA_HOME)/bin/nvcc
+NVFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Iinclude -Isrc --compiler-options -Wall
+LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs -lcudnn -lcublas -lnccl -lcudart -lstdc++
+CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+else
+LIB_C   += $(NOCUDA_C)
+CU_OBJ  :=
+endif
+
+LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(CU_OBJ)
+CLI_OBJ := $(CLI_C:%.c=$(BUILD)/%.o)
+TEST_C  := $(sort $(wildcard tests/*.c))
+TEST_OBJ:= $(TEST_C:%.c=$(BUILD)/%.o)
+BENCH_C := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
+
+.PHONY: all test clean info bench
+all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN)
+
+info:
+	@echo "bigbatch build: MPI=$(MPI) CUDA=$(CUDA) SAN=$(SAN) CC=$(CC) OPT=$(OPT) $(ARCH)"
+
+$(BUILD)/libbigbatch.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bigbatch: $(CLI_OBJ) $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) -o $@ $(CLI_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
+
+# Every `TEST(name)` in tests/*.c is registered by this generated list.
+$(BUILD)/tests/registry.h: $(TEST_C)
+	@mkdir -p $(dir $@)
+	@sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/\1/p' $(TEST_C) > $@.names
+	@{ sed 's/.*/void test_&(void);/' $@.names; echo 'static const bb_test_entry bb_test_registry[] = {'; \
+	   sed 's/.*/    {"&", test_&},/' $@.names; echo '    {0, 0}};'; } > $@.tmp && mv $@.tmp $@ && rm -f $@.names
+
+$(BUILD)/tests/main.o: $(BUILD)/tests/registry.h
+$(BUILD)/bb_tests: $(TEST_OBJ) $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) -o $@ $(TEST_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
+
+$(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(BUILD)/tests -c -o $@ $<
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+test: all
+	BB_BUILD=$(BUILD) scripts/run_tests.sh
+
+clean:
+	rm -rf build build-san build-tsan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

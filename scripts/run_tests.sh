@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the whole suite: the C unit tests (build/bb_tests), then every script in
+# tests/sh/ (each one a test: exit 0 passes). Ends with "N passed, N failed" and
+# exits non-zero if anything failed. BB_BUILD picks the build folder.
+set -u
+cd "$(dirname "$0")/.."
+build=${BB_BUILD:-build}
+export BB_BUILD=$build
+passed=0 failed=0
+log=$(mktemp)
+"$build/bb_tests" ${BB_TEST_FILTER:-} | tee "$log"
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+if [ -n "$line" ]; then
+    passed=$((passed + ${line%% passed*}))
+    f=${line#*, }; failed=$((failed + ${f%% failed*}))
+else
+    echo "FAIL bb_tests (no summary line: crashed?)"; failed=$((failed + 1))
+fi
+rm -f "$log"
+for t in tests/sh/*.sh; do
+    [ -e "$t" ] || continue
+    name=$(basename "$t" .sh)
+    if [ -n "${BB_TEST_FILTER:-}" ] && [[ "$name" != *"$BB_TEST_FILTER"* ]]; then continue; fi
+    start=$(date +%s.%N)
+    if out=$(bash "$t" 2>&1); then
+        passed=$((passed + 1)); printf 'ok   %s (%.1fs)\n' "$name" "$(echo "$(date +%s.%N) - $start" | bc)"
+    else
+        failed=$((failed + 1)); printf 'FAIL %s\n%s\n' "$name" "$(echo "$out" | tail -30 | sed 's/^/  /')"
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

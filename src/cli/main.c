@@ -1,0 +1,27 @@
+/* `bigbatch COMMAND ...`: the only code that turns statuses into exit codes. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
+    {"summary", cli_summary, "print a model's layers, parameter count and FLOPs"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bigbatch COMMAND [flags]   (bigbatch COMMAND --help for its flags)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "bigbatch: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

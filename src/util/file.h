@@ -1,0 +1,23 @@
+/* Files written atomically (temporary file in the same directory, fsync,
+ * rename, fsync of the directory): a reader sees the old file or the new one,
+ * never half of one, whatever happens to the writer. */
+#ifndef BB_UTIL_FILE_H
+#define BB_UTIL_FILE_H
+
+#include "util/status.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* `write` gets an open FILE* for the temporary file and returns BB_OK or a
+ * failure; write errors on the stream are caught here too. */
+typedef bb_status (*bb_file_writer)(FILE *f, void *arg);
+bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg);
+
+/* Reads a whole file (at most max_bytes) into a malloc'd buffer. */
+bb_status bb_file_read_all(const char *path, size_t max_bytes, unsigned char **out, size_t *len);
+
+/* mkdir -p */
+bb_status bb_mkdirs(const char *path);
+
+#endif

@@ -1,0 +1,21 @@
+/* A fixed fork-join pool: bb_pool_run calls fn(arg, t, T) on T threads (the
+ * caller is thread 0) and returns when all have finished. Used by the trainer to
+ * run logical workers and by kernels that split work by rows. */
+#ifndef BB_UTIL_POOL_H
+#define BB_UTIL_POOL_H
+
+#include "util/status.h"
+
+typedef struct bb_pool bb_pool;
+typedef void (*bb_pool_fn)(void *arg, int t, int nthreads);
+
+bb_status bb_pool_create(bb_pool **out, int nthreads);
+void bb_pool_destroy(bb_pool *p);
+int bb_pool_size(const bb_pool *p);
+void bb_pool_run(bb_pool *p, bb_pool_fn fn, void *arg);
+
+/* Splits [0, n) into `parts` contiguous ranges whose sizes differ by at most one;
+ * range i is [*lo, *hi). */
+void bb_split_range(long long n, int parts, int i, long long *lo, long long *hi);
+
+#endif
