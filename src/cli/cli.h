@@ -1,7 +1,27 @@
-/* Command entry points; each returns the process exit status. */
+/* Command entry points; each returns the process exit status
+ * (0 ok, 1 failure, 2 bad usage, 128+signal when stopped by a signal). */
 #ifndef BB_CLI_H
 #define BB_CLI_H
 
+#include "train/config.h"
+
+#include <stdio.h>
+
 int cli_summary(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_schedule(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+
+/* Applies --flag value / --flag=value pairs of the configuration table to cfg.
+ * Arguments named in `extra` (NULL-terminated, without "--") are not config
+ * fields; their values are stored in extra_vals[i]. Returns 0, or 2 after
+ * printing a message naming the flag. `seen` (may be NULL) collects which
+ * config fields were given (by index). */
+int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char *const *extra,
+              const char **extra_vals, unsigned char *seen);
+void cli_print_flags(FILE *f);
+/* Applies a preset ("quick", "goyal") before the user's flags. */
+int cli_preset(bb_config *cfg, const char *name);
 
 #endif

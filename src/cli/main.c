@@ -5,6 +5,10 @@
 #include <string.h>
 
 static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
+    {"train", cli_train, "train with the large-minibatch recipe (mpirun -np P for P processes)"},
+    {"eval", cli_eval, "evaluate a checkpoint on the test set"},
+    {"schedule", cli_schedule, "print the learning rate per epoch or iteration of a configuration"},
+    {"inspect", cli_inspect, "show a checkpoint's metadata and tensor hashes"},
     {"summary", cli_summary, "print a model's layers, parameter count and FLOPs"},
 };
 

@@ -1,0 +1,95 @@
+/* Command-line flags from the configuration table, and the presets. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct { const char *name, *help; const char *const kv[16]; } presets[] = {
+    {"quick", "the defaults: ResNet-20, kn 256, cosine decay, 4 epochs (about 5 minutes on 2 cores)", {NULL}},
+    {"goyal", "the paper's full recipe scaled to 30 epochs: step decay by 10x at epochs 10, 20 and 26.7 "
+              "(30/60/80 of 90), gradual warmup over 5 epochs when kn > 256, zero-gamma, wd 1e-4 on weights only",
+     {"decay", "step", "epochs", "30", "milestones", "", "warmup", "gradual", NULL}},
+};
+
+int cli_preset(bb_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(presets[i].name, name) != 0) continue;
+        for (int j = 0; presets[i].kv[j]; j += 2)
+            if (bb_config_set(cfg, presets[i].kv[j], presets[i].kv[j + 1]) != BB_OK) return 2;
+        return 0;
+    }
+    fprintf(stderr, "bigbatch: --preset: unknown preset '%s' (known:", name);
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) fprintf(stderr, " %s", presets[i].name);
+    fprintf(stderr, ")\n");
+    return 2;
+}
+
+void cli_print_flags(FILE *f)
+{
+    fprintf(f, "flags (--name value or --name=value; booleans also bare):\n");
+    fprintf(f, "  %-22s %s\n", "--preset NAME", "apply a preset first:");
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        fprintf(f, "  %-22s   %s: %s\n", "", presets[i].name, presets[i].help);
+    for (int i = 0; i < bb_config_nfields; i++) {
+        const bb_config_field *fd = &bb_config_fields[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", fd->name);
+        fprintf(f, "  %-22s %s", flag, fd->help);
+        if (fd->type == BB_CF_CHOICE) fprintf(f, " [%s]", fd->choices[0] == '|' ? fd->choices + 1 : fd->choices);
+        if (fd->def[0]) fprintf(f, " (default %s)", fd->def);
+        fputc('\n', f);
+    }
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char *const *extra,
+              const char **extra_vals, unsigned char *seen)
+{
+    /* presets first, wherever they appear, so explicit flags win */
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--preset")) v = i + 1 < argc ? argv[i + 1] : "";
+        else if (!strncmp(argv[i], "--preset=", 9)) v = argv[i] + 9;
+        if (v && cli_preset(cfg, v) != 0) return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "bigbatch %s: unexpected argument '%s' (flags start with --)\n", cmd, arg);
+            return 2;
+        }
+        char name[64];
+        const char *value = NULL;
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (len >= sizeof name) len = sizeof name - 1;
+        memcpy(name, arg + 2, len);
+        name[len] = 0;
+        if (eq) value = eq + 1;
+        if (!strcmp(name, "preset")) { if (!eq) i++; continue; }
+        int ex = -1;
+        for (int j = 0; extra && extra[j]; j++)
+            if (!strcmp(extra[j], name)) ex = j;
+        const bb_config_field *fd = ex < 0 ? bb_config_find(name) : NULL;
+        if (ex < 0 && !fd) {
+            fprintf(stderr, "bigbatch %s: unknown flag --%s (see bigbatch %s --help)\n", cmd, name, cmd);
+            return 2;
+        }
+        if (!value) {
+            int next_is_value = i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0;
+            if (fd && fd->type == BB_CF_BOOL && !next_is_value) value = "1";
+            else if (i + 1 < argc) value = argv[++i];
+            else {
+                fprintf(stderr, "bigbatch %s: --%s needs a value\n", cmd, name);
+                return 2;
+            }
+        }
+        if (ex >= 0) { extra_vals[ex] = value; continue; }
+        if (bb_config_set(cfg, name, value) != BB_OK) {
+            fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
+            return 2;
+        }
+        if (seen) seen[fd - bb_config_fields] = 1;
+    }
+    return 0;
+}

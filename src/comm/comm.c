@@ -1,0 +1,45 @@
+/* Backend choice and the single-process backend. */
+#include "comm/comm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bb_status single_allreduce(bb_comm *c, float *buf, int64_t len) { (void)c; (void)buf; (void)len; return BB_OK; }
+static bb_status single_allreduce_f64(bb_comm *c, double *buf, int64_t len) { (void)c; (void)buf; (void)len; return BB_OK; }
+static bb_status single_bcast(bb_comm *c, void *buf, size_t bytes, int root) { (void)c; (void)buf; (void)bytes; (void)root; return BB_OK; }
+static bb_status single_barrier(bb_comm *c) { (void)c; return BB_OK; }
+static void single_destroy(bb_comm *c) { free(c); }
+
+bb_status bb_comm_single(bb_comm **out)
+{
+    bb_comm *c = calloc(1, sizeof *c);
+    if (!c) return bb_fail(BB_ERR_NOMEM, "comm: out of memory");
+    c->rank = 0;
+    c->size = 1;
+    c->local_size = 1;
+    c->backend = "single";
+    strcpy(c->algorithm, "none");
+    c->allreduce = single_allreduce;
+    c->allreduce_f64 = single_allreduce_f64;
+    c->bcast = single_bcast;
+    c->barrier = single_barrier;
+    c->destroy = single_destroy;
+    *out = c;
+    return BB_OK;
+}
+
+int bb_comm_under_mpirun(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+bb_status bb_comm_create(bb_comm **out, const char *algorithm)
+{
+    if (bb_comm_under_mpirun()) return bb_comm_mpi(out, algorithm);
+    return bb_comm_single(out);
+}
+
+void bb_comm_destroy(bb_comm *c)
+{
+    if (c) c->destroy(c);
+}

@@ -1,0 +1,37 @@
+/* One interface for summing across processes. The single-process backend is
+ * a no-op; the MPI backend (comm_mpi.c, built with MPI=1) is chosen when the
+ * program runs under mpirun. Every executor applies the identical update after
+ * the sum, so there is no broadcast of weights after the first one. */
+#ifndef BB_COMM_H
+#define BB_COMM_H
+
+#include "util/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bb_comm bb_comm;
+struct bb_comm {
+    int rank, size;
+    int local_size;            /* ranks on this host (for thread counts) */
+    const char *backend;       /* "single", "mpi" */
+    char algorithm[12];        /* "mpi", "ring", "hd" */
+    bb_status (*allreduce)(bb_comm *c, float *buf, int64_t len);        /* sum in place */
+    bb_status (*allreduce_f64)(bb_comm *c, double *buf, int64_t len);   /* sum in place */
+    bb_status (*bcast)(bb_comm *c, void *buf, size_t bytes, int root);
+    bb_status (*barrier)(bb_comm *c);
+    void (*destroy)(bb_comm *c);
+    void *impl;
+};
+
+/* algorithm: "mpi" (the library's own), "ring" or "hd" (halving-doubling). */
+bb_status bb_comm_create(bb_comm **out, const char *algorithm);
+void bb_comm_destroy(bb_comm *c);
+int bb_comm_under_mpirun(void);
+
+/* The single-process backend. */
+bb_status bb_comm_single(bb_comm **out);
+/* Provided by comm_mpi.c or comm_nompi.c. */
+bb_status bb_comm_mpi(bb_comm **out, const char *algorithm);
+
+#endif

@@ -1,0 +1,33 @@
+/* Momentum SGD over the flat parameter buffer (RECIPE.md).
+ * Form 9 (default):       u <- m u + (g + wd w);   w <- w - lr u
+ * Nesterov (form 9):      u <- m u + g';           w <- w - lr (g' + m u)
+ * Form 10, corrected:     v <- m (lr/lr_prev) v + lr g';   w <- w - v
+ * Form 10, uncorrected:   v <- m v + lr g'  (the pitfall, kept to show it)
+ * g' = g + wd w, with wd applied to conv/fc weights only unless wd_all.
+ * LARS (You et al.): per parameter tensor, lr_l = lr * eta |w| / (|g| + wd |w|). */
+#ifndef BB_OPTIM_SGD_H
+#define BB_OPTIM_SGD_H
+
+#include "model/net.h"
+
+typedef enum { BB_MOMENTUM_FORM9, BB_MOMENTUM_FORM10, BB_MOMENTUM_FORM10_UNCORRECTED } bb_momentum_form;
+
+typedef struct {
+    double momentum;          /* m, 0.9 */
+    double weight_decay;      /* lambda, 1e-4 */
+    int wd_all;               /* also decay BN gamma/beta and biases */
+    int nesterov;
+    bb_momentum_form form;
+    int lars;                 /* layer-wise adaptive rate scaling */
+    double lars_eta;
+} bb_sgd;
+
+/* One update of params and the momentum buffer from the summed, kn-normalized
+ * gradient. lr_prev is the lr of the previous update (form 10 correction);
+ * pass lr for the first. */
+void bb_sgd_step(const bb_sgd *o, const bb_net *net, float *params, float *momentum,
+                 const float *grad, double lr, double lr_prev);
+/* Whether weight decay applies to this parameter under o. */
+int bb_sgd_decays(const bb_sgd *o, const bb_param *p);
+
+#endif

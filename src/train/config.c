@@ -1,0 +1,222 @@
+/* The configuration table and its parsing, printing and validation. */
+#include "train/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(field) offsetof(bb_config, field), sizeof(((bb_config *)0)->field)
+#define BIG 9.0e15
+
+const bb_config_field bb_config_fields[] = {
+    /* model */
+    {"model", BB_CF_STR, F(model), "resnet20", 0, 0, NULL,
+     "resnet8/14/20/32/44/56/110 (CIFAR style), resnet18/34/50/101/152 (ImageNet style) or mlp", 1},
+    {"shortcut", BB_CF_CHOICE, F(shortcut), "", 0, 0, "|A|B", "residual shortcut: A (zero-pad) or B (1x1 conv + BN); empty: family default", 1},
+    {"width", BB_CF_INT, F(width), "0", 0, 4096, NULL, "base channel width (0: 16 CIFAR, 64 ImageNet, 256 MLP)", 1},
+    {"zero-gamma", BB_CF_BOOL, F(zero_gamma), "1", 0, 1, NULL, "start the last BN gamma of each residual block at 0", 1},
+    /* data */
+    {"data", BB_CF_CHOICE, F(data), "fashion-mnist", 0, 0, "fashion-mnist|mnist|cifar10|cifar100|synthetic|imagefolder",
+     "training data", 1},
+    {"data-dir", BB_CF_STR, F(data_dir), "", 0, 0, NULL,
+     "where the data is (default: /usr/share/datasets/fashion-mnist for fashion-mnist)", 0},
+    {"val-dir", BB_CF_STR, F(val_dir), "", 0, 0, NULL, "imagefolder validation root", 0},
+    {"crop-pad", BB_CF_INT, F(crop_pad), "-1", -1, 64, NULL, "random-crop padding in pixels (-1: default for the input size, 0: off)", 1},
+    {"flip", BB_CF_BOOL, F(flip), "1", 0, 1, NULL, "random horizontal flips", 1},
+    {"image-size", BB_CF_INT, F(image_size), "224", 8, 1024, NULL, "imagefolder: training crop size", 1},
+    {"synthetic-train", BB_CF_INT, F(synthetic_train), "8192", 1, 100000000, NULL, "synthetic data: training samples", 1},
+    {"synthetic-test", BB_CF_INT, F(synthetic_test), "2048", 1, 100000000, NULL, "synthetic data: test samples", 1},
+    {"synthetic-classes", BB_CF_INT, F(synthetic_classes), "10", 2, 100000, NULL, "synthetic data: classes", 1},
+    {"synthetic-shape", BB_CF_STR, F(synthetic_shape), "1x28x28", 0, 0, NULL, "synthetic data: CxHxW", 1},
+    /* minibatch */
+    {"batch-size", BB_CF_INT, F(batch_size), "256", 1, 1 << 24, NULL, "total minibatch kn (all workers together)", 1},
+    {"worker-batch", BB_CF_INT, F(worker_batch), "32", 1, 1 << 20, NULL,
+     "per-worker batch n: batch-norm statistics are computed over these n samples", 1},
+    /* optimization */
+    {"lr", BB_CF_FLOAT, F(lr), "0.1", 0, 1e6, NULL, "reference learning rate, for a minibatch of --ref-batch", 1},
+    {"ref-batch", BB_CF_FLOAT, F(ref_batch), "256", 1, BIG, NULL, "the minibatch the reference lr belongs to", 1},
+    {"lr-scaling", BB_CF_CHOICE, F(lr_scaling), "linear", 0, 0, "linear|sqrt|none", "how lr follows kn / ref-batch", 1},
+    {"warmup", BB_CF_CHOICE, F(warmup), "gradual", 0, 0, "gradual|constant|none", "warmup kind", 1},
+    {"warmup-epochs", BB_CF_FLOAT, F(warmup_epochs), "-1", -1, 1e6, NULL, "warmup length (-1: 5 when kn > ref-batch, else 0)", 1},
+    {"decay", BB_CF_CHOICE, F(decay), "cosine", 0, 0, "step|cosine|none", "lr decay after warmup", 1},
+    {"milestones", BB_CF_STR, F(milestones), "", 0, 0, NULL,
+     "step decay epochs, e.g. 30,60,80 (empty: 1/3, 2/3, 8/9 of --epochs as in the paper's 30/60/80 of 90)", 1},
+    {"decay-factor", BB_CF_FLOAT, F(decay_factor), "0.1", 0, 1, NULL, "lr factor at each milestone", 1},
+    {"epochs", BB_CF_FLOAT, F(epochs), "4", 0, 1e6, NULL, "training length in epochs", 1},
+    {"momentum", BB_CF_FLOAT, F(momentum), "0.9", 0, 0.9999, NULL, "momentum m", 1},
+    {"momentum-form", BB_CF_CHOICE, F(momentum_form), "form9", 0, 0, "form9|form10|form10-uncorrected",
+     "paper's eq. 9, eq. 10 with momentum correction, or eq. 10 without it", 1},
+    {"nesterov", BB_CF_BOOL, F(nesterov), "0", 0, 1, NULL, "Nesterov momentum (form9 only)", 1},
+    {"weight-decay", BB_CF_FLOAT, F(weight_decay), "1e-4", 0, 1, NULL, "L2 weight decay lambda", 1},
+    {"wd-all", BB_CF_BOOL, F(wd_all), "0", 0, 1, NULL, "also decay BN gamma/beta and biases", 1},
+    {"label-smoothing", BB_CF_FLOAT, F(label_smoothing), "0", 0, 0.999, NULL, "label smoothing epsilon", 1},
+    {"bn-momentum", BB_CF_FLOAT, F(bn_momentum), "0.9", 0, 0.9999, NULL, "running-average momentum of BN statistics", 1},
+    {"lars", BB_CF_BOOL, F(lars), "0", 0, 1, NULL, "layer-wise adaptive rate scaling (You et al.)", 1},
+    {"lars-eta", BB_CF_FLOAT, F(lars_eta), "0.001", 0, 1, NULL, "LARS trust coefficient", 1},
+    /* run */
+    {"seed", BB_CF_INT, F(seed), "1", 0, BIG, NULL, "seed of initialization, shuffling and augmentation", 1},
+    {"threads", BB_CF_INT, F(threads), "0", 0, 4096, NULL, "compute threads (0: all cores, shared among local MPI ranks)", 0},
+    {"out", BB_CF_STR, F(out), "runs/latest", 0, 0, NULL, "run directory: metrics, checkpoints, config", 0},
+    {"resume", BB_CF_STR, F(resume), "", 0, 0, NULL, "checkpoint to continue from ('auto': the run directory's latest)", 0},
+    {"eval-every", BB_CF_FLOAT, F(eval_every), "1", 0, 1e6, NULL, "epochs between test-set evaluations (0: only at the end)", 0},
+    {"checkpoint-every", BB_CF_FLOAT, F(checkpoint_every), "1", 0, 1e6, NULL, "epochs between checkpoints (0: only at the end)", 0},
+    {"max-steps", BB_CF_INT, F(max_steps), "0", 0, BIG, NULL, "stop after this many iterations (0: run all epochs)", 0},
+    {"log-every", BB_CF_INT, F(log_every), "50", 1, BIG, NULL, "iterations between progress lines when not on a terminal", 0},
+    {"noise-scale", BB_CF_BOOL, F(noise_scale), "0", 0, 1, NULL, "estimate the gradient noise scale B_noise every step", 0},
+    /* distributed */
+    {"allreduce", BB_CF_CHOICE, F(allreduce), "mpi", 0, 0, "mpi|ring|hd", "allreduce algorithm across MPI ranks", 0},
+    {"bucket-kb", BB_CF_INT, F(bucket_kb), "1024", 1, 1 << 22, NULL, "gradient bucket size for overlapped allreduce (KiB)", 0},
+    {"watchdog", BB_CF_FLOAT, F(watchdog), "60", 0.1, 1e6, NULL, "seconds without progress from a rank before the job stops", 0},
+    {"checksum-every", BB_CF_INT, F(checksum_every), "100", 0, BIG, NULL, "iterations between cross-rank weight checks (0: never)", 0},
+    {"device", BB_CF_CHOICE, F(device), "cpu", 0, 0, "cpu|cuda", "compute device", 0},
+};
+const int bb_config_nfields = (int)(sizeof bb_config_fields / sizeof bb_config_fields[0]);
+
+const bb_config_field *bb_config_find(const char *name)
+{
+    for (int i = 0; i < bb_config_nfields; i++)
+        if (strcmp(bb_config_fields[i].name, name) == 0) return &bb_config_fields[i];
+    return NULL;
+}
+
+void bb_config_defaults(bb_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < bb_config_nfields; i++) {
+        bb_status s = bb_config_set(c, bb_config_fields[i].name, bb_config_fields[i].def);
+        (void)s;
+    }
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (const char *p = choices; p; p = strchr(p, '|')) {
+        if (*p == '|') p++;
+        const char *end = strchr(p, '|');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (!end) break;
+    }
+    return 0;
+}
+
+bb_status bb_config_set(bb_config *c, const char *name, const char *value)
+{
+    const bb_config_field *f = bb_config_find(name);
+    if (!f) return bb_fail(BB_ERR_INVALID, "unknown option --%s", name);
+    if (!value) return bb_fail(BB_ERR_INVALID, "--%s needs a value", name);
+    char *dst = (char *)c + f->offset;
+    char *end = NULL;
+    errno = 0;
+    switch (f->type) {
+    case BB_CF_INT: {
+        long long v = strtoll(value, &end, 10);
+        if (end == value || *end || errno)
+            return bb_fail(BB_ERR_INVALID, "--%s: expected an integer, got '%s'", name, value);
+        if ((double)v < f->min || (double)v > f->max)
+            return bb_fail(BB_ERR_INVALID, "--%s: %lld is out of range [%.0f, %.0f]", name, v, f->min, f->max);
+        *(int64_t *)dst = v;
+        break;
+    }
+    case BB_CF_FLOAT: {
+        double v = strtod(value, &end);
+        if (end == value || *end || errno || !isfinite(v))
+            return bb_fail(BB_ERR_INVALID, "--%s: expected a number, got '%s'", name, value);
+        if (v < f->min || v > f->max)
+            return bb_fail(BB_ERR_INVALID, "--%s: %g is out of range [%g, %g]", name, v, f->min, f->max);
+        *(double *)dst = v;
+        break;
+    }
+    case BB_CF_BOOL: {
+        int v;
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on")) v = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off")) v = 0;
+        else return bb_fail(BB_ERR_INVALID, "--%s: expected 1/0, true/false, yes/no or on/off, got '%s'", name, value);
+        *(int *)dst = v;
+        break;
+    }
+    case BB_CF_CHOICE:
+        if (!in_choices(f->choices, value))
+            return bb_fail(BB_ERR_INVALID, "--%s: '%s' is not one of %s", name, value, f->choices[0] == '|' ? f->choices + 1 : f->choices);
+        /* fall through */
+    case BB_CF_STR:
+        if (strlen(value) >= f->size)
+            return bb_fail(BB_ERR_INVALID, "--%s: value longer than %zu characters", name, f->size - 1);
+        snprintf(dst, f->size, "%s", value);
+        break;
+    }
+    return BB_OK;
+}
+
+void bb_config_get(const bb_config *c, const bb_config_field *f, char *buf, size_t cap)
+{
+    const char *src = (const char *)c + f->offset;
+    switch (f->type) {
+    case BB_CF_INT: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)src); break;
+    case BB_CF_FLOAT: snprintf(buf, cap, "%.17g", *(const double *)src); break;
+    case BB_CF_BOOL: snprintf(buf, cap, "%d", *(const int *)src); break;
+    case BB_CF_CHOICE:
+    case BB_CF_STR: snprintf(buf, cap, "%s", src); break;
+    }
+}
+
+int bb_config_milestones(const bb_config *c, double *out, int max)
+{
+    if (!c->milestones[0]) {
+        /* the paper's 30, 60, 80 of 90 epochs, scaled to this run */
+        if (max < 3) return -1;
+        out[0] = c->epochs * 30.0 / 90.0;
+        out[1] = c->epochs * 60.0 / 90.0;
+        out[2] = c->epochs * 80.0 / 90.0;
+        return 3;
+    }
+    int n = 0;
+    const char *p = c->milestones;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || n >= max || !isfinite(v) || v < 0) return -1;
+        if (n > 0 && v <= out[n - 1]) return -1;
+        out[n++] = v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    return n;
+}
+
+double bb_config_warmup_epochs(const bb_config *c)
+{
+    if (!strcmp(c->warmup, "none")) return 0.0;
+    if (c->warmup_epochs >= 0) return c->warmup_epochs;
+    return (double)c->batch_size > c->ref_batch ? 5.0 : 0.0;
+}
+
+bb_status bb_config_validate(const bb_config *c)
+{
+    if (c->batch_size % c->worker_batch != 0)
+        return bb_fail(BB_ERR_INVALID, "--batch-size %lld is not a multiple of --worker-batch %lld: the minibatch kn "
+                       "must split into k workers of n samples each", (long long)c->batch_size, (long long)c->worker_batch);
+    double ms[16];
+    if (!strcmp(c->decay, "step") && bb_config_milestones(c, ms, 16) < 0)
+        return bb_fail(BB_ERR_INVALID, "--milestones: expected increasing non-negative epochs separated by commas "
+                       "(at most 16), got '%s'", c->milestones);
+    if (c->nesterov && strcmp(c->momentum_form, "form9") != 0)
+        return bb_fail(BB_ERR_INVALID, "--nesterov works with --momentum-form form9 only, got %s", c->momentum_form);
+    if (c->epochs <= 0 && c->max_steps <= 0)
+        return bb_fail(BB_ERR_INVALID, "--epochs must be > 0 (or give --max-steps)");
+    if (!strcmp(c->data, "imagefolder") && !c->data_dir[0])
+        return bb_fail(BB_ERR_INVALID, "--data imagefolder needs --data-dir ROOT (one folder per class)");
+    if ((!strcmp(c->data, "cifar10") || !strcmp(c->data, "cifar100")) && !c->data_dir[0])
+        return bb_fail(BB_ERR_INVALID, "--data %s needs --data-dir with the binary batch files", c->data);
+    long long sc, sh, sw;
+    char tail;
+    if (sscanf(c->synthetic_shape, "%lldx%lldx%lld%c", &sc, &sh, &sw, &tail) != 3 || sc < 1 || sc > 4 || sh < 1 ||
+        sw < 1 || sh > 4096 || sw > 4096)
+        return bb_fail(BB_ERR_INVALID, "--synthetic-shape: expected CxHxW with C in 1..4, got '%s'", c->synthetic_shape);
+    if (!c->out[0]) return bb_fail(BB_ERR_INVALID, "--out must name a run directory");
+    return BB_OK;
+}

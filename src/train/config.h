@@ -1,0 +1,99 @@
+/* The configuration of a training run. One table describes every field (flag
+ * name, type, default, bounds, help); it drives command-line parsing, range
+ * checks, `--help`, and the copy of the configuration stored in checkpoints,
+ * so a resumed run reads back exactly what it was started with. */
+#ifndef BB_TRAIN_CONFIG_H
+#define BB_TRAIN_CONFIG_H
+
+#include "util/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    /* model */
+    char model[32];
+    char shortcut[4];          /* "A", "B" or "" (family default) */
+    int64_t width;             /* 0 = family default */
+    int zero_gamma;
+    /* data */
+    char data[32];             /* fashion-mnist | mnist | cifar10 | cifar100 | synthetic | imagefolder */
+    char data_dir[512];
+    char val_dir[512];         /* imagefolder validation root */
+    int64_t crop_pad;          /* -1 = default for the input size */
+    int flip;
+    int64_t image_size;        /* imagefolder: training crop size */
+    int64_t synthetic_train, synthetic_test, synthetic_classes;
+    char synthetic_shape[32];
+    /* minibatch */
+    int64_t batch_size;        /* kn */
+    int64_t worker_batch;      /* n */
+    /* optimization */
+    double lr;                 /* reference lr for ref_batch */
+    double ref_batch;
+    char lr_scaling[8];        /* linear | sqrt | none */
+    char warmup[12];           /* gradual | constant | none */
+    double warmup_epochs;      /* -1 = 5 when kn > ref_batch, else 0 */
+    char decay[8];             /* step | cosine | none */
+    char milestones[96];       /* epochs, comma separated */
+    double decay_factor;
+    double epochs;
+    double momentum;
+    char momentum_form[16];    /* form9 | form10 | form10-uncorrected */
+    int nesterov;
+    double weight_decay;
+    int wd_all;
+    double label_smoothing;
+    double bn_momentum;
+    int lars;
+    double lars_eta;
+    /* run */
+    int64_t seed;
+    int64_t threads;           /* 0 = all cores (divided among local MPI ranks) */
+    char out[512];             /* run directory */
+    char resume[512];          /* checkpoint to continue from */
+    double eval_every;         /* epochs between test evaluations */
+    double checkpoint_every;   /* epochs between checkpoints */
+    int64_t max_steps;         /* stop after this many iterations (0 = no limit) */
+    int64_t log_every;         /* iterations between progress lines when not a terminal */
+    int noise_scale;           /* estimate the gradient noise scale each step */
+    /* distributed */
+    char allreduce[12];        /* mpi | ring | hd */
+    int64_t bucket_kb;
+    double watchdog;           /* seconds a rank may stay silent before the job stops */
+    int64_t checksum_every;    /* iterations between weight checksums across ranks */
+    char device[8];            /* cpu | cuda */
+} bb_config;
+
+typedef enum { BB_CF_INT, BB_CF_FLOAT, BB_CF_STR, BB_CF_BOOL, BB_CF_CHOICE } bb_config_type;
+
+typedef struct {
+    const char *name;          /* the flag without "--" and the metadata key */
+    bb_config_type type;
+    size_t offset, size;
+    const char *def;           /* default, as text */
+    double min, max;           /* numbers: inclusive bounds */
+    const char *choices;       /* BB_CF_CHOICE: "a|b|c" */
+    const char *help;
+    int math;                  /* 1: part of the run's mathematics (must match on resume) */
+} bb_config_field;
+
+extern const bb_config_field bb_config_fields[];
+extern const int bb_config_nfields;
+
+void bb_config_defaults(bb_config *c);
+const bb_config_field *bb_config_find(const char *name);
+/* Sets one field from text, checking type, bounds and choices. */
+bb_status bb_config_set(bb_config *c, const char *name, const char *value);
+/* Writes the field's value as text (the inverse of bb_config_set). */
+void bb_config_get(const bb_config *c, const bb_config_field *f, char *buf, size_t cap);
+/* Cross-field checks (kn divisible by n, ...), before any work is done. */
+bb_status bb_config_validate(const bb_config *c);
+/* Parses milestones "30,60,80" into out (at most max); returns the count or -1. */
+int bb_config_milestones(const bb_config *c, double *out, int max);
+/* k = kn / n */
+static inline int64_t bb_config_workers(const bb_config *c) { return c->batch_size / c->worker_batch; }
+/* Resolved warmup length in epochs. */
+double bb_config_warmup_epochs(const bb_config *c);
+
+#endif

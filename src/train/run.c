@@ -1,0 +1,227 @@
+/* The training loop around bb_trainer_step: epochs, evaluation, metrics
+ * (JSON Lines and CSV, per iteration and per epoch), progress on the terminal,
+ * checkpoints, signals. Only rank 0 writes or prints. */
+#include "train/trainer_internal.h"
+
+#include "util/file.h"
+#include "util/json.h"
+#include "util/mem.h"
+#include "util/safetensors.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal;
+
+void bb_trainer_request_stop(int signo) { stop_signal = signo ? signo : SIGTERM; }
+
+typedef struct {
+    FILE *jsonl, *iter_csv, *epoch_csv;
+    char dir[512];
+    int tty;
+    double t0;
+} run_out;
+
+static const char ITER_HEADER[] = "step,epoch,loss,err,lr,grad_norm,img_s,t_data,t_fwd,t_bwd,t_reduce,t_update,t_step,b_noise\n";
+static const char EPOCH_HEADER[] = "epoch,step,train_loss,train_err,test_loss,test_err,test_top5_err,lr,wall_s,img_s\n";
+
+/* Opens a metrics file for appending; on resume it is first cut back to the
+ * length recorded in the checkpoint, so lines written after the checkpoint by
+ * the interrupted run are not duplicated. */
+static bb_status open_metrics(const char *dir, const char *name, long keep, const char *header, FILE **out)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (keep >= 0 && truncate(path, keep) != 0 && errno != ENOENT)
+        return bb_fail(BB_ERR_IO, "%s: cannot cut back to %ld bytes: %s", path, keep, strerror(errno));
+    FILE *f = fopen(path, keep >= 0 ? "ab" : "wb");
+    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    if (header && ftell(f) == 0) fputs(header, f);
+    *out = f;
+    return BB_OK;
+}
+
+static void close_out(run_out *o)
+{
+    if (o->jsonl) fclose(o->jsonl);
+    if (o->iter_csv) fclose(o->iter_csv);
+    if (o->epoch_csv) fclose(o->epoch_csv);
+}
+
+static bb_status write_config_json(const bb_trainer *t, const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    fprintf(f, "{\n  \"model_desc\": \"%s\",\n  \"parameters\": %lld,\n  \"workers\": %lld,\n  \"steps_per_epoch\": %lld,\n"
+            "  \"peak_lr\": %.9g,\n  \"warmup_epochs\": %.9g,\n  \"threads\": %d,\n  \"ranks\": %d",
+            t->net.model_desc, (long long)t->P, (long long)t->k, (long long)t->steps_per_epoch,
+            bb_schedule_peak(&t->sched), bb_config_warmup_epochs(&t->cfg), t->nex * t->blas_threads, t->comm->size);
+    for (int i = 0; i < bb_config_nfields; i++) {
+        char v[600], q[1300];
+        bb_config_get(&t->cfg, &bb_config_fields[i], v, sizeof v);
+        bb_json_quote(q, sizeof q, v);
+        fprintf(f, ",\n  \"%s\": %s", bb_config_fields[i].name, q);
+    }
+    fprintf(f, "\n}\n");
+    if (fclose(f) != 0) return bb_fail(BB_ERR_IO, "%s: write failed", path);
+    return BB_OK;
+}
+
+static void fmt_duration(double s, char *buf, size_t cap)
+{
+    if (!(s >= 0) || s > 1e7) { snprintf(buf, cap, "?"); return; }
+    long v = (long)(s + 0.5);
+    if (v >= 3600) snprintf(buf, cap, "%ldh%02ldm", v / 3600, (v / 60) % 60);
+    else if (v >= 60) snprintf(buf, cap, "%ldm%02lds", v / 60, v % 60);
+    else snprintf(buf, cap, "%lds", v);
+}
+
+static void log_iteration(bb_trainer *t, run_out *o, const bb_step_stats *st, double img_s)
+{
+    fprintf(o->jsonl, "{\"type\":\"iter\",\"step\":%lld,\"epoch\":%.6f,\"loss\":%.7g,\"err\":%.6g,\"lr\":%.9g,"
+            "\"grad_norm\":%.7g,\"img_s\":%.2f,\"t_data\":%.6f,\"t_fwd\":%.6f,\"t_bwd\":%.6f,\"t_reduce\":%.6f,"
+            "\"t_update\":%.6f,\"t_step\":%.6f", (long long)st->step, st->epoch, st->loss, st->err, st->lr,
+            st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd, st->t_reduce, st->t_update, st->t_step);
+    if (t->cfg.noise_scale)
+        fprintf(o->jsonl, ",\"b_noise\":%.7g,\"g2\":%.7g,\"trace_sigma\":%.7g", st->b_noise, t->last_g2, t->last_trs);
+    fprintf(o->jsonl, "}\n");
+    fprintf(o->iter_csv, "%lld,%.6f,%.7g,%.6g,%.9g,%.7g,%.2f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.7g\n", (long long)st->step,
+            st->epoch, st->loss, st->err, st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd,
+            st->t_reduce, st->t_update, st->t_step, st->b_noise);
+}
+
+static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double img_s, double eta)
+{
+    int64_t done = t->step, spe = t->steps_per_epoch;
+    char eta_s[32];
+    fmt_duration(eta, eta_s, sizeof eta_s);
+    char line[256];
+    int len = snprintf(line, sizeof line, "epoch %lld/%g  it %lld/%lld  loss %.4f  err %5.2f%%  lr %.4g  %.0f img/s  ETA %s",
+                       (long long)((done - 1) / spe + 1), t->cfg.epochs, (long long)done, (long long)t->total_steps,
+                       st->loss, 100.0 * st->err, st->lr, img_s, eta_s);
+    if (t->cfg.noise_scale && st->b_noise > 0) snprintf(line + len, sizeof line - (size_t)len, "  B_noise %.0f", st->b_noise);
+    if (o->tty) {
+        fprintf(stderr, "\r\033[K%s", line);
+        fflush(stderr);
+    } else if (done % t->cfg.log_every == 0 || done == 1) {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+static bb_status checkpoint(bb_trainer *t, run_out *o)
+{
+    if (t->comm->rank != 0) return BB_OK;
+    fflush(o->jsonl);
+    fflush(o->iter_csv);
+    fflush(o->epoch_csv);
+    char len[3][32], path[700];
+    snprintf(len[0], sizeof len[0], "%ld", ftell(o->jsonl));
+    snprintf(len[1], sizeof len[1], "%ld", ftell(o->iter_csv));
+    snprintf(len[2], sizeof len[2], "%ld", ftell(o->epoch_csv));
+    const char *extra[] = {"metrics.jsonl", len[0], "iters.csv", len[1], "epochs.csv", len[2], NULL};
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->dir);
+    return bb_trainer_save_with(t, path, extra);
+}
+
+static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int evaluate, double lr, double t_epoch)
+{
+    bb_eval_result r = {0, NAN, NAN, 0};
+    if (evaluate) BB_TRY(bb_trainer_evaluate(t, &r));
+    double tl = t->ep_seen ? t->ep_loss / (double)t->ep_seen : NAN;
+    double te = t->ep_seen ? 1.0 - (double)t->ep_correct / (double)t->ep_seen : NAN;
+    double img_s = t_epoch > 0 ? (double)t->ep_seen / t_epoch : 0;
+    if (t->comm->rank == 0) {
+        fprintf(o->jsonl, "{\"type\":\"epoch\",\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.7g,\"train_err\":%.6g",
+                (long long)epoch, (long long)t->step, tl, te);
+        if (evaluate) fprintf(o->jsonl, ",\"test_loss\":%.7g,\"test_err\":%.6g,\"test_top5_err\":%.6g", r.loss, r.top1_err, r.top5_err);
+        fprintf(o->jsonl, ",\"lr\":%.9g,\"wall_s\":%.3f,\"img_s\":%.2f}\n", lr, bb_now() - o->t0, img_s);
+        fprintf(o->epoch_csv, "%lld,%lld,%.7g,%.6g,%.7g,%.6g,%.6g,%.9g,%.3f,%.2f\n", (long long)epoch, (long long)t->step,
+                tl, te, r.loss, r.top1_err, r.top5_err, lr, bb_now() - o->t0, img_s);
+        if (o->tty) fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "epoch %lld: train loss %.4f err %.2f%%", (long long)epoch, tl, 100 * te);
+        if (evaluate) fprintf(stderr, " | test loss %.4f err %.2f%% (top-5 %.2f%%)", r.loss, 100 * r.top1_err, 100 * r.top5_err);
+        fprintf(stderr, " | %.0f img/s, %.1fs\n", img_s, t_epoch);
+    }
+    t->ep_loss = 0;
+    t->ep_correct = t->ep_seen = 0;
+    return BB_OK;
+}
+
+bb_status bb_trainer_run(bb_trainer *t)
+{
+    run_out o = {0};
+    int rank0 = t->comm->rank == 0;
+    snprintf(o.dir, sizeof o.dir, "%s", t->cfg.out);
+    o.tty = isatty(2);
+    o.t0 = bb_now();
+    bb_status s = BB_OK;
+    if (rank0) {
+        BB_TRY(bb_mkdirs(o.dir));
+        long keep[3] = {-1, -1, -1};
+        if (t->cfg.resume[0]) {
+            /* lengths of the metric files when the checkpoint was written */
+            bb_st_file f;
+            BB_TRY(bb_st_read(&f, t->cfg.resume));
+            const char *names[3] = {"metrics.jsonl", "iters.csv", "epochs.csv"};
+            for (int i = 0; i < 3; i++) keep[i] = bb_st_meta(&f, names[i]) ? atol(bb_st_meta(&f, names[i])) : 0;
+            bb_st_close(&f);
+        }
+        s = write_config_json(t, o.dir);
+        if (s == BB_OK) s = open_metrics(o.dir, "metrics.jsonl", keep[0], NULL, &o.jsonl);
+        if (s == BB_OK) s = open_metrics(o.dir, "iters.csv", keep[1], ITER_HEADER, &o.iter_csv);
+        if (s == BB_OK) s = open_metrics(o.dir, "epochs.csv", keep[2], EPOCH_HEADER, &o.epoch_csv);
+        if (s != BB_OK) { close_out(&o); return s; }
+        fprintf(stderr, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
+                "%s decay | %lld iterations/epoch, %lld total | %d threads x %d rank%s\n",
+                t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
+                bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
+                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, t->nex * t->blas_threads,
+                t->comm->size, t->comm->size > 1 ? "s" : "");
+    }
+    double t_epoch0 = bb_now(), t_last = bb_now();
+    double eval_every = t->cfg.eval_every, ckpt_every = t->cfg.checkpoint_every;
+    while (t->step < t->total_steps && s == BB_OK) {
+        bb_step_stats st;
+        s = bb_trainer_step(t, &st);
+        if (s != BB_OK) break;
+        double now = bb_now();
+        double img_s = (double)t->kn / (now - t_last);
+        t_last = now;
+        if (rank0) {
+            log_iteration(t, &o, &st, img_s);
+            progress(t, &o, &st, img_s, (double)(t->total_steps - t->step) * st.t_step);
+        }
+        int end_epoch = t->step % t->steps_per_epoch == 0;
+        int last = t->step == t->total_steps;
+        if (end_epoch || last) {
+            int64_t epoch = (t->step + t->steps_per_epoch - 1) / t->steps_per_epoch;
+            int ev = last || (eval_every > 0 && fmod((double)epoch, eval_every) < 1e-9);
+            if (end_epoch || ev) s = end_of_epoch(t, &o, epoch, ev, st.lr, now - t_epoch0);
+            t_epoch0 = bb_now();
+            if (s == BB_OK && (last || (ckpt_every > 0 && fmod((double)epoch, ckpt_every) < 1e-9)))
+                s = checkpoint(t, &o);
+        }
+        /* a signal on any rank stops every rank after the same iteration */
+        double flag[1] = {(double)stop_signal};
+        if (s == BB_OK && t->comm->size > 1) s = t->comm->allreduce_f64(t->comm, flag, 1);
+        if (s == BB_OK && flag[0] != 0 && t->step < t->total_steps) {
+            s = checkpoint(t, &o);
+            if (s == BB_OK) {
+                if (rank0 && o.tty) fprintf(stderr, "\n");
+                s = bb_fail(BB_ERR_INTERRUPTED, "stopped by a signal after iteration %lld; checkpoint written to "
+                            "%s/checkpoint.safetensors (continue with --resume %s/checkpoint.safetensors)",
+                            (long long)t->step, o.dir, o.dir);
+            }
+        }
+    }
+    if (rank0 && o.tty && s != BB_OK) fprintf(stderr, "\n");
+    close_out(&o);
+    return s;
+}
