@@ -1,0 +1,39 @@
+/* Internals shared by the data readers: a byte stream over a raw or gzip file
+ * (detected by content) that reports truncation, corruption and trailing bytes
+ * with the file name and offset, and the in-memory dataset allocator whose
+ * fetch() every reader uses. Not part of the public API. */
+#ifndef BB_DATA_INTERNAL_H
+#define BB_DATA_INTERNAL_H
+
+#include "data/data.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bb_in bb_in;
+
+/* Opens `path`; a file starting with 1f 8b is read through inflate (gzip
+ * members, each CRC- and length-checked), anything else as raw bytes. */
+bb_status bb_in_open(bb_in **out, const char *path);
+void bb_in_close(bb_in *in);
+int bb_in_is_gzip(const bb_in *in);
+uint64_t bb_in_file_size(const bb_in *in);   /* on disk (compressed) */
+uint64_t bb_in_offset(const bb_in *in);      /* (decompressed) bytes delivered so far */
+/* Exactly n bytes, or BB_ERR_FORMAT "truncated" naming `what` and the offset. */
+bb_status bb_in_read(bb_in *in, void *dst, size_t n, const char *what);
+/* Up to n bytes; *got < n only at the clean end of the data. */
+bb_status bb_in_read_upto(bb_in *in, void *dst, size_t n, size_t *got);
+/* BB_OK if nothing follows (for gzip: the stream ended with a valid trailer);
+ * otherwise BB_ERR_FORMAT "trailing data" naming `what` that should have been last. */
+bb_status bb_in_expect_end(bb_in *in, const char *what);
+
+/* Sets up an in-memory set: shape, name, identity normalization, the in-memory
+ * fetch(), zeroed labels (n) and pixels (n, c, h, w): `pixels` when non-NULL
+ * (a bb_alloc'd buffer the set then owns; on failure it stays the caller's),
+ * else a zeroed allocation. Overwrites *d without freeing it. */
+bb_status bb_data_alloc(bb_dataset *d, const char *name, int64_t n, int64_t c, int64_t h, int64_t w, int64_t classes,
+                        uint8_t *pixels);
+/* The in-memory fetch(): crop/flip (when train) and normalization. */
+bb_status bb_data_fetch_memory(const bb_dataset *d, int64_t index, int train, uint64_t seed, int64_t epoch, float *out);
+
+#endif
