@@ -87,6 +87,19 @@ static int mlp(bb_net *net, int64_t hidden, int64_t classes)
     return bb_net_linear(net, "fc", x, classes, 1);
 }
 
+bb_status bb_model_check_name(const char *name)
+{
+    long depth = 0;
+    char tail = 0;
+    if (!strcmp(name, "mlp")) return BB_OK;
+    if (sscanf(name, "resnet%ld%c", &depth, &tail) == 1 &&
+        (depth == 18 || depth == 34 || depth == 50 || depth == 101 || depth == 152 || (depth >= 8 && (depth - 2) % 6 == 0)))
+        return BB_OK;
+    return bb_fail(BB_ERR_INVALID, "unknown model '%s': expected resnet{18,34,50,101,152} (ImageNet style), "
+                   "resnetN with N = 6n+2 >= 8 (CIFAR style: resnet8, resnet20, resnet32, resnet44, "
+                   "resnet56, resnet110, ...) or mlp", name);
+}
+
 bb_status bb_model_build(bb_net *net, const bb_model_spec *spec)
 {
     static const int b18[4] = {2, 2, 2, 2}, b34[4] = {3, 4, 6, 3}, b101[4] = {3, 4, 23, 3},
@@ -120,9 +133,7 @@ bb_status bb_model_build(bb_net *net, const bb_model_spec *spec)
     }
     if (out < 0 && net->error == BB_OK) {
         bb_net_free(net);
-        return bb_fail(BB_ERR_INVALID, "unknown model '%s': expected resnet{18,34,50,101,152} (ImageNet style), "
-                       "resnetN with N = 6n+2 >= 8 (CIFAR style: resnet8, resnet20, resnet32, resnet44, "
-                       "resnet56, resnet110, ...) or mlp", spec->name);
+        return bb_model_check_name(spec->name);
     }
     bb_status s = bb_net_finalize(net, out);
     if (s != BB_OK) {

@@ -17,6 +17,9 @@ typedef struct {
  * message listing what is accepted. */
 bb_status bb_model_build(bb_net *net, const bb_model_spec *spec);
 
+/* BB_OK if `name` is a model bb_model_build knows. */
+bb_status bb_model_check_name(const char *name);
+
 /* Prints the layer table, parameter count and forward MACs/FLOPs per sample. */
 void bb_model_print_summary(const bb_net *net, const bb_model_spec *spec, void *file);
 

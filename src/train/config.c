@@ -1,6 +1,8 @@
 /* The configuration table and its parsing, printing and validation. */
 #include "train/config.h"
 
+#include "model/models.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -197,6 +199,7 @@ double bb_config_warmup_epochs(const bb_config *c)
 
 bb_status bb_config_validate(const bb_config *c)
 {
+    BB_TRY(bb_model_check_name(c->model));
     if (c->batch_size % c->worker_batch != 0)
         return bb_fail(BB_ERR_INVALID, "--batch-size %lld is not a multiple of --worker-batch %lld: the minibatch kn "
                        "must split into k workers of n samples each", (long long)c->batch_size, (long long)c->worker_batch);
