@@ -1,0 +1,82 @@
+void test_data_fashion_mnist_reader(void);
+void test_data_idx_roundtrip(void);
+void test_data_idx_bad_files(void);
+void test_data_idx_bad_gzip(void);
+void test_data_mnist_dir_errors(void);
+void test_data_cifar10_roundtrip(void);
+void test_data_cifar100_roundtrip(void);
+void test_data_cifar_bad_files(void);
+void test_data_sampler_coverage(void);
+void test_data_sampler_epochs(void);
+void test_data_sampler_worker_split(void);
+void test_data_eval_split(void);
+void test_data_augment_crop_flip_hand_checked(void);
+void test_data_augment_normalize_and_padding(void);
+void test_data_augment_no_hidden_state(void);
+void test_data_synthetic_deterministic(void);
+void test_data_synthetic_learnable(void);
+void test_golden_against_pytorch(void);
+void test_resnet_gradients_cifar_option_a(void);
+void test_resnet_gradients_cifar_option_b(void);
+void test_mlp_gradients(void);
+void test_model_sizes_match_published_counts(void);
+void test_model_errors_are_clear(void);
+void test_zero_gamma_on_last_bn_of_each_block(void);
+void test_conv2d_gradients(void);
+void test_gradcheck_catches_wrong_backward(void);
+void test_conv2d_forward_matches_naive_loop(void);
+void test_batchnorm_gradients_and_statistics(void);
+void test_elementwise_and_pool_gradients(void);
+void test_linear_gradients(void);
+void test_cross_entropy_gradients_and_values(void);
+void test_schedule_hand_computed(void);
+void test_weight_decay_skips_bn_and_biases(void);
+void test_momentum_forms_9_and_10_agree_only_with_correction(void);
+void test_gradient_sum_is_identical_for_any_split(void);
+void test_trainer_bit_identical_for_any_thread_count(void);
+void test_k_workers_equal_one_worker_without_batch_norm(void);
+void test_resume_is_bit_for_bit(void);
+void test_divergence_stops_with_a_clear_message(void);
+void test_training_learns_and_evaluation_covers_the_test_set(void);
+static const bb_test_entry bb_test_registry[] = {
+    {"data_fashion_mnist_reader", test_data_fashion_mnist_reader},
+    {"data_idx_roundtrip", test_data_idx_roundtrip},
+    {"data_idx_bad_files", test_data_idx_bad_files},
+    {"data_idx_bad_gzip", test_data_idx_bad_gzip},
+    {"data_mnist_dir_errors", test_data_mnist_dir_errors},
+    {"data_cifar10_roundtrip", test_data_cifar10_roundtrip},
+    {"data_cifar100_roundtrip", test_data_cifar100_roundtrip},
+    {"data_cifar_bad_files", test_data_cifar_bad_files},
+    {"data_sampler_coverage", test_data_sampler_coverage},
+    {"data_sampler_epochs", test_data_sampler_epochs},
+    {"data_sampler_worker_split", test_data_sampler_worker_split},
+    {"data_eval_split", test_data_eval_split},
+    {"data_augment_crop_flip_hand_checked", test_data_augment_crop_flip_hand_checked},
+    {"data_augment_normalize_and_padding", test_data_augment_normalize_and_padding},
+    {"data_augment_no_hidden_state", test_data_augment_no_hidden_state},
+    {"data_synthetic_deterministic", test_data_synthetic_deterministic},
+    {"data_synthetic_learnable", test_data_synthetic_learnable},
+    {"golden_against_pytorch", test_golden_against_pytorch},
+    {"resnet_gradients_cifar_option_a", test_resnet_gradients_cifar_option_a},
+    {"resnet_gradients_cifar_option_b", test_resnet_gradients_cifar_option_b},
+    {"mlp_gradients", test_mlp_gradients},
+    {"model_sizes_match_published_counts", test_model_sizes_match_published_counts},
+    {"model_errors_are_clear", test_model_errors_are_clear},
+    {"zero_gamma_on_last_bn_of_each_block", test_zero_gamma_on_last_bn_of_each_block},
+    {"conv2d_gradients", test_conv2d_gradients},
+    {"gradcheck_catches_wrong_backward", test_gradcheck_catches_wrong_backward},
+    {"conv2d_forward_matches_naive_loop", test_conv2d_forward_matches_naive_loop},
+    {"batchnorm_gradients_and_statistics", test_batchnorm_gradients_and_statistics},
+    {"elementwise_and_pool_gradients", test_elementwise_and_pool_gradients},
+    {"linear_gradients", test_linear_gradients},
+    {"cross_entropy_gradients_and_values", test_cross_entropy_gradients_and_values},
+    {"schedule_hand_computed", test_schedule_hand_computed},
+    {"weight_decay_skips_bn_and_biases", test_weight_decay_skips_bn_and_biases},
+    {"momentum_forms_9_and_10_agree_only_with_correction", test_momentum_forms_9_and_10_agree_only_with_correction},
+    {"gradient_sum_is_identical_for_any_split", test_gradient_sum_is_identical_for_any_split},
+    {"trainer_bit_identical_for_any_thread_count", test_trainer_bit_identical_for_any_thread_count},
+    {"k_workers_equal_one_worker_without_batch_norm", test_k_workers_equal_one_worker_without_batch_norm},
+    {"resume_is_bit_for_bit", test_resume_is_bit_for_bit},
+    {"divergence_stops_with_a_clear_message", test_divergence_stops_with_a_clear_message},
+    {"training_learns_and_evaluation_covers_the_test_set", test_training_learns_and_evaluation_covers_the_test_set},
+    {0, 0}};
