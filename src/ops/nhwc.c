@@ -1,0 +1,403 @@
+/* Channels-last batch norm (optionally fused with the ReLU after it), residual
+ * add + ReLU, pooling, the option-A shortcut and layout changes. Batch-norm
+ * statistics are accumulated in double, one channel block at a time, in the
+ * same two passes (mean, then centered squares) as the reference. */
+#include "ops/nhwc.h"
+#include "ops/vec8.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#define CH_BLOCK 64  /* channels whose double accumulators live on the stack */
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static void bn_train_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                              const float *beta, float *y, float *save, float *stats, int relu)
+{
+    int64_t C = d->c, M = n * d->hw;
+    double m = (double)M;
+    for (int64_t c0 = 0; c0 < C; c0 += CH_BLOCK) {
+        int64_t nc = min64(CH_BLOCK, C - c0);
+        double sum[CH_BLOCK] = {0}, sq[CH_BLOCK] = {0}, mean[CH_BLOCK];
+        float a[CH_BLOCK], b[CH_BLOCK];
+        for (int64_t i = 0; i < M; i++) {
+            const float *p = x + i * C + c0;
+            for (int64_t c = 0; c < nc; c++) sum[c] += p[c];
+        }
+        for (int64_t c = 0; c < nc; c++) mean[c] = sum[c] / m;
+        for (int64_t i = 0; i < M; i++) {
+            const float *p = x + i * C + c0;
+            for (int64_t c = 0; c < nc; c++) { double t = p[c] - mean[c]; sq[c] += t * t; }
+        }
+        for (int64_t c = 0; c < nc; c++) {
+            float invstd = (float)(1.0 / sqrt(sq[c] / m + d->eps));
+            save[c0 + c] = (float)mean[c];
+            save[C + c0 + c] = invstd;
+            if (stats) {
+                stats[c0 + c] += (float)mean[c];
+                stats[C + c0 + c] += (float)(m > 1 ? sq[c] / (m - 1) : 0.0);
+            }
+            a[c] = gamma[c0 + c] * invstd;
+            b[c] = beta[c0 + c] - (float)mean[c] * a[c];
+        }
+        for (int64_t i = 0; i < M; i++) {
+            const float *p = x + i * C + c0;
+            float *q = y + i * C + c0;
+            if (relu)
+                for (int64_t c = 0; c < nc; c++) { float v = p[c] * a[c] + b[c]; q[c] = v > 0.0f ? v : 0.0f; }
+            else
+                for (int64_t c = 0; c < nc; c++) q[c] = p[c] * a[c] + b[c];
+        }
+    }
+}
+
+static void bn_eval_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                             const float *beta, const float *rmean, const float *rvar, float *y, int relu)
+{
+    int64_t C = d->c, M = n * d->hw;
+    for (int64_t c0 = 0; c0 < C; c0 += CH_BLOCK) {
+        int64_t nc = min64(CH_BLOCK, C - c0);
+        float a[CH_BLOCK], b[CH_BLOCK];
+        for (int64_t c = 0; c < nc; c++) {
+            a[c] = gamma[c0 + c] / sqrtf(rvar[c0 + c] + d->eps);
+            b[c] = beta[c0 + c] - rmean[c0 + c] * a[c];
+        }
+        for (int64_t i = 0; i < M; i++) {
+            const float *p = x + i * C + c0;
+            float *q = y + i * C + c0;
+            if (relu)
+                for (int64_t c = 0; c < nc; c++) { float v = p[c] * a[c] + b[c]; q[c] = v > 0.0f ? v : 0.0f; }
+            else
+                for (int64_t c = 0; c < nc; c++) q[c] = p[c] * a[c] + b[c];
+        }
+    }
+}
+
+static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
+                         const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu)
+{
+    int64_t C = d->c, M = n * d->hw;
+    double m = (double)M;
+    for (int64_t c0 = 0; c0 < C; c0 += CH_BLOCK) {
+        int64_t nc = min64(CH_BLOCK, C - c0);
+        double sdy[CH_BLOCK] = {0}, sdyx[CH_BLOCK] = {0};
+        float mean[CH_BLOCK], invstd[CH_BLOCK], k[CH_BLOCK], mdy[CH_BLOCK], mdyx[CH_BLOCK];
+        for (int64_t c = 0; c < nc; c++) { mean[c] = save[c0 + c]; invstd[c] = save[C + c0 + c]; }
+        for (int64_t i = 0; i < M; i++) {
+            const float *p = x + i * C + c0, *g = dy + i * C + c0, *o = relu ? y + i * C + c0 : NULL;
+            for (int64_t c = 0; c < nc; c++) {
+                float gv = relu && !(o[c] > 0.0f) ? 0.0f : g[c];
+                sdy[c] += gv;
+                sdyx[c] += (double)gv * (double)((p[c] - mean[c]) * invstd[c]);
+            }
+        }
+        for (int64_t c = 0; c < nc; c++) {
+            dgamma[c0 + c] += (float)sdyx[c];
+            dbeta[c0 + c] += (float)sdy[c];
+            k[c] = gamma[c0 + c] * invstd[c];
+            mdy[c] = (float)(sdy[c] / m);
+            mdyx[c] = (float)(sdyx[c] / m);
+        }
+        if (!dx) continue;
+        for (int64_t i = 0; i < M; i++) {
+            const float *p = x + i * C + c0, *g = dy + i * C + c0, *o = relu ? y + i * C + c0 : NULL;
+            float *q = dx + i * C + c0;
+            for (int64_t c = 0; c < nc; c++) {
+                float gv = relu && !(o[c] > 0.0f) ? 0.0f : g[c];
+                float xh = (p[c] - mean[c]) * invstd[c];
+                q[c] += k[c] * (gv - mdy[c] - xh * mdyx[c]);
+            }
+        }
+    }
+}
+
+
+/* ---- the same with 8-channel vectors, for c a multiple of 8: statistics
+ * over blocks of NG groups of 8 channels (the accumulators stay in registers),
+ * element-wise passes over whole rows ---- */
+
+static inline __attribute__((always_inline)) void sums_v8(int64_t M, int64_t C, const float *x, int64_t c0,
+                                                          const int NG, double *sum)
+{
+    v8d s[2];
+    for (int g = 0; g < NG; g++) s[g] = v8d_zero();
+    for (int64_t i = 0; i < M; i++)
+        for (int g = 0; g < NG; g++) s[g] = v8d_acc(s[g], v8_load(x + i * C + c0 + 8 * g));
+    for (int g = 0; g < NG; g++) v8d_store(sum + 8 * g, s[g]);
+}
+
+static inline __attribute__((always_inline)) void squares_v8(int64_t M, int64_t C, const float *x, int64_t c0,
+                                                             const int NG, const double *mean, double *sq)
+{
+    v8d s[2], m[2];
+    for (int g = 0; g < NG; g++) { s[g] = v8d_zero(); m[g] = v8d_load(mean + 8 * g); }
+    for (int64_t i = 0; i < M; i++)
+        for (int g = 0; g < NG; g++) s[g] = v8d_acc_sq(s[g], v8_load(x + i * C + c0 + 8 * g), m[g]);
+    for (int g = 0; g < NG; g++) v8d_store(sq + 8 * g, s[g]);
+}
+
+/* sum(g) and sum(g * xhat), g masked by y > 0 when relu */
+static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_t C, const float *x, const float *y,
+                                                               const float *dy, int64_t c0, const int NG, int relu,
+                                                               const float *mean, const float *invstd, double *sdy,
+                                                               double *sdyx)
+{
+    v8d a[2], b[2];
+    v8 mu[2], is[2];
+    for (int g = 0; g < NG; g++) {
+        a[g] = v8d_zero();
+        b[g] = v8d_zero();
+        mu[g] = v8_load(mean + c0 + 8 * g);
+        is[g] = v8_load(invstd + c0 + 8 * g);
+    }
+    for (int64_t i = 0; i < M; i++)
+        for (int g = 0; g < NG; g++) {
+            int64_t o = i * C + c0 + 8 * g;
+            v8 gv = v8_load(dy + o);
+            if (relu) gv = v8_where_pos(v8_load(y + o), gv);
+            v8 xh = v8_mul(v8_sub(v8_load(x + o), mu[g]), is[g]);
+            a[g] = v8d_acc(a[g], gv);
+            b[g] = v8d_acc_prod(b[g], gv, xh);
+        }
+    for (int g = 0; g < NG; g++) { v8d_store(sdy + 8 * g, a[g]); v8d_store(sdyx + 8 * g, b[g]); }
+}
+
+/* y = x * a + b per channel (then max(0, .)) over M rows */
+static void affine_v8(int64_t M, int64_t C, const float *x, const float *a, const float *b, float *y, int relu)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t c = 0; c < C; c += 8) {
+            v8 v = v8_fma(v8_load(x + i * C + c), v8_load(a + c), v8_load(b + c));
+            v8_store(y + i * C + c, relu ? v8_relu(v) : v);
+        }
+}
+
+static void bn_train_v8(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                        float *y, float *save, float *stats, int relu, float *a, float *b)
+{
+    int64_t C = d->c, M = n * d->hw;
+    double m = (double)M;
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+        int two = c0 + 16 <= C;
+        double sum[16], sq[16], mean[16];
+        if (two) sums_v8(M, C, x, c0, 2, sum); else sums_v8(M, C, x, c0, 1, sum);
+        for (int c = 0; c < (two ? 16 : 8); c++) mean[c] = sum[c] / m;
+        if (two) squares_v8(M, C, x, c0, 2, mean, sq); else squares_v8(M, C, x, c0, 1, mean, sq);
+        for (int c = 0; c < (two ? 16 : 8); c++) {
+            float invstd = (float)(1.0 / sqrt(sq[c] / m + d->eps));
+            save[c0 + c] = (float)mean[c];
+            save[C + c0 + c] = invstd;
+            if (stats) {
+                stats[c0 + c] += (float)mean[c];
+                stats[C + c0 + c] += (float)(m > 1 ? sq[c] / (m - 1) : 0.0);
+            }
+            a[c0 + c] = gamma[c0 + c] * invstd;
+            b[c0 + c] = beta[c0 + c] - (float)mean[c] * a[c0 + c];
+        }
+    }
+    affine_v8(M, C, x, a, b, y, relu);
+}
+
+static void bn_backward_v8(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
+                           const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu,
+                           float *k, float *mdy, float *mdyx)
+{
+    int64_t C = d->c, M = n * d->hw;
+    double m = (double)M;
+    const float *mean = save, *invstd = save + C;
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+        int two = c0 + 16 <= C;
+        double sdy[16], sdyx[16];
+        if (two) grad_sums_v8(M, C, x, y, dy, c0, 2, relu, mean, invstd, sdy, sdyx);
+        else grad_sums_v8(M, C, x, y, dy, c0, 1, relu, mean, invstd, sdy, sdyx);
+        for (int c = 0; c < (two ? 16 : 8); c++) {
+            dgamma[c0 + c] += (float)sdyx[c];
+            dbeta[c0 + c] += (float)sdy[c];
+            k[c0 + c] = gamma[c0 + c] * invstd[c0 + c];
+            mdy[c0 + c] = (float)(sdy[c] / m);
+            mdyx[c0 + c] = (float)(sdyx[c] / m);
+        }
+    }
+    if (!dx) return;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t c = 0; c < C; c += 8) {
+            int64_t o = i * C + c;
+            v8 gv = v8_load(dy + o);
+            if (relu) gv = v8_where_pos(v8_load(y + o), gv);
+            v8 xh = v8_mul(v8_sub(v8_load(x + o), v8_load(mean + c)), v8_load(invstd + c));
+            v8 t = v8_sub(v8_sub(gv, v8_load(mdy + c)), v8_mul(xh, v8_load(mdyx + c)));
+            v8_store(dx + o, v8_fma(v8_load(k + c), t, v8_load(dx + o)));
+        }
+}
+
+/* ---- entry points: vectors when the channels allow, else the generic loops.
+ * The per-channel coefficients of a vector pass live in `coef` (the caller's
+ * stack), in blocks of BN_COEF channels. ---- */
+#define BN_COEF 512
+
+void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                              const float *beta, float *y, float *save, float *stats, int relu)
+{
+    if (d->c % 8 != 0 || d->c > BN_COEF) { bn_train_generic(d, n, x, gamma, beta, y, save, stats, relu); return; }
+    float a[BN_COEF], b[BN_COEF];
+    bn_train_v8(d, n, x, gamma, beta, y, save, stats, relu, a, b);
+}
+
+void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                             const float *beta, const float *rmean, const float *rvar, float *y, int relu)
+{
+    if (d->c % 8 != 0 || d->c > BN_COEF) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, y, relu); return; }
+    float a[BN_COEF], b[BN_COEF];
+    for (int64_t c = 0; c < d->c; c++) {
+        a[c] = gamma[c] / sqrtf(rvar[c] + d->eps);
+        b[c] = beta[c] - rmean[c] * a[c];
+    }
+    affine_v8(n * d->hw, d->c, x, a, b, y, relu);
+}
+
+/* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy (masked by y > 0 after a fused ReLU) */
+void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
+                         const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu)
+{
+    if (d->c % 8 != 0 || d->c > BN_COEF) {
+        bn_backward_generic(d, n, x, gamma, save, y, dy, dx, dgamma, dbeta, relu);
+        return;
+    }
+    float k[BN_COEF], mdy[BN_COEF], mdyx[BN_COEF];
+    bn_backward_v8(d, n, x, gamma, save, y, dy, dx, dgamma, dbeta, relu, k, mdy, mdyx);
+}
+
+void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
+{
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) v8_store(y + i, v8_relu(v8_add(v8_load(a + i), v8_load(b + i))));
+    for (; i < len; i++) { float v = a[i] + b[i]; y[i] = v > 0.0f ? v : 0.0f; }
+}
+
+/* da and db may be the same buffer (x + x): then both additions land in it */
+void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, float *db)
+{
+    int64_t i = 0;
+    if (da && db && da != db) {
+        for (; i + 8 <= len; i += 8) {
+            v8 g = v8_where_pos(v8_load(y + i), v8_load(dy + i));
+            v8_store(da + i, v8_add(v8_load(da + i), g));
+            v8_store(db + i, v8_add(v8_load(db + i), g));
+        }
+    }
+    for (int64_t j = i; da && j < len; j++) da[j] += y[j] > 0.0f ? dy[j] : 0.0f;
+    for (int64_t j = i; db && j < len; j++) db[j] += y[j] > 0.0f ? dy[j] : 0.0f;
+}
+
+/* argmax (n, oh, ow, c): the winner's pixel index iy * w + ix in its plane */
+void bb_maxpool_nhwc_forward(const bb_maxpool *d, int64_t n, const float *x, float *y, int32_t *argmax)
+{
+    int64_t C = d->c;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t oy = 0; oy < d->oh; oy++)
+            for (int64_t ox = 0; ox < d->ow; ox++) {
+                int64_t o = ((s * d->oh + oy) * d->ow + ox) * C;
+                for (int64_t c = 0; c < C; c++) { y[o + c] = -FLT_MAX; argmax[o + c] = -1; }
+                for (int64_t i = 0; i < d->k; i++) {
+                    int64_t iy = oy * d->stride - d->pad + i;
+                    if (iy < 0 || iy >= d->h) continue;
+                    for (int64_t j = 0; j < d->k; j++) {
+                        int64_t ix = ox * d->stride - d->pad + j;
+                        if (ix < 0 || ix >= d->w) continue;
+                        const float *p = x + ((s * d->h + iy) * d->w + ix) * C;
+                        int32_t idx = (int32_t)(iy * d->w + ix);
+                        for (int64_t c = 0; c < C; c++)
+                            if (argmax[o + c] < 0 || p[c] > y[o + c]) { y[o + c] = p[c]; argmax[o + c] = idx; }
+                    }
+                }
+            }
+}
+
+void bb_maxpool_nhwc_backward(const bb_maxpool *d, int64_t n, const int32_t *argmax, const float *dy, float *dx)
+{
+    int64_t C = d->c, ohw = d->oh * d->ow;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t q = 0; q < ohw; q++) {
+            int64_t o = (s * ohw + q) * C;
+            for (int64_t c = 0; c < C; c++) dx[(s * d->h * d->w + argmax[o + c]) * C + c] += dy[o + c];
+        }
+}
+
+/* the same order of additions as the reference: pixel by pixel, then / hw */
+void bb_avgpool_nhwc_forward(int64_t n, int64_t c, int64_t hw, const float *x, float *y)
+{
+    for (int64_t s = 0; s < n; s++) {
+        float *q = y + s * c;
+        for (int64_t j = 0; j < c; j++) q[j] = 0.0f;
+        for (int64_t i = 0; i < hw; i++) {
+            const float *p = x + (s * hw + i) * c;
+            for (int64_t j = 0; j < c; j++) q[j] += p[j];
+        }
+        for (int64_t j = 0; j < c; j++) q[j] /= (float)hw;
+    }
+}
+
+void bb_avgpool_nhwc_backward(int64_t n, int64_t c, int64_t hw, const float *dy, float *dx)
+{
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t i = 0; i < hw; i++) {
+            float *q = dx + (s * hw + i) * c;
+            for (int64_t j = 0; j < c; j++) q[j] += dy[s * c + j] / (float)hw;
+        }
+}
+
+void bb_padshort_nhwc_forward(const bb_padshort *d, int64_t n, const float *x, float *y)
+{
+    int64_t lo = (d->cout - d->cin) / 2;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t oy = 0; oy < d->oh; oy++)
+            for (int64_t ox = 0; ox < d->ow; ox++) {
+                float *q = y + ((s * d->oh + oy) * d->ow + ox) * d->cout;
+                const float *p = x + ((s * d->h + oy * d->stride) * d->w + ox * d->stride) * d->cin;
+                memset(q, 0, (size_t)lo * sizeof *q);
+                memcpy(q + lo, p, (size_t)d->cin * sizeof *q);
+                memset(q + lo + d->cin, 0, (size_t)(d->cout - lo - d->cin) * sizeof *q);
+            }
+}
+
+void bb_padshort_nhwc_backward(const bb_padshort *d, int64_t n, const float *dy, float *dx)
+{
+    int64_t lo = (d->cout - d->cin) / 2;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t oy = 0; oy < d->oh; oy++)
+            for (int64_t ox = 0; ox < d->ow; ox++) {
+                const float *q = dy + ((s * d->oh + oy) * d->ow + ox) * d->cout + lo;
+                float *p = dx + ((s * d->h + oy * d->stride) * d->w + ox * d->stride) * d->cin;
+                for (int64_t c = 0; c < d->cin; c++) p[c] += q[c];
+            }
+}
+
+void bb_nchw_to_nhwc(int64_t n, int64_t c, int64_t hw, const float *src, float *dst)
+{
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < hw; i++) dst[(s * hw + i) * c + j] = src[(s * c + j) * hw + i];
+}
+
+void bb_nhwc_to_nchw(int64_t n, int64_t c, int64_t hw, const float *src, float *dst)
+{
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < hw; i++) dst[(s * c + j) * hw + i] = src[(s * hw + i) * c + j];
+}
+
+void bb_nhwc_to_nchw_add(int64_t n, int64_t c, int64_t hw, const float *src, float *dst)
+{
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < hw; i++) dst[(s * c + j) * hw + i] += src[(s * hw + i) * c + j];
+}
+
+void bb_nchw_to_nhwc_add(int64_t n, int64_t c, int64_t hw, const float *src, float *dst)
+{
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < hw; i++) dst[(s * hw + i) * c + j] += src[(s * c + j) * hw + i];
+}

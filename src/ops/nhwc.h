@@ -1,0 +1,54 @@
+/* The fast operators: the same mathematics as ops.h (which stays the plain
+ * reference they are tested against) on channels-last (n, h, w, c) buffers,
+ * where every inner loop runs over contiguous channels. Parameters keep the
+ * reference layouts (conv weights (cout, cin, kh, kw)), so checkpoints do not
+ * depend on which operators ran. Backward ADDS into dx/dw/dgamma like ops.h.
+ * Every kernel is deterministic: its summation order depends on the shapes
+ * only, never on threads. Nothing here allocates. */
+#ifndef BB_OPS_NHWC_H
+#define BB_OPS_NHWC_H
+
+#include "ops/ops.h"
+#include "ops/ukernel.h"
+
+/* ---- conv2d: direct convolution by register tiles over a zero-padded copy
+ * of the input, no im2col. Workspace in floats, for batches up to n. ---- */
+size_t bb_conv2d_nhwc_workspace(const bb_conv2d *d, int64_t n);
+/* y (n, oh, ow, cout) = conv(x (n, h, w, cin), w (cout, cin, kh, kw)) */
+void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
+                            const float *w, float *y, float *ws);
+/* dw += dL/dw unless dw is NULL; dx += dL/dx unless dx is NULL */
+void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
+                             const float *w, const float *dy, float *dx, float *dw, float *ws);
+
+/* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
+ * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
+ * its backward then takes the ReLU output y to mask dy. ---- */
+void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                              const float *beta, float *y, float *save, float *stats, int relu);
+void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                             const float *beta, const float *rmean, const float *rvar, float *y, int relu);
+/* y: the fused ReLU output when relu, else unused (may be NULL) */
+void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
+                         const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu);
+
+/* ---- residual add with a fused ReLU: y = max(0, a + b); backward adds
+ * dy * [y > 0] into da and db (either may be NULL, or both the same) ---- */
+void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y);
+void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, float *db);
+
+/* ---- pooling and the option-A shortcut, channels last ---- */
+void bb_maxpool_nhwc_forward(const bb_maxpool *d, int64_t n, const float *x, float *y, int32_t *argmax);
+void bb_maxpool_nhwc_backward(const bb_maxpool *d, int64_t n, const int32_t *argmax, const float *dy, float *dx);
+void bb_avgpool_nhwc_forward(int64_t n, int64_t c, int64_t hw, const float *x, float *y);
+void bb_avgpool_nhwc_backward(int64_t n, int64_t c, int64_t hw, const float *dy, float *dx);
+void bb_padshort_nhwc_forward(const bb_padshort *d, int64_t n, const float *x, float *y);
+void bb_padshort_nhwc_backward(const bb_padshort *d, int64_t n, const float *dy, float *dx);
+
+/* ---- layout: (n, c, hw) <-> (n, hw, c); the _add forms add into dst ---- */
+void bb_nchw_to_nhwc(int64_t n, int64_t c, int64_t hw, const float *src, float *dst);
+void bb_nhwc_to_nchw(int64_t n, int64_t c, int64_t hw, const float *src, float *dst);
+void bb_nchw_to_nhwc_add(int64_t n, int64_t c, int64_t hw, const float *src, float *dst);
+void bb_nhwc_to_nchw_add(int64_t n, int64_t c, int64_t hw, const float *src, float *dst);
+
+#endif

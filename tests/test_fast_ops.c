@@ -1,0 +1,319 @@
+/* The fast channels-last operators against the plain NCHW reference of ops.h:
+ * every register-tile shape of the inner kernel, convolutions (forward,
+ * backward-data by gather and by scatter, backward-weights; strides, padding,
+ * odd sizes and channel counts), batch norm with and without the fused ReLU,
+ * add + ReLU, pools and the option-A shortcut, each under both kernel variants
+ * (best and portable). Backward must ADD into what the buffers held. */
+#include "test.h"
+#include "gradcheck.h"
+
+#include "ops/nhwc.h"
+#include "util/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ||a - b|| / ||b|| (in double) */
+static double rel_err(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* float32 sums of up to a few thousand terms in another order: 1e-5 relative
+ * is ~100 x float epsilon, while one wrong term of thousands shows as >1e-3 */
+#define FAST_TOL 1e-5
+
+static float *vec(int64_t n, uint64_t seed)
+{
+    float *p = bb_alloc((size_t)(n + 1) * 4);
+    gc_fill(p, n, seed, 1.0f);
+    return p;
+}
+
+TEST(fast_compare_catches_one_wrong_value)
+{
+    int64_t n = 4096;
+    float *a = vec(n, 1), *b = bb_alloc((size_t)n * 4);
+    memcpy(b, a, (size_t)n * 4);
+    CHECK(rel_err(a, b, n) == 0.0);
+    b[77] += 0.5f;
+    CHECK(rel_err(a, b, n) > 100 * FAST_TOL);
+    bb_free(a); bb_free(b);
+}
+
+TEST(fast_layout_round_trip)
+{
+    int64_t n = 2, c = 3, hw = 5, len = n * c * hw;
+    float *x = vec(len, 2), *t = bb_alloc((size_t)len * 4), *back = bb_alloc((size_t)len * 4);
+    bb_nchw_to_nhwc(n, c, hw, x, t);
+    CHECK(t[(1 * hw + 4) * c + 2] == x[(1 * c + 2) * hw + 4]);
+    bb_nhwc_to_nchw(n, c, hw, t, back);
+    CHECK(memcmp(x, back, (size_t)len * 4) == 0);
+    bb_nhwc_to_nchw_add(n, c, hw, t, back);
+    CHECK(back[7] == 2 * x[7]);
+    memset(back, 0, (size_t)len * 4);
+    bb_nchw_to_nhwc_add(n, c, hw, x, back);
+    CHECK(memcmp(t, back, (size_t)len * 4) == 0);
+    bb_free(x); bb_free(t); bb_free(back);
+}
+
+/* every rows x columns tile, both variants, set and accumulate, against a plain loop */
+TEST(fast_microkernel_every_tile_shape)
+{
+    enum { K = 37, LDB = 40, ROWS = 8, MAXNC = 32 };
+    float *a = vec(ROWS * 64 + K, 3), *b = vec(K * LDB, 4);
+    int64_t acol[K];
+    for (int k = 0; k < K; k++) acol[k] = (k * 7) % 64;  /* gathered columns */
+    double worst = 0;
+    int tiles = 0;
+    for (int v = 0; v < 2; v++)
+        for (int nc = 1; nc <= MAXNC; nc++)
+            for (int rows = 1; rows <= bb_uk_max_rows((bb_uk_variant)v, nc); rows++)
+                for (int accumulate = 0; accumulate < 2; accumulate++) {
+                    float c[ROWS][MAXNC + 8], want[ROWS][MAXNC + 8];
+                    bb_uk_args u;
+                    memset(&u, 0, sizeof u);
+                    u.rows = rows; u.nc = nc; u.accumulate = accumulate; u.k = K;
+                    u.acol = acol; u.b = b; u.ldb = LDB;
+                    for (int r = 0; r < rows; r++) {
+                        u.a[r] = a + 64 * r + r;
+                        u.c[r] = c[r];
+                        for (int j = 0; j < MAXNC + 8; j++) c[r][j] = want[r][j] = 0.25f * (float)(j - r);
+                        for (int j = 0; j < nc; j++) {
+                            double s = accumulate ? want[r][j] : 0.0;
+                            for (int k = 0; k < K; k++) s += (double)u.a[r][acol[k]] * b[k * LDB + j];
+                            want[r][j] = (float)s;
+                        }
+                    }
+                    bb_uk_run((bb_uk_variant)v, &u);
+                    for (int r = 0; r < rows; r++) {
+                        worst = fmax(worst, rel_err(c[r], want[r], nc));
+                        /* nothing past the tile's columns is written */
+                        CHECK(memcmp(c[r] + nc, want[r] + nc, (MAXNC + 8 - (size_t)nc) * 4) == 0);
+                    }
+                    tiles++;
+                }
+    CHECK_MSG(worst < FAST_TOL, "worst tile error %.3g", worst);
+    CHECK(tiles >= 2 * 2 * 32);
+    if (getenv("BB_TEST_VERBOSE")) fprintf(stderr, "  %d tiles (%s), worst %.3g\n", tiles, bb_uk_best_name(), worst);
+    bb_free(a); bb_free(b);
+}
+
+/* one convolution shape: the fast forward and backward (adding into
+ * pre-filled dx, dw) against the reference, for both kernel variants */
+static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t kh, int64_t kw,
+                                int64_t stride, int64_t pad)
+{
+    bb_conv2d d;
+    bb_conv2d_setup(&d, cin, h, w, cout, kh, kw, stride, pad);
+    int64_t xl = n * cin * h * w, yl = n * cout * d.oh * d.ow, wl = cout * cin * kh * kw, ohw = d.oh * d.ow;
+    float *x = vec(xl, 10), *wt = vec(wl, 11), *dy = vec(yl, 12), *dx0 = vec(xl, 13), *dw0 = vec(wl, 14);
+    float *ry = bb_alloc((size_t)yl * 4), *rdx = bb_alloc((size_t)xl * 4), *rdw = bb_alloc((size_t)wl * 4);
+    float *xh = bb_alloc((size_t)xl * 4), *dyh = bb_alloc((size_t)yl * 4), *yh = bb_alloc((size_t)yl * 4);
+    float *dxh = bb_alloc((size_t)xl * 4), *fy = bb_alloc((size_t)yl * 4), *fdx = bb_alloc((size_t)xl * 4);
+    float *fdw = bb_alloc((size_t)wl * 4);
+    size_t wsl = bb_conv2d_workspace(&d) > bb_conv2d_nhwc_workspace(&d, n) ? bb_conv2d_workspace(&d)
+                                                                           : bb_conv2d_nhwc_workspace(&d, n);
+    float *ws = bb_alloc(wsl * 4 + 64);
+    bb_conv2d_forward(&d, n, x, wt, ry, ws);
+    memcpy(rdx, dx0, (size_t)xl * 4);
+    memcpy(rdw, dw0, (size_t)wl * 4);
+    bb_conv2d_backward(&d, n, x, wt, dy, rdx, rdw, ws);
+    bb_nchw_to_nhwc(n, cin, h * w, x, xh);
+    bb_nchw_to_nhwc(n, cout, ohw, dy, dyh);
+    double worst = 0;
+    for (int v = 0; v < 2; v++) {
+        bb_conv2d_nhwc_forward(&d, (bb_uk_variant)v, n, xh, wt, yh, ws);
+        bb_nhwc_to_nchw(n, cout, ohw, yh, fy);
+        bb_nchw_to_nhwc(n, cin, h * w, dx0, dxh);
+        memcpy(fdw, dw0, (size_t)wl * 4);
+        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, dxh, fdw, ws);
+        bb_nhwc_to_nchw(n, cin, h * w, dxh, fdx);
+        worst = fmax(worst, fmax(rel_err(fy, ry, yl), fmax(rel_err(fdx, rdx, xl), rel_err(fdw, rdw, wl))));
+        /* dx only (dw NULL), then dw only (dx NULL) give the same */
+        bb_nchw_to_nhwc(n, cin, h * w, dx0, dxh);
+        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, dxh, NULL, ws);
+        bb_nhwc_to_nchw(n, cin, h * w, dxh, fdx);
+        memcpy(fdw, dw0, (size_t)wl * 4);
+        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, NULL, fdw, ws);
+        worst = fmax(worst, fmax(rel_err(fdx, rdx, xl), rel_err(fdw, rdw, wl)));
+    }
+    bb_free(x); bb_free(wt); bb_free(dy); bb_free(dx0); bb_free(dw0); bb_free(ry); bb_free(rdx); bb_free(rdw);
+    bb_free(xh); bb_free(dyh); bb_free(yh); bb_free(dxh); bb_free(fy); bb_free(fdx); bb_free(fdw); bb_free(ws);
+    return worst;
+}
+
+TEST(fast_conv_matches_reference)
+{
+    static const int64_t cases[][9] = {
+        /* n, cin, h, w, cout, kh, kw, stride, pad */
+        {3, 16, 28, 28, 16, 3, 3, 1, 1},  /* ResNet-20 stage 1: more than one pixel block */
+        {2, 16, 14, 13, 32, 3, 3, 2, 1},  /* down-sampling 3x3/2, odd width: scatter backward */
+        {2, 64, 7, 7, 64, 3, 3, 1, 1},    /* stage 3: blocked reduction (K = 576) */
+        {2, 1, 9, 11, 16, 3, 3, 1, 1},    /* one input channel (the stem) */
+        {2, 3, 11, 10, 5, 7, 7, 2, 3},    /* 7x7/2 stem, cout not a multiple of 8 */
+        {3, 12, 6, 5, 20, 1, 1, 1, 0},    /* pointwise: no padding copy, masked columns */
+        {2, 8, 7, 9, 12, 1, 1, 2, 0},     /* 1x1/2 projection */
+        {2, 5, 6, 7, 3, 3, 1, 1, 0},      /* non-square kernel, no padding */
+        {1, 4, 5, 5, 6, 3, 3, 3, 2},      /* stride 3, padding 2 */
+        {2, 6, 5, 6, 7, 1, 1, 1, 1},      /* padding larger than the kernel: scatter at stride 1 */
+        {1, 40, 6, 6, 40, 3, 3, 1, 1},    /* 40 channels: 16 + 16 + 8 column blocks */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int64_t *c = cases[i];
+        double e = conv_vs_reference(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+        CHECK_MSG(e < FAST_TOL, "case %zu (%lldx%lldx%lld -> %lld, k %lldx%lld, stride %lld, pad %lld): error %.3g", i,
+                  (long long)c[1], (long long)c[2], (long long)c[3], (long long)c[4], (long long)c[5],
+                  (long long)c[6], (long long)c[7], (long long)c[8], e);
+    }
+}
+
+/* batch norm (train, eval, backward), with and without the fused ReLU */
+static double bn_vs_reference(int64_t n, int64_t c, int64_t hw, int relu)
+{
+    bb_bn d = {c, hw, 1e-5f};
+    int64_t len = n * c * hw;
+    float *x = vec(len, 20), *dy = vec(len, 21), *dx0 = vec(len, 22), *g = vec(c, 23), *b = vec(c, 24);
+    float *rm = vec(c, 25), *rv = bb_alloc((size_t)c * 4);
+    for (int64_t i = 0; i < len; i++) x[i] = 3.0f + 2.0f * x[i];  /* mean and spread away from 0 and 1 */
+    for (int64_t i = 0; i < c; i++) rv[i] = 0.5f + 0.1f * (float)i;
+    float *ry = bb_alloc((size_t)len * 4), *rr = bb_alloc((size_t)len * 4), *rdx = bb_alloc((size_t)len * 4);
+    float *rdz = bb_alloc((size_t)len * 4), *re = bb_alloc((size_t)len * 4);
+    float *xh = bb_alloc((size_t)len * 4), *yh = bb_alloc((size_t)len * 4), *dyh = bb_alloc((size_t)len * 4);
+    float *dxh = bb_alloc((size_t)len * 4), *f = bb_alloc((size_t)len * 4);
+    float rsave[2 * 600], fsave[2 * 600], rstats[2 * 600] = {0}, fstats[2 * 600] = {0};
+    float rdg[600], rdb[600], fdg[600], fdb[600];
+    for (int64_t i = 0; i < c; i++) rdg[i] = fdg[i] = 0.5f, rdb[i] = fdb[i] = -0.25f;
+    /* reference: BN, then ReLU as its own op */
+    bb_bn_forward_train(&d, n, x, g, b, ry, rsave, rstats);
+    const float *out = ry, *gin = dy;
+    if (relu) {
+        bb_relu_forward(len, ry, rr);
+        memset(rdz, 0, (size_t)len * 4);
+        bb_relu_backward(len, rr, dy, rdz);
+        out = rr;
+        gin = rdz;
+    }
+    memcpy(rdx, dx0, (size_t)len * 4);
+    bb_bn_backward(&d, n, x, g, rsave, gin, rdx, rdg, rdb);
+    bb_bn_forward_eval(&d, n, x, g, b, rm, rv, re);
+    if (relu) bb_relu_forward(len, re, re);
+    /* channels last, fused */
+    bb_nchw_to_nhwc(n, c, hw, x, xh);
+    bb_nchw_to_nhwc(n, c, hw, dy, dyh);
+    bb_nchw_to_nhwc(n, c, hw, dx0, dxh);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, yh, fsave, fstats, relu);
+    bb_nhwc_to_nchw(n, c, hw, yh, f);
+    double e = rel_err(f, out, len);
+    e = fmax(e, rel_err(fsave, rsave, 2 * c));
+    e = fmax(e, rel_err(fstats, rstats, 2 * c));
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, fdg, fdb, relu);
+    bb_nhwc_to_nchw(n, c, hw, dxh, f);
+    e = fmax(e, rel_err(f, rdx, len));
+    e = fmax(e, fmax(rel_err(fdg, rdg, c), rel_err(fdb, rdb, c)));
+    bb_bn_nhwc_forward_eval(&d, n, xh, g, b, rm, rv, yh, relu);
+    bb_nhwc_to_nchw(n, c, hw, yh, f);
+    e = fmax(e, rel_err(f, re, len));
+    bb_free(x); bb_free(dy); bb_free(dx0); bb_free(g); bb_free(b); bb_free(rm); bb_free(rv); bb_free(ry);
+    bb_free(rr); bb_free(rdx); bb_free(rdz); bb_free(re); bb_free(xh); bb_free(yh); bb_free(dyh); bb_free(dxh);
+    bb_free(f);
+    return e;
+}
+
+TEST(fast_batchnorm_matches_reference)
+{
+    /* vector paths (c % 8 == 0: blocks of 16 and a last 8), generic loops otherwise or past 512 channels */
+    static const int64_t cases[][3] = {{4, 16, 49}, {2, 24, 13}, {3, 8, 7}, {2, 5, 9}, {2, 3, 1}, {1, 520, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int relu = 0; relu < 2; relu++) {
+            double e = bn_vs_reference(cases[i][0], cases[i][1], cases[i][2], relu);
+            CHECK_MSG(e < FAST_TOL, "n %lld c %lld hw %lld relu %d: error %.3g", (long long)cases[i][0],
+                      (long long)cases[i][1], (long long)cases[i][2], relu, e);
+        }
+}
+
+TEST(fast_add_relu_matches_reference)
+{
+    for (int64_t len = 1; len <= 41; len += 8) {
+        float *a = vec(len, 30), *b = vec(len, 31), *dy = vec(len, 32), *da0 = vec(len, 33), *db0 = vec(len, 34);
+        float *y = bb_alloc((size_t)len * 4), *r = bb_alloc((size_t)len * 4), *t = bb_alloc((size_t)len * 4);
+        float *rda = bb_alloc((size_t)len * 4), *rdb = bb_alloc((size_t)len * 4);
+        float *fda = bb_alloc((size_t)len * 4), *fdb = bb_alloc((size_t)len * 4);
+        bb_add_forward(len, a, b, t);
+        bb_relu_forward(len, t, r);
+        bb_add_relu_forward(len, a, b, y);
+        CHECK(memcmp(y, r, (size_t)len * 4) == 0);
+        memset(t, 0, (size_t)len * 4);
+        bb_relu_backward(len, r, dy, t);
+        memcpy(rda, da0, (size_t)len * 4); memcpy(fda, da0, (size_t)len * 4);
+        memcpy(rdb, db0, (size_t)len * 4); memcpy(fdb, db0, (size_t)len * 4);
+        bb_add_backward(len, t, rda, rdb);
+        bb_add_relu_backward(len, y, dy, fda, fdb);
+        CHECK(memcmp(rda, fda, (size_t)len * 4) == 0 && memcmp(rdb, fdb, (size_t)len * 4) == 0);
+        /* y = relu(x + x): both gradients land in the one buffer */
+        bb_add_relu_backward(len, y, dy, fda, fda);
+        bb_add_backward(len, t, rda, rda);
+        CHECK(memcmp(rda, fda, (size_t)len * 4) == 0);
+        bb_free(a); bb_free(b); bb_free(dy); bb_free(da0); bb_free(db0); bb_free(y); bb_free(r); bb_free(t);
+        bb_free(rda); bb_free(rdb); bb_free(fda); bb_free(fdb);
+    }
+}
+
+TEST(fast_pools_and_shortcut_match_reference)
+{
+    int64_t n = 2, c = 5, h = 9, w = 7;
+    int64_t xl = n * c * h * w;
+    float *x = vec(xl, 40), *xh = bb_alloc((size_t)xl * 4), *dx = vec(xl, 41), *dxh = bb_alloc((size_t)xl * 4);
+    float *f = bb_alloc((size_t)xl * 4 * 4);
+    float *dy = vec(xl * 4, 42), *dyh = bb_alloc((size_t)xl * 4 * 4), *y = bb_alloc((size_t)xl * 4 * 4);
+    float *yh = bb_alloc((size_t)xl * 4 * 4), *rdx = bb_alloc((size_t)xl * 4);
+    int32_t *am = bb_alloc((size_t)xl * 4), *amh = bb_alloc((size_t)xl * 4);
+    bb_nchw_to_nhwc(n, c, h * w, x, xh);
+    /* max pool 3x3/2 pad 1 */
+    bb_maxpool mp;
+    bb_maxpool_setup(&mp, c, h, w, 3, 2, 1);
+    int64_t ohw = mp.oh * mp.ow;
+    bb_maxpool_forward(&mp, n, x, y, am);
+    bb_maxpool_nhwc_forward(&mp, n, xh, yh, amh);
+    bb_nhwc_to_nchw(n, c, ohw, yh, f);
+    CHECK(memcmp(f, y, (size_t)(n * c * ohw) * 4) == 0);
+    memcpy(rdx, dx, (size_t)xl * 4);
+    bb_maxpool_backward(&mp, n, am, dy, rdx);
+    bb_nchw_to_nhwc(n, c, ohw, dy, dyh);
+    bb_nchw_to_nhwc(n, c, h * w, dx, dxh);
+    bb_maxpool_nhwc_backward(&mp, n, amh, dyh, dxh);
+    bb_nhwc_to_nchw(n, c, h * w, dxh, f);
+    CHECK(rel_err(f, rdx, xl) < FAST_TOL);
+    /* global average pool */
+    bb_avgpool_forward(n, c, h * w, x, y);
+    bb_avgpool_nhwc_forward(n, c, h * w, xh, yh);
+    CHECK(memcmp(y, yh, (size_t)(n * c) * 4) == 0);  /* same order of additions */
+    memcpy(rdx, dx, (size_t)xl * 4);
+    bb_avgpool_backward(n, c, h * w, dy, rdx);
+    bb_nchw_to_nhwc(n, c, h * w, dx, dxh);
+    bb_avgpool_nhwc_backward(n, c, h * w, dy, dxh);
+    bb_nhwc_to_nchw(n, c, h * w, dxh, f);
+    CHECK(rel_err(f, rdx, xl) < FAST_TOL);
+    /* option-A shortcut 5 -> 12 channels, stride 2 */
+    bb_padshort ps;
+    bb_padshort_setup(&ps, c, 12, h, w, 2);
+    int64_t yl = n * 12 * ps.oh * ps.ow;
+    bb_padshort_forward(&ps, n, x, y);
+    bb_padshort_nhwc_forward(&ps, n, xh, yh);
+    bb_nhwc_to_nchw(n, 12, ps.oh * ps.ow, yh, f);
+    CHECK(memcmp(f, y, (size_t)yl * 4) == 0);
+    memcpy(rdx, dx, (size_t)xl * 4);
+    bb_padshort_backward(&ps, n, dy, rdx);
+    bb_nchw_to_nhwc(n, 12, ps.oh * ps.ow, dy, dyh);
+    bb_nchw_to_nhwc(n, c, h * w, dx, dxh);
+    bb_padshort_nhwc_backward(&ps, n, dyh, dxh);
+    bb_nhwc_to_nchw(n, c, h * w, dxh, f);
+    CHECK(memcmp(f, rdx, (size_t)xl * 4) == 0);
+    bb_free(x); bb_free(xh); bb_free(dx); bb_free(dxh); bb_free(f); bb_free(dy); bb_free(dyh); bb_free(y);
+    bb_free(yh); bb_free(rdx); bb_free(am); bb_free(amh);
+}
