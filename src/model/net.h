@@ -81,18 +81,45 @@ int bb_net_find_param(const bb_net *net, const char *name);
 int64_t bb_net_macs(const bb_net *net);  /* forward multiply-adds per sample */
 
 /* ---- one executor: the activations of a batch of up to n_max samples ---- */
+
+/* Which operators an executor runs. FAST: channels-last tensors, direct
+ * convolutions on the best register kernel of this build, BN and residual adds
+ * fused with the ReLU that follows them. PORTABLE: the same with the portable C
+ * kernel. REFERENCE: the plain NCHW operators of ops.h (im2col + BLAS). All
+ * compute the same mathematics; the input and the logits are (n, c, h, w) and
+ * (n, classes) in every mode, and parameters never change layout. */
+typedef enum { BB_KERNELS_FAST = 0, BB_KERNELS_PORTABLE = 1, BB_KERNELS_REFERENCE = 2 } bb_kernels;
+
+/* Seconds spent per layer type, forward and backward, when an executor has a
+ * profile attached (the passes then read the clock around every layer; without
+ * one they do not). The trainer adds the slots after BB_PROF_LAYOUT. */
+enum {
+    BB_PROF_CONV, BB_PROF_BN, BB_PROF_RELU, BB_PROF_ADD, BB_PROF_MAXPOOL, BB_PROF_AVGPOOL, BB_PROF_LINEAR,
+    BB_PROF_SHORTCUT, /* the layer kinds, in bb_layer_kind order */
+    BB_PROF_LAYOUT,   /* input (n, c, h, w) <-> channels last */
+    BB_PROF_LOSS, BB_PROF_GRADSUM, BB_PROF_UPDATE, BB_PROF_DATA, BB_PROF_N
+};
+typedef struct { double fwd[BB_PROF_N], bwd[BB_PROF_N]; } bb_profile;
+const char *bb_profile_name(int slot);
+
 typedef struct {
     const bb_net *net;
     int64_t n_max;
-    float *act_buf, *grad_buf;  /* all tensors, (n_max, c, h, w) each */
-    float **act, **grad;        /* per tensor views */
+    bb_kernels kernels;
+    float *act_buf, *grad_buf;  /* all tensors, (n_max, c, h, w) or (n_max, h, w, c) each */
+    float **act, **grad;        /* per tensor views (NULL: fused away) */
     unsigned char *save;        /* BN mean/invstd, pool argmax */
     float *ws;                  /* conv workspace */
     int32_t *labels;            /* n_max labels of the current batch */
     int want_input_grad;        /* backward also fills grad[input] (tests, saliency) */
+    /* channels-last modes */
+    unsigned char *fuse;        /* per layer: 1 = also applies the next ReLU, 2 = ReLU done by the previous */
+    float *in_cl, *din_cl;      /* channels-last copy of the input and its gradient (NULL when c or hw is 1) */
+    bb_profile *prof;           /* NULL: no timing */
 } bb_exec;
 
 bb_status bb_exec_create(bb_exec *ex, const bb_net *net, int64_t n_max);
+bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_kernels kernels);
 void bb_exec_destroy(bb_exec *ex);
 static inline float *bb_exec_input(const bb_exec *ex) { return ex->act[ex->net->input]; }
 static inline float *bb_exec_logits(const bb_exec *ex) { return ex->act[ex->net->output]; }

@@ -1,0 +1,33 @@
+/* What exec.c (buffers, reference passes) and exec_nhwc.c (channels-last
+ * passes) share. */
+#ifndef BB_MODEL_EXEC_INTERNAL_H
+#define BB_MODEL_EXEC_INTERNAL_H
+
+#include "model/net.h"
+#include "util/mem.h"
+
+static inline int64_t bb_tensor_len(const bb_net *net, int t)
+{
+    const bb_dims *d = &net->tensors[t];
+    return d->c * d->h * d->w;
+}
+
+static inline void *bb_exec_saved(const bb_exec *ex, const bb_layer *l)
+{
+    if (l->save_per_sample) return ex->save + ex->net->save_fixed + l->save_ps_off * ex->n_max;
+    return ex->save + l->save_off;
+}
+
+/* profiling: the clock is read only when a profile is attached */
+#define BB_PROF_START(ex) double prof_t0_ = (ex)->prof ? bb_now() : 0.0
+#define BB_PROF_STOP(ex, dir, slot) \
+    do { if ((ex)->prof) (ex)->prof->dir[slot] += bb_now() - prof_t0_; } while (0)
+
+/* floats of workspace the channels-last passes need beyond the convolutions' */
+size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max);
+void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
+                         const float *state, int train, float *stats);
+void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
+                          float *grad, bb_grad_ready_fn ready, void *ready_arg);
+
+#endif

@@ -1,0 +1,149 @@
+/* The channels-last forward and backward passes (BB_KERNELS_FAST and
+ * _PORTABLE): every tensor is (n, h, w, c) except the network input, which
+ * callers fill as (n, c, h, w) and which is copied channels-last first when
+ * its layouts differ. A ReLU fused into the BN or add before it runs inside
+ * that layer (and is timed with it). */
+#include "model/exec_internal.h"
+#include "ops/nhwc.h"
+
+#include <string.h>
+
+static bb_uk_variant variant(const bb_exec *ex)
+{
+    return ex->kernels == BB_KERNELS_PORTABLE ? BB_UK_PORTABLE : BB_UK_BEST;
+}
+
+/* the channels-last buffers of tensor t (the input's copy when it has one) */
+static float *act_cl(const bb_exec *ex, int t) { return t == ex->net->input && ex->in_cl ? ex->in_cl : ex->act[t]; }
+static float *grad_cl(const bb_exec *ex, int t) { return t == ex->net->input && ex->din_cl ? ex->din_cl : ex->grad[t]; }
+
+/* A linear layer flattens its input in (c, h, w) order; channels last differs
+ * when c > 1 and h*w > 1, and the layer then works on a transposed copy. */
+static int linear_transposes(const bb_net *net, int t)
+{
+    const bb_dims *d = &net->tensors[t];
+    return d->c > 1 && d->h * d->w > 1;
+}
+
+size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max)
+{
+    size_t ws = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const bb_layer *l = &net->layers[i];
+        if (l->kind == BB_L_LINEAR && linear_transposes(net, l->in[0])) {
+            size_t need = 2 * (size_t)(n_max * bb_tensor_len(net, l->in[0])) + 16;
+            if (need > ws) ws = need;
+        }
+    }
+    return ws;
+}
+
+void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
+                         const float *state, int train, float *stats)
+{
+    bb_uk_variant v = variant(ex);
+    const bb_dims *in = &net->tensors[net->input];
+    if (ex->in_cl) {
+        BB_PROF_START(ex);
+        bb_nchw_to_nhwc(n, in->c, in->h * in->w, ex->act[net->input], ex->in_cl);
+        BB_PROF_STOP(ex, fwd, BB_PROF_LAYOUT);
+    }
+    for (int i = 0; i < net->nlayers; i++) {
+        const bb_layer *l = &net->layers[i];
+        if (ex->fuse[i] == 2) continue;
+        int relu = ex->fuse[i] == 1, out = relu ? net->layers[i + 1].out : l->out;
+        const float *x = act_cl(ex, l->in[0]);
+        float *y = ex->act[out];
+        const bb_dims *d = &net->tensors[l->in[0]];
+        int64_t len = n * bb_tensor_len(net, l->out);
+        const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
+        const float *p1 = l->nparam > 1 ? params + net->params[l->param0 + 1].offset : NULL;
+        BB_PROF_START(ex);
+        switch (l->kind) {
+        case BB_L_CONV: bb_conv2d_nhwc_forward(&l->op.conv, v, n, x, p0, y, ex->ws); break;
+        case BB_L_BN:
+            if (train)
+                bb_bn_nhwc_forward_train(&l->op.bn, n, x, p0, p1, y, bb_exec_saved(ex, l),
+                                         stats ? stats + l->stat_off : NULL, relu);
+            else
+                bb_bn_nhwc_forward_eval(&l->op.bn, n, x, p0, p1, state + l->run_off,
+                                        state + l->run_off + l->op.bn.c, y, relu);
+            break;
+        case BB_L_RELU: bb_relu_forward(len, x, y); break;
+        case BB_L_ADD:
+            if (relu) bb_add_relu_forward(len, x, act_cl(ex, l->in[1]), y);
+            else bb_add_forward(len, x, act_cl(ex, l->in[1]), y);
+            break;
+        case BB_L_MAXPOOL: bb_maxpool_nhwc_forward(&l->op.mp, n, x, y, bb_exec_saved(ex, l)); break;
+        case BB_L_AVGPOOL: bb_avgpool_nhwc_forward(n, d->c, d->h * d->w, x, y); break;
+        case BB_L_LINEAR:
+            if (linear_transposes(net, l->in[0])) {
+                bb_nhwc_to_nchw(n, d->c, d->h * d->w, x, ex->ws);
+                x = ex->ws;
+            }
+            bb_linear_forward(&l->op.lin, n, x, p0, p1, y);
+            break;
+        case BB_L_PADSHORT: bb_padshort_nhwc_forward(&l->op.ps, n, x, y); break;
+        }
+        BB_PROF_STOP(ex, fwd, l->kind);
+    }
+}
+
+void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
+                          float *grad, bb_grad_ready_fn ready, void *ready_arg)
+{
+    bb_uk_variant v = variant(ex);
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        const bb_layer *l = &net->layers[i];
+        if (ex->fuse[i] == 2) continue;
+        int relu = ex->fuse[i] == 1, out = relu ? net->layers[i + 1].out : l->out;
+        float *dx[2] = {NULL, NULL};
+        for (int j = 0; j < 2; j++) {
+            int t = l->in[j];
+            if (t < 0 || (t == net->input && !ex->want_input_grad)) continue;
+            dx[j] = grad_cl(ex, t);
+            if (l->zero_dx_of[j]) memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
+        }
+        const float *x = act_cl(ex, l->in[0]), *y = ex->act[out], *dy = ex->grad[out];
+        const bb_dims *d = &net->tensors[l->in[0]];
+        int64_t len = n * bb_tensor_len(net, l->out);
+        const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
+        float *g0 = l->nparam > 0 ? grad + net->params[l->param0].offset : NULL;
+        float *g1 = l->nparam > 1 ? grad + net->params[l->param0 + 1].offset : NULL;
+        BB_PROF_START(ex);
+        switch (l->kind) {
+        case BB_L_CONV: bb_conv2d_nhwc_backward(&l->op.conv, v, n, x, p0, dy, dx[0], g0, ex->ws); break;
+        case BB_L_BN:
+            bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], g0, g1, relu);
+            break;
+        case BB_L_RELU: if (dx[0]) bb_relu_backward(len, y, dy, dx[0]); break;
+        case BB_L_ADD:
+            if (relu) bb_add_relu_backward(len, y, dy, dx[0], dx[1]);
+            else bb_add_backward(len, dy, dx[0], dx[1]);
+            break;
+        case BB_L_MAXPOOL: if (dx[0]) bb_maxpool_nhwc_backward(&l->op.mp, n, bb_exec_saved(ex, l), dy, dx[0]); break;
+        case BB_L_AVGPOOL: if (dx[0]) bb_avgpool_nhwc_backward(n, d->c, d->h * d->w, dy, dx[0]); break;
+        case BB_L_LINEAR:
+            if (linear_transposes(net, l->in[0])) {
+                int64_t m = n * bb_tensor_len(net, l->in[0]);
+                float *xt = ex->ws, *dxt = ex->ws + m;
+                bb_nhwc_to_nchw(n, d->c, d->h * d->w, x, xt);
+                if (dx[0]) memset(dxt, 0, (size_t)m * sizeof(float));
+                bb_linear_backward(&l->op.lin, n, xt, p0, dy, dx[0] ? dxt : NULL, g0, g1);
+                if (dx[0]) bb_nchw_to_nhwc_add(n, d->c, d->h * d->w, dxt, dx[0]);
+            } else {
+                bb_linear_backward(&l->op.lin, n, x, p0, dy, dx[0], g0, g1);
+            }
+            break;
+        case BB_L_PADSHORT: if (dx[0]) bb_padshort_nhwc_backward(&l->op.ps, n, dy, dx[0]); break;
+        }
+        BB_PROF_STOP(ex, bwd, l->kind);
+        if (ready && l->nparam > 0) ready(ready_arg, net->params[l->param0].offset);
+    }
+    if (ex->din_cl && ex->want_input_grad) {
+        const bb_dims *in = &net->tensors[net->input];
+        BB_PROF_START(ex);
+        bb_nhwc_to_nchw(n, in->c, in->h * in->w, ex->din_cl, ex->grad[net->input]);
+        BB_PROF_STOP(ex, bwd, BB_PROF_LAYOUT);
+    }
+}
