@@ -151,7 +151,9 @@ static bb_status setup(bb_trainer *t)
         t->ex[e].w_lo = t->w_lo + a;
         t->ex[e].w_hi = t->w_lo + b;
         if (b - a > most) most = b - a;
-        bb_status s = bb_exec_create(&t->ex[e].ex, &t->net, t->n);
+        bb_kernels kern = !strcmp(cfg->kernels, "reference") ? BB_KERNELS_REFERENCE
+                        : !strcmp(cfg->kernels, "portable") ? BB_KERNELS_PORTABLE : BB_KERNELS_FAST;
+        bb_status s = bb_exec_create_with(&t->ex[e].ex, &t->net, t->n, kern);
         if (s == BB_OK) s = bb_gradsum_init(&t->gs[e], t->k, t->G, t->ex[e].w_lo, t->ex[e].w_hi);
         if (s != BB_OK) { free(order); return s; }
     }
@@ -271,9 +273,11 @@ static void step_job(void *arg, int ti, int nt)
         t0 = bb_now();
         bb_net_forward(net, &e->ex, n, t->params, t->state, 1, g + t->P);
         int64_t top1 = 0;
+        double tl = e->ex.prof ? bb_now() : 0.0;
         double loss = bb_xent_forward(n, classes, bb_exec_logits(&e->ex), e->ex.labels, (double)t->kn,
                                       (float)t->cfg.label_smoothing, bb_exec_dlogits(&e->ex), &top1, NULL);
         t1 = bb_now();
+        if (e->ex.prof) e->ex.prof->fwd[BB_PROF_LOSS] += t1 - tl;
         bb_net_backward(net, &e->ex, n, t->params, g, NULL, NULL);
         t2 = bb_now();
         if (t->cfg.noise_scale) {
@@ -281,7 +285,9 @@ static void step_job(void *arg, int ti, int nt)
             for (int64_t i = 0; i < t->P; i++) sq += (double)g[i] * g[i];
             t->worker_sq[w - t->w_lo] = sq;
         }
+        double tp = e->ex.prof ? bb_now() : 0.0;
         bb_gradsum_push(gs, w);
+        if (e->ex.prof) e->ex.prof->bwd[BB_PROF_GRADSUM] += bb_now() - tp;
         t->worker_loss[w - t->w_lo] = loss;
         t->worker_top1[w - t->w_lo] = top1;
         e->t_fwd += t1 - t0;

@@ -70,6 +70,12 @@ const bb_schedule *bb_trainer_schedule(const bb_trainer *t);
 int bb_trainer_threads(const bb_trainer *t);
 bb_comm *bb_trainer_comm(bb_trainer *t);
 
+/* Profiling (`bigbatch bench train --profile`): the executors' count, and
+ * per-executor layer timings into profiles[0 .. executors) (caller-owned; NULL
+ * detaches). Loss and the per-worker gradient push are timed there too. */
+int bb_trainer_executors(const bb_trainer *t);
+void bb_trainer_attach_profiles(bb_trainer *t, bb_profile *profiles);
+
 /* Fills the schedule a configuration implies (for `bigbatch schedule`). */
 bb_status bb_schedule_from_config(bb_schedule *s, const bb_config *cfg, int64_t n_train);
 /* Loads the datasets a configuration names. */
