@@ -12,6 +12,7 @@ int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_schedule(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
+int cli_bench(int argc, char **argv);  /* bench.c: dispatches `bigbatch bench SUBCOMMAND` */
 
 /* Applies --flag value / --flag=value pairs of the configuration table to cfg.
  * Arguments named in `extra` (NULL-terminated, without "--") are not config
