@@ -181,3 +181,35 @@ TEST(fast_profile_times_layers_only_when_attached)
     bb_free(params); bb_free(state); bb_free(x);
     bb_net_free(&net);
 }
+
+/* channels-last executors share gradient buffers between tensors whose
+ * gradients are never live at once (the tests above prove the results are
+ * unchanged); ResNet-20 needs a handful instead of one per tensor */
+TEST(fast_executor_shares_gradient_memory)
+{
+    bb_model_spec spec = {.c = 1, .h = 28, .w = 28, .classes = 10};
+    snprintf(spec.name, sizeof spec.name, "resnet20");
+    bb_net net;
+    CHECK_OK(bb_model_build(&net, &spec));
+    bb_exec fast, ref;
+    CHECK_OK(bb_exec_create_with(&fast, &net, 2, BB_KERNELS_FAST));
+    CHECK_OK(bb_exec_create_with(&ref, &net, 2, BB_KERNELS_REFERENCE));
+    int distinct = 0, with_grad = 0, ref_distinct = 0;
+    for (int t = 0; t < net.ntensors; t++) {
+        int seen = 0, ref_seen = 0;
+        for (int u = 0; u < t; u++) {
+            seen |= fast.grad[t] && fast.grad[u] == fast.grad[t];
+            ref_seen |= ref.grad[u] == ref.grad[t];
+        }
+        with_grad += fast.grad[t] != NULL;
+        distinct += fast.grad[t] && !seen;
+        ref_distinct += !ref_seen;
+    }
+    CHECK(ref_distinct == net.ntensors);  /* the reference keeps one per tensor */
+    CHECK_MSG(distinct <= 6 && with_grad > 30, "%d gradient buffers for %d tensors", distinct, with_grad);
+    /* the ReLUs folded into BN and add leave their input tensors without memory */
+    CHECK(with_grad < net.ntensors);
+    bb_exec_destroy(&fast);
+    bb_exec_destroy(&ref);
+    bb_net_free(&net);
+}

@@ -14,29 +14,6 @@ const char *bb_profile_name(int slot)
     return slot >= 0 && slot < BB_PROF_N ? names[slot] : "?";
 }
 
-/* Channels-last modes fold a ReLU into the BN or add before it when that
- * layer's output feeds nothing else: the pre-ReLU tensor is then never stored. */
-static bb_status plan_fusion(bb_exec *ex, const bb_net *net)
-{
-    ex->fuse = calloc((size_t)net->nlayers + 1, 1);
-    int *readers = calloc((size_t)net->ntensors, sizeof *readers);
-    if (!ex->fuse || !readers) { free(readers); return BB_ERR_NOMEM; }
-    for (int i = 0; i < net->nlayers; i++)
-        for (int j = 0; j < 2; j++)
-            if (net->layers[i].in[j] >= 0 && !(j == 1 && net->layers[i].in[1] == net->layers[i].in[0]))
-                readers[net->layers[i].in[j]]++;
-    for (int i = 0; i + 1 < net->nlayers; i++) {
-        const bb_layer *l = &net->layers[i], *r = &net->layers[i + 1];
-        if ((l->kind == BB_L_BN || l->kind == BB_L_ADD) && r->kind == BB_L_RELU && r->in[0] == l->out &&
-            readers[l->out] == 1 && l->out != net->output && !ex->fuse[i]) {
-            ex->fuse[i] = 1;
-            ex->fuse[i + 1] = 2;
-        }
-    }
-    free(readers);
-    return BB_OK;
-}
-
 bb_status bb_exec_create(bb_exec *ex, const bb_net *net, int64_t n_max)
 {
     return bb_exec_create_with(ex, net, n_max, BB_KERNELS_FAST);
@@ -53,13 +30,16 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
     ex->n_max = n_max;
     ex->kernels = kernels;
     int cl = kernels != BB_KERNELS_REFERENCE;
-    if (cl && plan_fusion(ex, net) != BB_OK) return bb_fail(BB_ERR_NOMEM, "executor: out of memory");
-    /* tensors a fused layer never writes get no memory */
-    int64_t total = 0;
-    for (int t = 0; t < net->ntensors; t++) {
-        int skip = 0;
-        for (int i = 0; cl && i < net->nlayers; i++) skip |= ex->fuse[i] == 1 && net->layers[i].out == t;
-        if (!skip) total += (n_max * bb_tensor_len(net, t) + 15) & ~(int64_t)15;
+    int T = net->ntensors;
+    int64_t *act_off = malloc((size_t)T * sizeof *act_off), *grad_off = malloc((size_t)T * sizeof *grad_off);
+    int64_t act_total = 0, grad_total = 0;
+    ex->fuse = calloc((size_t)net->nlayers + 1, 1);
+    if (!act_off || !grad_off || !ex->fuse ||
+        bb_exec_plan(net, n_max, cl, ex->fuse, act_off, grad_off, &act_total, &grad_total) != BB_OK) {
+        free(act_off);
+        free(grad_off);
+        bb_exec_destroy(ex);
+        return bb_fail(BB_ERR_NOMEM, "executor: out of memory");
     }
     size_t ws = 0;
     for (int i = 0; i < net->nlayers; i++)
@@ -71,10 +51,10 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
     if (cl && bb_exec_nhwc_workspace(net, n_max) > ws) ws = bb_exec_nhwc_workspace(net, n_max);
     const bb_dims *in = &net->tensors[net->input];
     size_t in_len = (size_t)(n_max * bb_tensor_len(net, net->input));
-    ex->act = calloc((size_t)net->ntensors, sizeof *ex->act);
-    ex->grad = calloc((size_t)net->ntensors, sizeof *ex->grad);
-    ex->act_buf = bb_alloc((size_t)total * sizeof(float));
-    ex->grad_buf = bb_alloc((size_t)total * sizeof(float));
+    ex->act = calloc((size_t)T, sizeof *ex->act);
+    ex->grad = calloc((size_t)T, sizeof *ex->grad);
+    ex->act_buf = bb_alloc((size_t)act_total * sizeof(float));
+    ex->grad_buf = bb_alloc((size_t)grad_total * sizeof(float));
     ex->save = bb_alloc((size_t)(net->save_fixed + n_max * net->save_per_sample) + 64);
     ex->ws = bb_alloc(ws * sizeof(float) + 64);
     ex->labels = bb_alloc((size_t)n_max * sizeof(int32_t));
@@ -85,19 +65,18 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
         bad = !ex->in_cl || !ex->din_cl;
     }
     if (bad) {
+        free(act_off);
+        free(grad_off);
         bb_exec_destroy(ex);
         return bb_fail(BB_ERR_NOMEM, "executor: cannot allocate %.1f MiB of activations for batch %lld",
-                       2.0 * (double)total * 4 / 1048576.0, (long long)n_max);
+                       (double)(act_total + grad_total) * 4 / 1048576.0, (long long)n_max);
     }
-    int64_t off = 0;
-    for (int t = 0; t < net->ntensors; t++) {
-        int skip = 0;
-        for (int i = 0; cl && i < net->nlayers; i++) skip |= ex->fuse[i] == 1 && net->layers[i].out == t;
-        if (skip) continue;
-        ex->act[t] = ex->act_buf + off;
-        ex->grad[t] = ex->grad_buf + off;
-        off += (n_max * bb_tensor_len(net, t) + 15) & ~(int64_t)15;
+    for (int t = 0; t < T; t++) {
+        ex->act[t] = act_off[t] < 0 ? NULL : ex->act_buf + act_off[t];
+        ex->grad[t] = grad_off[t] < 0 ? NULL : ex->grad_buf + grad_off[t];
     }
+    free(act_off);
+    free(grad_off);
     return BB_OK;
 }
 

@@ -23,6 +23,11 @@ static inline void *bb_exec_saved(const bb_exec *ex, const bb_layer *l)
 #define BB_PROF_STOP(ex, dir, slot) \
     do { if ((ex)->prof) (ex)->prof->dir[slot] += bb_now() - prof_t0_; } while (0)
 
+/* exec_plan.c: fuse (nlayers + 1 bytes) and the float offsets of every
+ * tensor's activation and gradient (-1: none), with the totals */
+bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsigned char *fuse,
+                       int64_t *act_off, int64_t *grad_off, int64_t *act_total, int64_t *grad_total);
+
 /* floats of workspace the channels-last passes need beyond the convolutions' */
 size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max);
 void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
