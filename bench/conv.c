@@ -83,10 +83,10 @@ static void run(ctx *c, int what)
                     1.0f, c->cols, (int)K, c->wt, (int)d->cout, 0.0f, c->yh, (int)d->cout);
         break;
     case FAST_F: bb_conv2d_nhwc_forward(d, BB_UK_BEST, c->n, c->xh, c->w, c->yh, c->ws); break;
-    case FAST_BD: bb_conv2d_nhwc_backward(d, BB_UK_BEST, c->n, c->xh, c->w, c->dyh, c->dxh, NULL, c->ws); break;
-    case FAST_BW: bb_conv2d_nhwc_backward(d, BB_UK_BEST, c->n, c->xh, c->w, c->dyh, NULL, c->dw, c->ws); break;
+    case FAST_BD: bb_conv2d_nhwc_backward(d, BB_UK_BEST, c->n, c->xh, c->w, c->dyh, c->dxh, 0, NULL, c->ws); break;
+    case FAST_BW: bb_conv2d_nhwc_backward(d, BB_UK_BEST, c->n, c->xh, c->w, c->dyh, NULL, 0, c->dw, c->ws); break;
     case PORT_F: bb_conv2d_nhwc_forward(d, BB_UK_PORTABLE, c->n, c->xh, c->w, c->yh, c->ws); break;
-    case PORT_B: bb_conv2d_nhwc_backward(d, BB_UK_PORTABLE, c->n, c->xh, c->w, c->dyh, c->dxh, c->dw, c->ws); break;
+    case PORT_B: bb_conv2d_nhwc_backward(d, BB_UK_PORTABLE, c->n, c->xh, c->w, c->dyh, c->dxh, 0, c->dw, c->ws); break;
     }
 }
 
@@ -124,7 +124,7 @@ static double check(ctx *c, bb_uk_variant v)
     bb_conv2d_backward(d, c->n, c->x, c->w, c->dy, rdx, rdw, c->ws);
     memset(c->dxh, 0, (size_t)xl * 4);
     bb_conv2d_nhwc_forward(d, v, c->n, c->xh, c->w, c->yh, c->ws);
-    bb_conv2d_nhwc_backward(d, v, c->n, c->xh, c->w, c->dyh, c->dxh, fdw, c->ws);
+    bb_conv2d_nhwc_backward(d, v, c->n, c->xh, c->w, c->dyh, c->dxh, 0, fdw, c->ws);
     bb_nhwc_to_nchw(c->n, d->cout, d->oh * d->ow, c->yh, fy);
     bb_nhwc_to_nchw(c->n, d->cin, d->h * d->w, c->dxh, fdx);
     double e = fmax(rel_err(fy, ry, yl), fmax(rel_err(fdx, rdx, xl), rel_err(fdw, rdw, wl)));

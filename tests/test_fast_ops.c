@@ -132,16 +132,22 @@ static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, in
         bb_nhwc_to_nchw(n, cout, ohw, yh, fy);
         bb_nchw_to_nhwc(n, cin, h * w, dx0, dxh);
         memcpy(fdw, dw0, (size_t)wl * 4);
-        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, dxh, fdw, ws);
+        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, dxh, 0, fdw, ws);
         bb_nhwc_to_nchw(n, cin, h * w, dxh, fdx);
         worst = fmax(worst, fmax(rel_err(fy, ry, yl), fmax(rel_err(fdx, rdx, xl), rel_err(fdw, rdw, wl))));
         /* dx only (dw NULL), then dw only (dx NULL) give the same */
         bb_nchw_to_nhwc(n, cin, h * w, dx0, dxh);
-        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, dxh, NULL, ws);
+        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, dxh, 0, NULL, ws);
         bb_nhwc_to_nchw(n, cin, h * w, dxh, fdx);
         memcpy(fdw, dw0, (size_t)wl * 4);
-        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, NULL, fdw, ws);
+        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, NULL, 0, fdw, ws);
         worst = fmax(worst, fmax(rel_err(fdx, rdx, xl), rel_err(fdw, rdw, wl)));
+        /* set_dx: dx = dL/dx whatever it held (the reference result minus what was added to) */
+        for (int64_t i = 0; i < xl; i++) dxh[i] = 1e6f;
+        bb_conv2d_nhwc_backward(&d, (bb_uk_variant)v, n, xh, wt, dyh, dxh, 1, NULL, ws);
+        bb_nhwc_to_nchw(n, cin, h * w, dxh, fdx);
+        for (int64_t i = 0; i < xl; i++) fdx[i] += dx0[i];
+        worst = fmax(worst, rel_err(fdx, rdx, xl));
     }
     bb_free(x); bb_free(wt); bb_free(dy); bb_free(dx0); bb_free(dw0); bb_free(ry); bb_free(rdx); bb_free(rdw);
     bb_free(xh); bb_free(dyh); bb_free(yh); bb_free(dxh); bb_free(fy); bb_free(fdx); bb_free(fdw); bb_free(ws);
@@ -212,10 +218,15 @@ static double bn_vs_reference(int64_t n, int64_t c, int64_t hw, int relu)
     double e = rel_err(f, out, len);
     e = fmax(e, rel_err(fsave, rsave, 2 * c));
     e = fmax(e, rel_err(fstats, rstats, 2 * c));
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, fdg, fdb, relu);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 0, fdg, fdb, relu);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     e = fmax(e, rel_err(f, rdx, len));
     e = fmax(e, fmax(rel_err(fdg, rdg, c), rel_err(fdb, rdb, c)));
+    for (int64_t i = 0; i < len; i++) dxh[i] = -1e6f;  /* set_dx: what dx held does not matter */
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 1, fdg, fdb, relu);
+    bb_nhwc_to_nchw(n, c, hw, dxh, f);
+    for (int64_t i = 0; i < len; i++) f[i] += dx0[i];
+    e = fmax(e, rel_err(f, rdx, len));
     bb_bn_nhwc_forward_eval(&d, n, xh, g, b, rm, rv, yh, relu);
     bb_nhwc_to_nchw(n, c, hw, yh, f);
     e = fmax(e, rel_err(f, re, len));
@@ -253,12 +264,17 @@ TEST(fast_add_relu_matches_reference)
         memcpy(rda, da0, (size_t)len * 4); memcpy(fda, da0, (size_t)len * 4);
         memcpy(rdb, db0, (size_t)len * 4); memcpy(fdb, db0, (size_t)len * 4);
         bb_add_backward(len, t, rda, rdb);
-        bb_add_relu_backward(len, y, dy, fda, fdb);
+        bb_add_relu_backward(len, y, dy, fda, 0, fdb, 0);
         CHECK(memcmp(rda, fda, (size_t)len * 4) == 0 && memcmp(rdb, fdb, (size_t)len * 4) == 0);
         /* y = relu(x + x): both gradients land in the one buffer */
-        bb_add_relu_backward(len, y, dy, fda, fda);
+        bb_add_relu_backward(len, y, dy, fda, 0, fda, 0);
         bb_add_backward(len, t, rda, rda);
         CHECK(memcmp(rda, fda, (size_t)len * 4) == 0);
+        /* set: store, whatever the buffers held; with x + x the second still adds */
+        bb_add_relu_backward(len, y, dy, fda, 1, fdb, 1);
+        CHECK(memcmp(fda, t, (size_t)len * 4) == 0 && memcmp(fdb, t, (size_t)len * 4) == 0);
+        bb_add_relu_backward(len, y, dy, fda, 1, fda, 0);
+        for (int64_t i = 0; i < len; i++) CHECK(fda[i] == 2 * t[i]);
         bb_free(a); bb_free(b); bb_free(dy); bb_free(da0); bb_free(db0); bb_free(y); bb_free(r); bb_free(t);
         bb_free(rda); bb_free(rdb); bb_free(fda); bb_free(fdb);
     }

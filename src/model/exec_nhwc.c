@@ -97,12 +97,17 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
         const bb_layer *l = &net->layers[i];
         if (ex->fuse[i] == 2) continue;
         int relu = ex->fuse[i] == 1, out = relu ? net->layers[i + 1].out : l->out;
+        /* the first writer of a gradient stores it (set) where its kernel can, instead of zero + add */
+        int can_set = l->kind == BB_L_CONV || l->kind == BB_L_BN || (l->kind == BB_L_ADD && relu);
         float *dx[2] = {NULL, NULL};
+        int set[2] = {0, 0};
         for (int j = 0; j < 2; j++) {
             int t = l->in[j];
             if (t < 0 || (t == net->input && !ex->want_input_grad)) continue;
             dx[j] = grad_cl(ex, t);
-            if (l->zero_dx_of[j]) memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
+            if (!l->zero_dx_of[j]) continue;
+            if (can_set) set[j] = 1;
+            else memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
         }
         const float *x = act_cl(ex, l->in[0]), *y = ex->act[out], *dy = ex->grad[out];
         const bb_dims *d = &net->tensors[l->in[0]];
@@ -112,13 +117,13 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
         float *g1 = l->nparam > 1 ? grad + net->params[l->param0 + 1].offset : NULL;
         BB_PROF_START(ex);
         switch (l->kind) {
-        case BB_L_CONV: bb_conv2d_nhwc_backward(&l->op.conv, v, n, x, p0, dy, dx[0], g0, ex->ws); break;
+        case BB_L_CONV: bb_conv2d_nhwc_backward(&l->op.conv, v, n, x, p0, dy, dx[0], set[0], g0, ex->ws); break;
         case BB_L_BN:
-            bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], g0, g1, relu);
+            bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], set[0], g0, g1, relu);
             break;
         case BB_L_RELU: if (dx[0]) bb_relu_backward(len, y, dy, dx[0]); break;
         case BB_L_ADD:
-            if (relu) bb_add_relu_backward(len, y, dy, dx[0], dx[1]);
+            if (relu) bb_add_relu_backward(len, y, dy, dx[0], set[0], dx[1], set[1]);
             else bb_add_backward(len, dy, dx[0], dx[1]);
             break;
         case BB_L_MAXPOOL: if (dx[0]) bb_maxpool_nhwc_backward(&l->op.mp, n, bb_exec_saved(ex, l), dy, dx[0]); break;

@@ -210,7 +210,7 @@ static void weight_grad(const bb_conv2d *d, bb_uk_variant v, int64_t n, const fl
 
 /* stride 1: dx += conv(dy padded by k-1-pad, w flipped with cin and cout swapped) */
 static void data_grad_gather(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *w, const float *dy,
-                             const parts *p, float *dx)
+                             const parts *p, float *dx, int set)
 {
     int64_t ph = d->kh - 1 - d->pad, pw = d->kw - 1 - d->pad;
     int64_t hq = d->oh + 2 * ph, wq = d->ow + 2 * pw, ldw = round8(d->cin);
@@ -227,13 +227,13 @@ static void data_grad_gather(const bb_conv2d *d, bb_uk_variant v, int64_t n, con
             p->tab2[t * d->cout + co] = (ki * wq + kj) * d->cout + co;
         }
     }
-    gather_args g = {dyp, hq, wq, d->cout, d->h, d->w, 1, taps * d->cout, p->tab2, p->wq, ldw, d->cin, dx, 1, p->pofs};
+    gather_args g = {dyp, hq, wq, d->cout, d->h, d->w, 1, taps * d->cout, p->tab2, p->wq, ldw, d->cin, dx, !set, p->pofs};
     gather(&g, n, v);
 }
 
 /* any stride: every dy pixel adds dy . w_tap into its window of a padded dx */
 static void data_grad_scatter(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *w, const float *dy,
-                              const parts *p, float *dx)
+                              const parts *p, float *dx, int set)
 {
     int64_t hp = d->h + 2 * d->pad, wp = d->w + 2 * d->pad, ldw = round8(d->cin);
     int64_t taps = d->kh * d->kw, npix = n * d->oh * d->ow;
@@ -270,12 +270,13 @@ static void data_grad_scatter(const bb_conv2d *d, bb_uk_variant v, int64_t n, co
         for (int64_t y = 0; y < d->h; y++) {
             const float *src = p->dxpad + ((s * hp + y + d->pad) * wp + d->pad) * d->cin;
             float *dst = dx + (s * d->h + y) * d->w * d->cin;
-            for (int64_t i = 0; i < d->w * d->cin; i++) dst[i] += src[i];
+            if (set) memcpy(dst, src, (size_t)(d->w * d->cin) * sizeof(float));
+            else for (int64_t i = 0; i < d->w * d->cin; i++) dst[i] += src[i];
         }
 }
 
 void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
-                             const float *dy, float *dx, float *dw, float *ws)
+                             const float *dy, float *dx, int set_dx, float *dw, float *ws)
 {
     arena a = {ws, 0};
     parts p = carve(d, n, 1, &a);
@@ -284,6 +285,6 @@ void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, con
     if (dw && needs_pad(d)) { pad_copy(x, n, d->h, d->w, d->cin, d->pad, d->pad, hp, wp, p.xpad); xp = p.xpad; }
     if (dw) weight_grad(d, v, n, xp, dy, &p, dw);
     if (!dx) return;
-    if (gather_dx(d)) data_grad_gather(d, v, n, w, dy, &p, dx);
-    else data_grad_scatter(d, v, n, w, dy, &p, dx);
+    if (gather_dx(d)) data_grad_gather(d, v, n, w, dy, &p, dx, set_dx);
+    else data_grad_scatter(d, v, n, w, dy, &p, dx, set_dx);
 }

@@ -76,7 +76,8 @@ static void bn_eval_generic(const bb_bn *d, int64_t n, const float *x, const flo
 }
 
 static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                         const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu)
+                                const float *y, const float *dy, float *dx, int set, float *dgamma, float *dbeta,
+                                int relu)
 {
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
@@ -107,7 +108,7 @@ static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const
             for (int64_t c = 0; c < nc; c++) {
                 float gv = relu && !(o[c] > 0.0f) ? 0.0f : g[c];
                 float xh = (p[c] - mean[c]) * invstd[c];
-                q[c] += k[c] * (gv - mdy[c] - xh * mdyx[c]);
+                q[c] = (set ? 0.0f : q[c]) + k[c] * (gv - mdy[c] - xh * mdyx[c]);
             }
         }
     }
@@ -201,7 +202,7 @@ static void bn_train_v8(const bb_bn *d, int64_t n, const float *x, const float *
 }
 
 static void bn_backward_v8(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                           const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu,
+                           const float *y, const float *dy, float *dx, int set, float *dgamma, float *dbeta, int relu,
                            float *k, float *mdy, float *mdyx)
 {
     int64_t C = d->c, M = n * d->hw;
@@ -228,7 +229,7 @@ static void bn_backward_v8(const bb_bn *d, int64_t n, const float *x, const floa
             if (relu) gv = v8_where_pos(v8_load(y + o), gv);
             v8 xh = v8_mul(v8_sub(v8_load(x + o), v8_load(mean + c)), v8_load(invstd + c));
             v8 t = v8_sub(v8_sub(gv, v8_load(mdy + c)), v8_mul(xh, v8_load(mdyx + c)));
-            v8_store(dx + o, v8_fma(v8_load(k + c), t, v8_load(dx + o)));
+            v8_store(dx + o, set ? v8_mul(v8_load(k + c), t) : v8_fma(v8_load(k + c), t, v8_load(dx + o)));
         }
 }
 
@@ -259,14 +260,15 @@ void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const fl
 
 /* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy (masked by y > 0 after a fused ReLU) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                         const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu)
+                         const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
+                         int relu)
 {
     if (d->c % 8 != 0 || d->c > BN_COEF) {
-        bn_backward_generic(d, n, x, gamma, save, y, dy, dx, dgamma, dbeta, relu);
+        bn_backward_generic(d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
     }
     float k[BN_COEF], mdy[BN_COEF], mdyx[BN_COEF];
-    bn_backward_v8(d, n, x, gamma, save, y, dy, dx, dgamma, dbeta, relu, k, mdy, mdyx);
+    bn_backward_v8(d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu, k, mdy, mdyx);
 }
 
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
@@ -276,19 +278,20 @@ void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
     for (; i < len; i++) { float v = a[i] + b[i]; y[i] = v > 0.0f ? v : 0.0f; }
 }
 
-/* da and db may be the same buffer (x + x): then both additions land in it */
-void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, float *db)
+/* da and db may be the same buffer (x + x): da is written first, then db adds */
+void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
+                          int set_db)
 {
     int64_t i = 0;
     if (da && db && da != db) {
         for (; i + 8 <= len; i += 8) {
             v8 g = v8_where_pos(v8_load(y + i), v8_load(dy + i));
-            v8_store(da + i, v8_add(v8_load(da + i), g));
-            v8_store(db + i, v8_add(v8_load(db + i), g));
+            v8_store(da + i, set_da ? g : v8_add(v8_load(da + i), g));
+            v8_store(db + i, set_db ? g : v8_add(v8_load(db + i), g));
         }
     }
-    for (int64_t j = i; da && j < len; j++) da[j] += y[j] > 0.0f ? dy[j] : 0.0f;
-    for (int64_t j = i; db && j < len; j++) db[j] += y[j] > 0.0f ? dy[j] : 0.0f;
+    for (int64_t j = i; da && j < len; j++) da[j] = (set_da ? 0.0f : da[j]) + (y[j] > 0.0f ? dy[j] : 0.0f);
+    for (int64_t j = i; db && j < len; j++) db[j] = (set_db ? 0.0f : db[j]) + (y[j] > 0.0f ? dy[j] : 0.0f);
 }
 
 /* argmax (n, oh, ow, c): the winner's pixel index iy * w + ix in its plane */

@@ -17,9 +17,10 @@ size_t bb_conv2d_nhwc_workspace(const bb_conv2d *d, int64_t n);
 /* y (n, oh, ow, cout) = conv(x (n, h, w, cin), w (cout, cin, kh, kw)) */
 void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                             const float *w, float *y, float *ws);
-/* dw += dL/dw unless dw is NULL; dx += dL/dx unless dx is NULL */
+/* dw += dL/dw unless dw is NULL; dx += dL/dx unless dx is NULL (dx = dL/dx
+ * when set_dx: the first writer of a gradient need not zero it first) */
 void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
-                             const float *w, const float *dy, float *dx, float *dw, float *ws);
+                             const float *w, const float *dy, float *dx, int set_dx, float *dw, float *ws);
 
 /* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
  * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
@@ -28,14 +29,17 @@ void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const f
                               const float *beta, float *y, float *save, float *stats, int relu);
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
                              const float *beta, const float *rmean, const float *rvar, float *y, int relu);
-/* y: the fused ReLU output when relu, else unused (may be NULL) */
+/* y: the fused ReLU output when relu, else unused (may be NULL); set_dx as for conv */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                         const float *y, const float *dy, float *dx, float *dgamma, float *dbeta, int relu);
+                         const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
+                         int relu);
 
 /* ---- residual add with a fused ReLU: y = max(0, a + b); backward adds
- * dy * [y > 0] into da and db (either may be NULL, or both the same) ---- */
+ * dy * [y > 0] into da and db (either may be NULL, or both the same: then
+ * both land in it); set_da / set_db: store instead of adding ---- */
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y);
-void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, float *db);
+void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
+                          int set_db);
 
 /* ---- pooling and the option-A shortcut, channels last ---- */
 void bb_maxpool_nhwc_forward(const bb_maxpool *d, int64_t n, const float *x, float *y, int32_t *argmax);
