@@ -248,6 +248,23 @@ TEST(fast_batchnorm_matches_reference)
         }
 }
 
+/* one-pass statistics: a mean 1000 spreads away, the first row an outlier */
+TEST(fast_batchnorm_statistics_far_from_zero)
+{
+    int64_t n = 4, c = 16, hw = 50, len = n * c * hw;
+    bb_bn d = {c, hw, 1e-5f};
+    float *x = vec(len, 60), *xh = bb_alloc((size_t)len * 4), *y = bb_alloc((size_t)len * 4);
+    float *g = bb_alloc((size_t)c * 4), *b = bb_alloc((size_t)c * 4), rs[32], fs[32];
+    for (int64_t i = 0; i < len; i++) x[i] = 1000.0f + 0.5f * x[i];
+    for (int64_t k = 0; k < c; k++) { x[k * hw] = 1003.0f; g[k] = 1.0f; b[k] = 0.0f; }  /* sample 0, pixel 0 */
+    bb_bn_forward_train(&d, n, x, g, b, y, rs, NULL);
+    bb_nchw_to_nhwc(n, c, hw, x, xh);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, y, fs, NULL, 0);
+    CHECK_MSG(rel_err(fs, rs, c) < 1e-7, "mean error %.3g", rel_err(fs, rs, c));
+    CHECK_MSG(rel_err(fs + c, rs + c, c) < FAST_TOL, "inverse std error %.3g", rel_err(fs + c, rs + c, c));
+    bb_free(x); bb_free(xh); bb_free(y); bb_free(g); bb_free(b);
+}
+
 TEST(fast_add_relu_matches_reference)
 {
     for (int64_t len = 1; len <= 41; len += 8) {

@@ -1,7 +1,8 @@
 /* Channels-last batch norm (optionally fused with the ReLU after it), residual
  * add + ReLU, pooling, the option-A shortcut and layout changes. Batch-norm
- * statistics are accumulated in double, one channel block at a time, in the
- * same two passes (mean, then centered squares) as the reference. */
+ * statistics are accumulated in double, one channel block at a time: the
+ * vector path in one pass of sums shifted by the first row, the generic loops
+ * in the reference's two passes (mean, then centered squares). */
 #include "ops/nhwc.h"
 #include "ops/vec8.h"
 
@@ -119,24 +120,24 @@ static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const
  * over blocks of NG groups of 8 channels (the accumulators stay in registers),
  * element-wise passes over whole rows ---- */
 
-static inline __attribute__((always_inline)) void sums_v8(int64_t M, int64_t C, const float *x, int64_t c0,
-                                                          const int NG, double *sum)
+/* sum over rows of (x - s) and (x - s)^2 in double, with s the first row:
+ * one pass, and the shift keeps the variance free of cancellation */
+static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t C, const float *x, int64_t c0,
+                                                             const int NG, double *shift, double *s1, double *s2)
 {
-    v8d s[2];
-    for (int g = 0; g < NG; g++) s[g] = v8d_zero();
+    v8d a[2], b[2], sh[2];
+    for (int g = 0; g < NG; g++) {
+        a[g] = b[g] = v8d_zero();
+        sh[g] = v8d_acc(v8d_zero(), v8_load(x + c0 + 8 * g));
+        v8d_store(shift + 8 * g, sh[g]);
+    }
     for (int64_t i = 0; i < M; i++)
-        for (int g = 0; g < NG; g++) s[g] = v8d_acc(s[g], v8_load(x + i * C + c0 + 8 * g));
-    for (int g = 0; g < NG; g++) v8d_store(sum + 8 * g, s[g]);
-}
-
-static inline __attribute__((always_inline)) void squares_v8(int64_t M, int64_t C, const float *x, int64_t c0,
-                                                             const int NG, const double *mean, double *sq)
-{
-    v8d s[2], m[2];
-    for (int g = 0; g < NG; g++) { s[g] = v8d_zero(); m[g] = v8d_load(mean + 8 * g); }
-    for (int64_t i = 0; i < M; i++)
-        for (int g = 0; g < NG; g++) s[g] = v8d_acc_sq(s[g], v8_load(x + i * C + c0 + 8 * g), m[g]);
-    for (int g = 0; g < NG; g++) v8d_store(sq + 8 * g, s[g]);
+        for (int g = 0; g < NG; g++) {
+            v8 v = v8_load(x + i * C + c0 + 8 * g);
+            a[g] = v8d_add(a[g], v8d_sub(v8d_acc(v8d_zero(), v), sh[g]));
+            b[g] = v8d_acc_sq(b[g], v, sh[g]);
+        }
+    for (int g = 0; g < NG; g++) { v8d_store(s1 + 8 * g, a[g]); v8d_store(s2 + 8 * g, b[g]); }
 }
 
 /* sum(g) and sum(g * xhat), g masked by y > 0 when relu */
@@ -182,11 +183,11 @@ static void bn_train_v8(const bb_bn *d, int64_t n, const float *x, const float *
     double m = (double)M;
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
         int two = c0 + 16 <= C;
-        double sum[16], sq[16], mean[16];
-        if (two) sums_v8(M, C, x, c0, 2, sum); else sums_v8(M, C, x, c0, 1, sum);
-        for (int c = 0; c < (two ? 16 : 8); c++) mean[c] = sum[c] / m;
-        if (two) squares_v8(M, C, x, c0, 2, mean, sq); else squares_v8(M, C, x, c0, 1, mean, sq);
+        double shift[16], s1[16], s2[16], mean[16], sq[16];
+        if (two) moments_v8(M, C, x, c0, 2, shift, s1, s2); else moments_v8(M, C, x, c0, 1, shift, s1, s2);
         for (int c = 0; c < (two ? 16 : 8); c++) {
+            mean[c] = shift[c] + s1[c] / m;
+            sq[c] = fmax(s2[c] - s1[c] * s1[c] / m, 0.0);  /* sum of squares about the mean */
             float invstd = (float)(1.0 / sqrt(sq[c] / m + d->eps));
             save[c0 + c] = (float)mean[c];
             save[C + c0 + c] = invstd;

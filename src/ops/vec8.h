@@ -27,6 +27,7 @@ static inline v8 v8_where_pos(v8 y, v8 g)
 }
 static inline v8d v8d_zero(void) { v8d r = {_mm256_setzero_pd(), _mm256_setzero_pd()}; return r; }
 static inline v8d v8d_add(v8d a, v8d b) { v8d r = {_mm256_add_pd(a.lo, b.lo), _mm256_add_pd(a.hi, b.hi)}; return r; }
+static inline v8d v8d_sub(v8d a, v8d b) { v8d r = {_mm256_sub_pd(a.lo, b.lo), _mm256_sub_pd(a.hi, b.hi)}; return r; }
 static inline v8d v8d_load(const double *p) { v8d r = {_mm256_loadu_pd(p), _mm256_loadu_pd(p + 4)}; return r; }
 static inline void v8d_store(double *p, v8d a) { _mm256_storeu_pd(p, a.lo); _mm256_storeu_pd(p + 4, a.hi); }
 /* acc + x, in double */
@@ -69,6 +70,7 @@ static inline v8 v8_relu(v8 a) { for (int i = 0; i < 8; i++) a.f[i] = a.f[i] > 0
 static inline v8 v8_where_pos(v8 y, v8 g) { for (int i = 0; i < 8; i++) g.f[i] = y.f[i] > 0.0f ? g.f[i] : 0.0f; return g; }
 static inline v8d v8d_zero(void) { v8d r; for (int i = 0; i < 8; i++) r.d[i] = 0.0; return r; }
 static inline v8d v8d_add(v8d a, v8d b) { for (int i = 0; i < 8; i++) a.d[i] += b.d[i]; return a; }
+static inline v8d v8d_sub(v8d a, v8d b) { for (int i = 0; i < 8; i++) a.d[i] -= b.d[i]; return a; }
 static inline v8d v8d_load(const double *p) { v8d r; for (int i = 0; i < 8; i++) r.d[i] = p[i]; return r; }
 static inline void v8d_store(double *p, v8d a) { for (int i = 0; i < 8; i++) p[i] = a.d[i]; }
 static inline v8d v8d_acc(v8d acc, v8 x) { for (int i = 0; i < 8; i++) acc.d[i] += x.f[i]; return acc; }
