@@ -166,97 +166,106 @@ static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_
     for (int g = 0; g < NG; g++) { v8d_store(sdy + 8 * g, a[g]); v8d_store(sdyx + 8 * g, b[g]); }
 }
 
-/* y = x * a + b per channel (then max(0, .)) over M rows */
-static void affine_v8(int64_t M, int64_t C, const float *x, const float *a, const float *b, float *y, int relu)
+/* ---- the vector passes work on a chunk of channels [cs, cs + cc) of the
+ * C per row, cc <= BN_CHUNK (their per-channel coefficients on the stack) ---- */
+#define BN_CHUNK 512
+
+/* y = x * a + b per channel (then max(0, .)) over M rows; a, b indexed from cs */
+static void affine_v8(int64_t M, int64_t C, int64_t cs, int64_t cc, const float *x, const float *a,
+                      const float *b, float *y, int relu)
 {
     for (int64_t i = 0; i < M; i++)
-        for (int64_t c = 0; c < C; c += 8) {
-            v8 v = v8_fma(v8_load(x + i * C + c), v8_load(a + c), v8_load(b + c));
-            v8_store(y + i * C + c, relu ? v8_relu(v) : v);
+        for (int64_t c = 0; c < cc; c += 8) {
+            int64_t o = i * C + cs + c;
+            v8 v = v8_fma(v8_load(x + o), v8_load(a + c), v8_load(b + c));
+            v8_store(y + o, relu ? v8_relu(v) : v);
         }
 }
 
-static void bn_train_v8(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
-                        float *y, float *save, float *stats, int relu, float *a, float *b)
+static void bn_train_v8(const bb_bn *d, int64_t n, int64_t cs, int64_t cc, const float *x, const float *gamma,
+                        const float *beta, float *y, float *save, float *stats, int relu)
 {
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-        int two = c0 + 16 <= C;
-        double shift[16], s1[16], s2[16], mean[16], sq[16];
+    float a[BN_CHUNK], b[BN_CHUNK];
+    for (int64_t c0 = cs; c0 < cs + cc; c0 += 16) {
+        int two = c0 + 16 <= cs + cc;
+        double shift[16], s1[16], s2[16];
         if (two) moments_v8(M, C, x, c0, 2, shift, s1, s2); else moments_v8(M, C, x, c0, 1, shift, s1, s2);
         for (int c = 0; c < (two ? 16 : 8); c++) {
-            mean[c] = shift[c] + s1[c] / m;
-            sq[c] = fmax(s2[c] - s1[c] * s1[c] / m, 0.0);  /* sum of squares about the mean */
-            float invstd = (float)(1.0 / sqrt(sq[c] / m + d->eps));
-            save[c0 + c] = (float)mean[c];
+            double mean = shift[c] + s1[c] / m;
+            double sq = fmax(s2[c] - s1[c] * s1[c] / m, 0.0);  /* sum of squares about the mean */
+            float invstd = (float)(1.0 / sqrt(sq / m + d->eps));
+            save[c0 + c] = (float)mean;
             save[C + c0 + c] = invstd;
             if (stats) {
-                stats[c0 + c] += (float)mean[c];
-                stats[C + c0 + c] += (float)(m > 1 ? sq[c] / (m - 1) : 0.0);
+                stats[c0 + c] += (float)mean;
+                stats[C + c0 + c] += (float)(m > 1 ? sq / (m - 1) : 0.0);
             }
-            a[c0 + c] = gamma[c0 + c] * invstd;
-            b[c0 + c] = beta[c0 + c] - (float)mean[c] * a[c0 + c];
+            a[c0 - cs + c] = gamma[c0 + c] * invstd;
+            b[c0 - cs + c] = beta[c0 + c] - (float)mean * a[c0 - cs + c];
         }
     }
-    affine_v8(M, C, x, a, b, y, relu);
+    affine_v8(M, C, cs, cc, x, a, b, y, relu);
 }
 
-static void bn_backward_v8(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                           const float *y, const float *dy, float *dx, int set, float *dgamma, float *dbeta, int relu,
-                           float *k, float *mdy, float *mdyx)
+static void bn_backward_v8(const bb_bn *d, int64_t n, int64_t cs, int64_t cc, const float *x, const float *gamma,
+                           const float *save, const float *y, const float *dy, float *dx, int set, float *dgamma,
+                           float *dbeta, int relu)
 {
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
     const float *mean = save, *invstd = save + C;
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-        int two = c0 + 16 <= C;
+    float k[BN_CHUNK], mdy[BN_CHUNK], mdyx[BN_CHUNK];
+    for (int64_t c0 = cs; c0 < cs + cc; c0 += 16) {
+        int two = c0 + 16 <= cs + cc;
         double sdy[16], sdyx[16];
         if (two) grad_sums_v8(M, C, x, y, dy, c0, 2, relu, mean, invstd, sdy, sdyx);
         else grad_sums_v8(M, C, x, y, dy, c0, 1, relu, mean, invstd, sdy, sdyx);
         for (int c = 0; c < (two ? 16 : 8); c++) {
             dgamma[c0 + c] += (float)sdyx[c];
             dbeta[c0 + c] += (float)sdy[c];
-            k[c0 + c] = gamma[c0 + c] * invstd[c0 + c];
-            mdy[c0 + c] = (float)(sdy[c] / m);
-            mdyx[c0 + c] = (float)(sdyx[c] / m);
+            k[c0 - cs + c] = gamma[c0 + c] * invstd[c0 + c];
+            mdy[c0 - cs + c] = (float)(sdy[c] / m);
+            mdyx[c0 - cs + c] = (float)(sdyx[c] / m);
         }
     }
     if (!dx) return;
     for (int64_t i = 0; i < M; i++)
-        for (int64_t c = 0; c < C; c += 8) {
-            int64_t o = i * C + c;
+        for (int64_t c = 0; c < cc; c += 8) {
+            int64_t o = i * C + cs + c;
             v8 gv = v8_load(dy + o);
             if (relu) gv = v8_where_pos(v8_load(y + o), gv);
-            v8 xh = v8_mul(v8_sub(v8_load(x + o), v8_load(mean + c)), v8_load(invstd + c));
+            v8 xh = v8_mul(v8_sub(v8_load(x + o), v8_load(mean + cs + c)), v8_load(invstd + cs + c));
             v8 t = v8_sub(v8_sub(gv, v8_load(mdy + c)), v8_mul(xh, v8_load(mdyx + c)));
             v8_store(dx + o, set ? v8_mul(v8_load(k + c), t) : v8_fma(v8_load(k + c), t, v8_load(dx + o)));
         }
 }
 
-/* ---- entry points: vectors when the channels allow, else the generic loops.
- * The per-channel coefficients of a vector pass live in `coef` (the caller's
- * stack), in blocks of BN_COEF channels. ---- */
-#define BN_COEF 512
+/* ---- entry points: vectors when the channels are a multiple of 8, else the
+ * generic loops ---- */
 
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
                               const float *beta, float *y, float *save, float *stats, int relu)
 {
-    if (d->c % 8 != 0 || d->c > BN_COEF) { bn_train_generic(d, n, x, gamma, beta, y, save, stats, relu); return; }
-    float a[BN_COEF], b[BN_COEF];
-    bn_train_v8(d, n, x, gamma, beta, y, save, stats, relu, a, b);
+    if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, y, save, stats, relu); return; }
+    for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK)
+        bn_train_v8(d, n, cs, min64(BN_CHUNK, d->c - cs), x, gamma, beta, y, save, stats, relu);
 }
 
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
                              const float *beta, const float *rmean, const float *rvar, float *y, int relu)
 {
-    if (d->c % 8 != 0 || d->c > BN_COEF) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, y, relu); return; }
-    float a[BN_COEF], b[BN_COEF];
-    for (int64_t c = 0; c < d->c; c++) {
-        a[c] = gamma[c] / sqrtf(rvar[c] + d->eps);
-        b[c] = beta[c] - rmean[c] * a[c];
+    if (d->c % 8 != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, y, relu); return; }
+    float a[BN_CHUNK], b[BN_CHUNK];
+    for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK) {
+        int64_t cc = min64(BN_CHUNK, d->c - cs);
+        for (int64_t c = 0; c < cc; c++) {
+            a[c] = gamma[cs + c] / sqrtf(rvar[cs + c] + d->eps);
+            b[c] = beta[cs + c] - rmean[cs + c] * a[c];
+        }
+        affine_v8(n * d->hw, d->c, cs, cc, x, a, b, y, relu);
     }
-    affine_v8(n * d->hw, d->c, x, a, b, y, relu);
 }
 
 /* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy (masked by y > 0 after a fused ReLU) */
@@ -264,12 +273,12 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
                          const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
                          int relu)
 {
-    if (d->c % 8 != 0 || d->c > BN_COEF) {
+    if (d->c % 8 != 0) {
         bn_backward_generic(d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
     }
-    float k[BN_COEF], mdy[BN_COEF], mdyx[BN_COEF];
-    bn_backward_v8(d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu, k, mdy, mdyx);
+    for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK)
+        bn_backward_v8(d, n, cs, min64(BN_CHUNK, d->c - cs), x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu);
 }
 
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
