@@ -4,6 +4,11 @@
  * kernels (best and portable). Every variant is first checked against the
  * reference; then forward, backward-data and backward-weights are timed (best
  * of repeated calls, in thread CPU time).
+ * Columns: GFLOP/s of ref_f/ref_b (reference forward, backward data+weights),
+ * gemm_f (whole-batch im2col + one OpenBLAS sgemm, forward), fast_f/fast_bd/
+ * fast_bw (direct kernels: forward, backward-data, backward-weights) and
+ * port_f (portable kernel, forward). Rows s1x6 etc.: ResNet-20 stage 1, six
+ * such convolutions; "down": the stride-2 first conv of a stage.
  * usage: bench_conv [batch] [seconds-per-measurement] */
 #include "ops/nhwc.h"
 #include "util/mem.h"
@@ -139,7 +144,7 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     printf("# batch %lld, 1 thread, kernel %s; GFLOP/s = 2*MACs / best time; the reference backward is data+weights\n",
            (long long)n, bb_uk_best_name());
-    printf("%-14s %-22s %8s | %8s %8s %8s | %8s %8s %8s %8s | %s\n", "conv", "shape", "MMAC", "ref_f", "ref_b", "gemm_f",
+    printf("%-14s %-22s %8s | %8s %8s %8s | %8s %8s %8s %8s | %s\n", "conv", "shape", "MMAC/img", "ref_f", "ref_b", "gemm_f",
            "fast_f", "fast_bd", "fast_bw", "port_f", "max rel err");
     int bad = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {

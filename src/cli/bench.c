@@ -108,7 +108,6 @@ static int bench_train(int argc, char **argv)
     if (rc) return rc;
     long steps = parse_count("steps", vals[0], 1), warmup = parse_count("warmup", vals[1], 0);
     if (steps < 0 || warmup < 0) return 2;
-    if (cfg.max_steps == 0 || cfg.max_steps < steps + warmup) cfg.max_steps = steps + warmup;
     if (bb_config_validate(&cfg) != BB_OK) {
         fprintf(stderr, "bigbatch bench train: %s\n", bb_last_error());
         return 2;
