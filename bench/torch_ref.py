@@ -5,7 +5,8 @@ training steps (forward, cross-entropy, backward, SGD with momentum 0.9 and
 weight decay), timed step by step after a warm-up.
 
 Prints one line in the format bench/vs_torch.sh reads:
-    torch: threads T batch B | step ms median M (min A, max B) | images/s X | GFLOP/s G | peak RSS R MiB
+    torch V: threads T batch B | step ms median M (min A, max B) | images/s X | GFLOP/s G |
+    peak RSS R MiB | CPU time per step C ms: I images per CPU second | loss L
 
 Run with Debian's python3-torch (/usr/bin/python3) and set OMP_NUM_THREADS and
 OPENBLAS_NUM_THREADS to the thread count (vs_torch.sh does), or the two thread
@@ -97,7 +98,10 @@ def main():
     x = torch.randn(args.batch, *shape)
     y = torch.randint(0, 10, (args.batch,))
     times = []
+    cpu0 = 0.0
     for i in range(args.warmup + args.steps):
+        if i == args.warmup:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
@@ -105,12 +109,15 @@ def main():
         opt.step()
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     med = statistics.median(times)
     ips = args.batch / med
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"torch {torch.__version__}: threads {args.threads} batch {args.batch} | step ms median {med * 1e3:.2f} "
           f"(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}) | images/s {ips:.1f} | "
-          f"GFLOP/s {ips * 3 * flops / 1e9:.1f} | peak RSS {rss:.1f} MiB | loss {loss.item():.4f}", flush=True)
+          f"GFLOP/s {ips * 3 * flops / 1e9:.1f} | peak RSS {rss:.1f} MiB | "
+          f"CPU time per step {cpu / args.steps * 1e3:.2f} ms: {args.batch * args.steps / cpu:.1f} images per CPU second | "
+          f"loss {loss.item():.4f}", flush=True)
 
 
 if __name__ == "__main__":

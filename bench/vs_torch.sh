@@ -29,11 +29,11 @@ field() { sed -n "s|.*$1 \([0-9.]*\).*|\1|p" | head -1; }  # the number after a 
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $("$py" -c 'import torch; print("torch", torch.__version__)')"
 echo "# $rounds rounds, $steps timed steps each (after 3 warm-up steps); medians over rounds"
-printf '%-9s | %-28s | %10s %8s %9s | %10s %8s %9s | %6s\n' setting "bigbatch vs PyTorch" "bb img/s" "GFLOP/s" "RSS MiB" \
-    "pt img/s" "GFLOP/s" "RSS MiB" "ratio"
+printf '%-9s | %-27s | %9s %7s %7s %8s | %9s %7s %7s %8s | %6s %6s\n' setting "bigbatch vs PyTorch" "bb img/s" \
+    "GFLOP/s" "RSS MiB" "img/CPUs" "pt img/s" "GFLOP/s" "RSS MiB" "img/CPUs" "ratio" "(CPU)"
 compare() {  # threads bigbatch-kn torch-batch
     local t=$1 kn=$2 tb=$3 a b
-    local ai="" ag="" ar="" bi="" bg="" br="" ratios=""
+    local ai="" ag="" ar="" ac="" bi="" bg="" br="" bc="" ratios="" cratios=""
     for _ in $(seq "$rounds"); do
         a=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$bin" bench train --threads "$t" --batch-size "$kn" \
             --worker-batch 32 --steps "$steps")
@@ -44,12 +44,19 @@ compare() {  # threads bigbatch-kn torch-batch
         ag+="$(echo "$a" | field "GFLOP/s")"$'\n'; bg+="$(echo "$b" | field "GFLOP/s")"$'\n'
         ar+="$(echo "$a" | field "peak RSS")"$'\n'; br+="$(echo "$b" | field "peak RSS")"$'\n'
         ratios+="$(awk -v x="$x" -v y="$y" 'BEGIN {printf "%.3f", x / y}')"$'\n'
+        x=$(echo "$a" | sed -n 's|.*: \([0-9.]*\) images per CPU second.*|\1|p'); y=$(echo "$b" | sed -n 's|.*: \([0-9.]*\) images per CPU second.*|\1|p')
+        ac+="$x"$'\n'; bc+="$y"$'\n'
+        cratios+="$(awk -v x="$x" -v y="$y" 'BEGIN {printf "%.3f", x / y}')"$'\n'
+        echo "#   round: bigbatch $(echo "$a" | field "images/s") img/s, PyTorch $(echo "$b" | field "images/s") img/s" >&2
     done
-    printf '%-9s | %-28s | %10.1f %8.1f %9.1f | %10.1f %8.1f %9.1f | %6.2f\n' "$t thread$([ "$t" = 1 ] || echo s)" \
-        "kn $kn (n 32) vs batch $tb" "$(printf %s "$ai" | median)" "$(printf %s "$ag" | median)" \
-        "$(printf %s "$ar" | median)" "$(printf %s "$bi" | median)" "$(printf %s "$bg" | median)" \
-        "$(printf %s "$br" | median)" "$(printf %s "$ratios" | median)"
+    printf '%-9s | %-27s | %9.1f %7.1f %7.1f %8.1f | %9.1f %7.1f %7.1f %8.1f | %6.2f %6.2f\n' \
+        "$t thread$([ "$t" = 1 ] || echo s)" "kn $kn (n 32) vs batch $tb" "$(printf %s "$ai" | median)" \
+        "$(printf %s "$ag" | median)" "$(printf %s "$ar" | median)" "$(printf %s "$ac" | median)" \
+        "$(printf %s "$bi" | median)" "$(printf %s "$bg" | median)" "$(printf %s "$br" | median)" \
+        "$(printf %s "$bc" | median)" "$(printf %s "$ratios" | median)" "$(printf %s "$cratios" | median)"
 }
 [ "$only" = 1 ] || compare 2 128 128
 [ "$only" = 2 ] || compare 1 32 32
-echo "# ratio: median over rounds of (bigbatch images/s) / (PyTorch images/s) of the same round"
+echo "# ratio: median over rounds of (bigbatch images/s) / (PyTorch images/s) of the same round;"
+echo "# (CPU): the same for images per CPU second (process CPU time: what other processes take does not count;"
+echo "# a thread spinning at a barrier does, which weighs against PyTorch's OpenMP at 2 threads)"

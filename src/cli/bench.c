@@ -43,6 +43,15 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* user + system seconds of this process (all threads) */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 static long parse_count(const char *flag, const char *v, long lo)
 {
     char *end;
@@ -126,10 +135,13 @@ static int bench_train(int argc, char **argv)
     printf("bench train: %s | kn %lld = %lld workers x %lld | %d threads (%d executors) | kernels %s | data %s\n",
            net->model_desc, (long long)cfg.batch_size, (long long)(cfg.batch_size / cfg.worker_batch),
            (long long)cfg.worker_batch, bb_trainer_threads(t), nex, cfg.kernels, cfg.data);
-    double wall[5] = {0};
+    double wall[5] = {0}, cpu0 = 0;
     int status = 0;
     for (long i = 0; i < warmup + steps && !status; i++) {
-        if (i == warmup && prof) bb_trainer_attach_profiles(t, prof);
+        if (i == warmup) {
+            if (prof) bb_trainer_attach_profiles(t, prof);
+            cpu0 = cpu_seconds();
+        }
         bb_step_stats st;
         if (bb_trainer_step(t, &st) != BB_OK) {
             fprintf(stderr, "bigbatch bench train: %s\n", bb_last_error());
@@ -144,6 +156,7 @@ static int bench_train(int argc, char **argv)
         wall[3] += st.t_update;
         wall[4] += st.t_step;
     }
+    double cpu = cpu_seconds() - cpu0;
     if (!status) {
         qsort(times, (size_t)steps, sizeof *times, cmp_double);
         double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
@@ -154,6 +167,8 @@ static int bench_train(int argc, char **argv)
                1e3 * times[0], 1e3 * times[steps - 1]);
         printf("images/s %.1f  GFLOP/s %.1f  (3 x %.2f MFLOP forward per image)  peak RSS %.1f MiB\n", ips,
                ips * 3.0 * mflop / 1e3, mflop, (double)ru.ru_maxrss / 1024.0);
+        printf("CPU time per step %.2f ms (all threads; time given to other processes not counted): "
+               "%.1f images per CPU second\n", 1e3 * cpu / (double)steps, (double)cfg.batch_size * (double)steps / cpu);
         if (prof) {
             bb_profile sum;
             memset(&sum, 0, sizeof sum);
