@@ -82,9 +82,10 @@ static void print_profile(const bb_profile *p, int nex, int steps, const double 
         printf("  %-26s %9.2f %9.2f %9.2f %6.1f%%\n", label, f, b, f + b, 100.0 * (f + b) / ((fsum + bsum) * scale));
     }
     printf("  %-26s %9.2f %9.2f %9.2f\n", "all of the above", fsum * scale, bsum * scale, (fsum + bsum) * scale);
-    printf("step wall clock (ms, mean): compute %.2f, data wait %.2f, gradient combine %.2f, update %.2f, total %.2f\n",
-           1e3 * wall[0] / steps, 1e3 * wall[1] / steps, 1e3 * wall[2] / steps, 1e3 * wall[3] / steps,
-           1e3 * wall[4] / steps);
+    printf("step, wall clock (ms, mean):\n");
+    static const char *const parts[5] = {"workers (forward + backward)", "data wait", "gradient combine + allreduce",
+                                         "update (SGD, BN running stats)", "whole step"};
+    for (int i = 0; i < 5; i++) printf("  %-32s %9.2f\n", parts[i], 1e3 * wall[i] / steps);
 }
 
 static int bench_train(int argc, char **argv)
