@@ -120,6 +120,7 @@ static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, in
     size_t wsl = bb_conv2d_workspace(&d) > bb_conv2d_nhwc_workspace(&d, n) ? bb_conv2d_workspace(&d)
                                                                            : bb_conv2d_nhwc_workspace(&d, n);
     float *ws = bb_alloc(wsl * 4 + 64);
+    for (int i = 0; i < 16; i++) ws[wsl + (size_t)i] = 12345.0f;  /* a canary past the planned workspace */
     bb_conv2d_forward(&d, n, x, wt, ry, ws);
     memcpy(rdx, dx0, (size_t)xl * 4);
     memcpy(rdw, dw0, (size_t)wl * 4);
@@ -149,6 +150,8 @@ static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, in
         for (int64_t i = 0; i < xl; i++) fdx[i] += dx0[i];
         worst = fmax(worst, rel_err(fdx, rdx, xl));
     }
+    for (int i = 0; i < 16; i++)
+        if (ws[wsl + (size_t)i] != 12345.0f) worst = 1.0;
     bb_free(x); bb_free(wt); bb_free(dy); bb_free(dx0); bb_free(dw0); bb_free(ry); bb_free(rdx); bb_free(rdw);
     bb_free(xh); bb_free(dyh); bb_free(yh); bb_free(dxh); bb_free(fy); bb_free(fdx); bb_free(fdw); bb_free(ws);
     return worst;
