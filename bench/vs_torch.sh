@@ -5,18 +5,21 @@
 # in turn (bigbatch, torch, bigbatch, torch, ...) so a machine whose speed
 # drifts affects both alike; the table gives medians over the rounds and the
 # ratio bigbatch / PyTorch. Peak RSS is each process's own getrusage figure.
-#   bench/vs_torch.sh [--rounds R] [--steps N] [--only 2|1]
+#   bench/vs_torch.sh [--rounds R] [--steps N] [--only 2|1] [--passive]
+# --passive runs PyTorch with OMP_WAIT_POLICY=PASSIVE: its OpenMP threads then
+# sleep instead of spinning at barriers, which a busy shared machine needs.
 # Settings: 2 threads: bigbatch kn 128 = 4 workers x 32 vs PyTorch batch 128;
 #           1 thread:  bigbatch kn 32 = 1 worker x 32   vs PyTorch batch 32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=5 steps=20 only=""
+rounds=5 steps=20 only="" wait_policy=""
 while [ $# -gt 0 ]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
         --steps) steps=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
-        *) echo "usage: $0 [--rounds R] [--steps N] [--only 2|1]" >&2; exit 2 ;;
+        --passive) wait_policy=PASSIVE; shift ;;
+        *) echo "usage: $0 [--rounds R] [--steps N] [--only 2|1] [--passive]" >&2; exit 2 ;;
     esac
 done
 bin=${BB_BUILD:-build}/bigbatch
@@ -28,7 +31,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 field() { sed -n "s|.*$1 \([0-9.]*\).*|\1|p" | head -1; }  # the number after a label
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $("$py" -c 'import torch; print("torch", torch.__version__)')"
-echo "# $rounds rounds, $steps timed steps each (after 3 warm-up steps); medians over rounds"
+echo "# $rounds rounds, $steps timed steps each (after 3 warm-up steps); medians over rounds${wait_policy:+; PyTorch with OMP_WAIT_POLICY=$wait_policy}"
 printf '%-9s | %-27s | %9s %7s %7s %8s | %9s %7s %7s %8s | %6s %6s\n' setting "bigbatch vs PyTorch" "bb img/s" \
     "GFLOP/s" "RSS MiB" "img/CPUs" "pt img/s" "GFLOP/s" "RSS MiB" "img/CPUs" "ratio" "(CPU)"
 compare() {  # threads bigbatch-kn torch-batch
@@ -37,7 +40,8 @@ compare() {  # threads bigbatch-kn torch-batch
     for _ in $(seq "$rounds"); do
         a=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$bin" bench train --threads "$t" --batch-size "$kn" \
             --worker-batch 32 --steps "$steps")
-        b=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$py" bench/torch_ref.py --threads "$t" --batch "$tb" --steps "$steps")
+        b=$(env ${wait_policy:+OMP_WAIT_POLICY=$wait_policy} OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
+            "$py" bench/torch_ref.py --threads "$t" --batch "$tb" --steps "$steps")
         local x y
         x=$(echo "$a" | field "images/s"); y=$(echo "$b" | field "images/s")
         ai+="$x"$'\n'; bi+="$y"$'\n'
