@@ -6,6 +6,7 @@
 #include "train/loader.h"
 #include "train/trainer.h"
 #include "util/pool.h"
+#include "util/safetensors.h"
 
 #include <stdio.h>
 
@@ -51,5 +52,13 @@ struct bb_trainer {
     double ema_g2, ema_trs, last_g2, last_trs;
     int64_t noise_steps;
 };
+
+/* Checkpoint loading from a parsed file (bb_trainer_load and
+ * bb_checkpoint_read_config read the file, then call these; so do the fuzz
+ * targets). Nothing in the trainer changes unless every field checks out. */
+bb_status bb_trainer_load_from(bb_trainer *t, const bb_st_file *f);
+bb_status bb_checkpoint_config_from(const bb_st_file *f, bb_config *cfg);
+/* The metric files' lengths recorded in a checkpoint (0 when absent). */
+bb_status bb_checkpoint_metric_lengths(const bb_st_file *f, long keep[3]);
 
 #endif

@@ -5,6 +5,7 @@
 #include "util/file.h"
 #include "util/json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,14 @@ static bb_status write_body(FILE *f, void *arg)
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)j->header_len >> (8 * i));
     if (fwrite(len8, 1, 8, f) != 8 || fwrite(j->header, 1, j->header_len, f) != j->header_len)
-        return bb_fail(BB_ERR_IO, "writing safetensors header failed");
+        return bb_fail(BB_ERR_IO, "writing the safetensors header failed: %s", strerror(errno));
+    bb_file_pause(f);
     for (int i = 0; i < j->n; i++) {
         size_t bytes = (size_t)dtype_size(j->t[i].dtype);
         for (int d = 0; d < j->t[i].ndim; d++) bytes *= (size_t)j->t[i].shape[d];
         if (bytes && fwrite(j->t[i].data, 1, bytes, f) != bytes)
-            return bb_fail(BB_ERR_IO, "writing tensor %s failed", j->t[i].name);
+            return bb_fail(BB_ERR_IO, "writing tensor %s failed: %s", j->t[i].name, strerror(errno));
+        bb_file_pause(f);
     }
     return BB_OK;
 }
@@ -277,7 +280,7 @@ static bb_status get_typed(const bb_st_file *f, const char *name, const char *dt
     if (have != count)
         return bb_fail(BB_ERR_FORMAT, "%s: tensor '%s' has %lld elements, expected %lld", f->path, name,
                        (long long)have, (long long)count);
-    memcpy(dst, f->data + e->begin, (size_t)(e->end - e->begin));
+    if (dst) memcpy(dst, f->data + e->begin, (size_t)(e->end - e->begin));
     return BB_OK;
 }
 
