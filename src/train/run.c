@@ -37,7 +37,10 @@ static bb_status open_metrics(const char *dir, const char *name, long keep, cons
 {
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (keep >= 0 && truncate(path, keep) != 0 && errno != ENOENT)
+    struct stat st;
+    /* never lengthen: a file shorter than recorded (lost in a crash of the
+     * machine) is continued as it is rather than padded with zero bytes */
+    if (keep >= 0 && stat(path, &st) == 0 && st.st_size > keep && truncate(path, keep) != 0)
         return bb_fail(BB_ERR_IO, "%s: cannot cut back to %ld bytes: %s", path, keep, strerror(errno));
     FILE *f = fopen(path, keep >= 0 ? "ab" : "wb");
     if (!f) return bb_fail(BB_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
@@ -53,12 +56,9 @@ static void close_out(run_out *o)
     if (o->epoch_csv) fclose(o->epoch_csv);
 }
 
-static bb_status write_config_json(const bb_trainer *t, const char *dir)
+static bb_status config_json_body(FILE *f, void *arg)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    const bb_trainer *t = arg;
     fprintf(f, "{\n  \"model_desc\": \"%s\",\n  \"parameters\": %lld,\n  \"workers\": %lld,\n  \"steps_per_epoch\": %lld,\n"
             "  \"peak_lr\": %.9g,\n  \"warmup_epochs\": %.9g,\n  \"threads\": %d,\n  \"ranks\": %d",
             t->net.model_desc, (long long)t->P, (long long)t->k, (long long)t->steps_per_epoch,
@@ -70,8 +70,14 @@ static bb_status write_config_json(const bb_trainer *t, const char *dir)
         fprintf(f, ",\n  \"%s\": %s", bb_config_fields[i].name, q);
     }
     fprintf(f, "\n}\n");
-    if (fclose(f) != 0) return bb_fail(BB_ERR_IO, "%s: write failed", path);
-    return BB_OK;
+    return BB_OK;  /* stream errors are caught by bb_file_write_atomic */
+}
+
+static bb_status write_config_json(const bb_trainer *t, const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return bb_file_write_atomic(path, config_json_body, (void *)t);
 }
 
 static void fmt_duration(double s, char *buf, size_t cap)
@@ -118,9 +124,12 @@ static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double 
 static bb_status checkpoint(bb_trainer *t, run_out *o)
 {
     if (t->comm->rank != 0) return BB_OK;
-    fflush(o->jsonl);
-    fflush(o->iter_csv);
-    fflush(o->epoch_csv);
+    /* the recorded lengths must be of what is really on disk */
+    FILE *files[3] = {o->jsonl, o->iter_csv, o->epoch_csv};
+    for (int i = 0; i < 3; i++)
+        if (fflush(files[i]) != 0 || ferror(files[i]))
+            return bb_fail(BB_ERR_IO, "%s: writing the metric files failed: %s%s", o->dir, strerror(errno),
+                           errno == ENOSPC ? " (the disk is full)" : "");
     char len[3][32], path[700];
     snprintf(len[0], sizeof len[0], "%ld", ftell(o->jsonl));
     snprintf(len[1], sizeof len[1], "%ld", ftell(o->iter_csv));
@@ -177,10 +186,21 @@ bb_status bb_trainer_run(bb_trainer *t)
             /* lengths of the metric files when the checkpoint was written */
             bb_st_file f;
             BB_TRY(bb_st_read(&f, t->cfg.resume));
-            const char *names[3] = {"metrics.jsonl", "iters.csv", "epochs.csv"};
-            for (int i = 0; i < 3; i++) keep[i] = bb_st_meta(&f, names[i]) ? atol(bb_st_meta(&f, names[i])) : 0;
+            s = bb_checkpoint_metric_lengths(&f, keep);
             bb_st_close(&f);
+            BB_TRY(s);
         }
+        /* temporary files of checkpoint writes that a killed process left */
+        static const char *const written[2] = {"checkpoint.safetensors", "config.json"};
+        int stale = 0;
+        for (int i = 0; i < 2; i++) {
+            char path[700];
+            int n = 0;
+            snprintf(path, sizeof path, "%s/%s", o.dir, written[i]);
+            BB_TRY(bb_file_remove_stale_tmp(path, &n));
+            stale += n;
+        }
+        if (stale) fprintf(stderr, "bigbatch: removed %d unfinished temporary file%s of an interrupted run\n", stale, stale > 1 ? "s" : "");
         s = write_config_json(t, o.dir);
         if (s == BB_OK) s = open_metrics(o.dir, "metrics.jsonl", keep[0], NULL, &o.jsonl);
         if (s == BB_OK) s = open_metrics(o.dir, "iters.csv", keep[1], ITER_HEADER, &o.iter_csv);
