@@ -1,6 +1,8 @@
 # bigbatch build. `make` builds build/libbigbatch.a, build/bigbatch and
 # build/bb_tests. Optional parts: MPI=1|0 (default: on when mpicc exists),
-# CUDA=1 (default off). SAN=1 builds everything with ASan+UBSan into build-san/.
+# CUDA=1 (default off). SAN=1 builds everything with ASan+UBSan into build-san/,
+# SAN=thread with ThreadSanitizer into build-tsan/; `make fuzz` builds the
+# libFuzzer targets (clang) into build-fuzz/ (fuzz/fuzz.mk).
 CC      ?= cc
 OPT     ?= -O2
 WERROR  ?=
@@ -27,6 +29,14 @@ BUILD   := build-tsan
 OPT     := -O1 -g
 CFLAGS_BASE += -fsanitize=thread
 LDFLAGS_SAN := -fsanitize=thread
+endif
+ifeq ($(SAN),fuzz)
+BUILD   := build-fuzz
+CC      := clang
+MPI     := 0
+OPT     := -O1 -g -fno-omit-frame-pointer
+CFLAGS_BASE += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DBB_LIBFUZZER=1
+LDFLAGS_SAN := -fsanitize=fuzzer,address,undefined
 endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(ARCH) $(EXTRA_CFLAGS)
 LDLIBS  := -lopenblas -lz -lpthread -lm
@@ -63,6 +73,11 @@ LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ := $(CLI_C:%.c=$(BUILD)/%.o)
 TEST_C  := $(sort $(wildcard tests/*.c))
 TEST_OBJ:= $(TEST_C:%.c=$(BUILD)/%.o)
+# the fuzz targets' entry points: linked into bb_tests, which replays the
+# stored corpus through them (with the CLI objects the flag parser needs)
+FUZZ_C  := $(sort $(wildcard fuzz/*.c))
+FUZZ_OBJ:= $(FUZZ_C:%.c=$(BUILD)/%.o)
+CLI_LIB_OBJ := $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 BENCH_C := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
 
@@ -87,8 +102,8 @@ $(BUILD)/tests/registry.h: $(TEST_C)
 	   sed 's/.*/    {"&", test_&},/' $@.names; echo '    {0, 0}};'; } > $@.tmp && mv $@.tmp $@ && rm -f $@.names
 
 $(BUILD)/tests/main.o: $(BUILD)/tests/registry.h
-$(BUILD)/bb_tests: $(TEST_OBJ) $(BUILD)/libbigbatch.a
-	$(CC) $(LDFLAGS_SAN) -o $@ $(TEST_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
+$(BUILD)/bb_tests: $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) -o $@ $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
@@ -105,6 +120,8 @@ test: all
 	BB_BUILD=$(BUILD) scripts/run_tests.sh
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-fuzz
+
+include fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
