@@ -58,7 +58,7 @@ bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg
         unlink(tmp);
         char msg[900];
         snprintf(msg, sizeof msg, "%s", bb_last_error());
-        return bb_fail(s, "%s; %s was left as it was", msg, path);
+        return bb_fail(s, "%s%s; %s was left as it was", msg, strstr(msg, "(the disk") ? "" : io_hint(err), path);
     }
     return fsync_dir(path);
 }
