@@ -200,7 +200,7 @@ double bb_config_warmup_epochs(const bb_config *c)
 
 bb_status bb_config_validate(const bb_config *c)
 {
-    BB_TRY(bb_model_check_name(c->model));
+    if (bb_model_check_name(c->model) != BB_OK) return bb_fail_context(BB_ERR_INVALID, "--model");
     if (c->batch_size % c->worker_batch != 0)
         return bb_fail(BB_ERR_INVALID, "--batch-size %lld is not a multiple of --worker-batch %lld: the minibatch kn "
                        "must split into k workers of n samples each", (long long)c->batch_size, (long long)c->worker_batch);
@@ -221,6 +221,11 @@ bb_status bb_config_validate(const bb_config *c)
     if (sscanf(c->synthetic_shape, "%lldx%lldx%lld%c", &sc, &sh, &sw, &tail) != 3 || sc < 1 || sc > 4 || sh < 1 ||
         sw < 1 || sh > 4096 || sw > 4096)
         return bb_fail(BB_ERR_INVALID, "--synthetic-shape: expected CxHxW with C in 1..4, got '%s'", c->synthetic_shape);
+    if (!strcmp(c->data, "mnist") && !c->data_dir[0])
+        return bb_fail(BB_ERR_INVALID, "--data mnist needs --data-dir with the four IDX files");
+    if (!strcmp(c->data, "synthetic") && c->batch_size > c->synthetic_train)
+        return bb_fail(BB_ERR_INVALID, "--batch-size %lld is larger than the %lld training samples (--synthetic-train)",
+                       (long long)c->batch_size, (long long)c->synthetic_train);
     if (!c->out[0]) return bb_fail(BB_ERR_INVALID, "--out must name a run directory");
     return BB_OK;
 }
