@@ -121,9 +121,30 @@ static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double 
     }
 }
 
+/* A checkpoint never holds a diverged state: every parameter, momentum and BN
+ * statistic must be finite, or the previous checkpoint stays as it is. */
+static bb_status check_finite(const bb_trainer *t)
+{
+    const struct { const char *what; const float *v; int64_t n; } bufs[3] = {
+        {"parameter", t->params, t->P}, {"momentum of parameter", t->momentum, t->P},
+        {"batch-norm running statistics", t->state, t->net.state_count}};
+    for (int b = 0; b < 3; b++)
+        for (int64_t i = 0; i < bufs[b].n; i++) {
+            if (isfinite(bufs[b].v[i])) continue;
+            const char *name = "";
+            for (int p = 0; b < 2 && p < t->net.nparams; p++)
+                if (i >= t->net.params[p].offset && i < t->net.params[p].offset + t->net.params[p].count) name = t->net.params[p].name;
+            return bb_fail(BB_ERR_NUMERIC, "non-finite %s %s after iteration %lld: training diverged; the checkpoint was not "
+                           "written, the previous one is kept; lower --lr or lengthen --warmup-epochs", bufs[b].what, name,
+                           (long long)t->step);
+        }
+    return BB_OK;
+}
+
 static bb_status checkpoint(bb_trainer *t, run_out *o)
 {
     if (t->comm->rank != 0) return BB_OK;
+    BB_TRY(check_finite(t));
     /* the recorded lengths must be of what is really on disk */
     FILE *files[3] = {o->jsonl, o->iter_csv, o->epoch_csv};
     for (int i = 0; i < 3; i++)
@@ -148,6 +169,9 @@ static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int comp
 {
     bb_eval_result r = {0, NAN, NAN, 0};
     if (evaluate) BB_TRY(bb_trainer_evaluate(t, &r));
+    if (evaluate && !isfinite(r.loss))
+        return bb_fail(BB_ERR_NUMERIC, "non-finite test loss after iteration %lld (epoch %lld): training diverged (the "
+                       "model's outputs overflow); lower --lr or lengthen --warmup-epochs", (long long)t->step, (long long)epoch);
     double tl = t->ep_seen ? t->ep_loss / (double)t->ep_seen : NAN;
     double te = t->ep_seen ? 1.0 - (double)t->ep_correct / (double)t->ep_seen : NAN;
     double img_s = t_epoch > 0 ? (double)t->ep_seen / t_epoch : 0;
