@@ -7,6 +7,8 @@
 #                                        the log to build-fuzz/logs/TARGET.log
 #   scripts/fuzz.sh merge TARGET         minimize fuzz/corpus/TARGET + the work dir into fuzz/corpus/TARGET
 #   scripts/fuzz.sh all SECONDS          run then merge every target, one after the other
+#   scripts/fuzz.sh replay               every stored input through the libFuzzer binaries
+#                                        (clang's UBSan checks more than gcc's; CI runs this)
 #
 # Targets: idx idx_gzip cifar json checkpoint config. The stored corpus and
 # crashers are replayed by the test suite (tests/test_fuzz_replay.c).
@@ -127,11 +129,24 @@ merge() {
     echo "$t: $(ls "fuzz/corpus/$t" | wc -l) inputs, $(du -sk "fuzz/corpus/$t" | cut -f1) KiB"
 }
 
+replay() {
+    build
+    for t in "${TARGETS[@]}"; do
+        local dirs=("fuzz/corpus/$t"); [ -d "fuzz/crashers/$t" ] && dirs+=("fuzz/crashers/$t")
+        local files; files=$(find "${dirs[@]}" -type f | sort)
+        # shellcheck disable=SC2086
+        "build-fuzz/fuzz_$t" -runs=0 -close_fd_mask=2 $files > "build-fuzz/replay-$t.log" 2>&1 ||
+            { tail -30 "build-fuzz/replay-$t.log"; echo "replay: $t failed"; return 1; }
+        echo "replay: $t: $(echo "$files" | wc -l) inputs clean"
+    done
+}
+
 case ${1:-} in
     seed) seed ;;
     dicts) dicts ;;
     run) run "$2" "$3" ;;
     merge) merge "$2" ;;
+    replay) replay ;;
     all) for t in "${TARGETS[@]}"; do run "$t" "$2" || true; merge "$t"; done ;;
-    *) sed -n '2,13p' "$0"; exit 2 ;;
+    *) sed -n '2,15p' "$0"; exit 2 ;;
 esac
