@@ -34,7 +34,7 @@ static int replay_dir(const char *dir, bb_fuzz_fn fn)
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     /* the flag parser explains every refusal on stderr: not wanted here */
     fflush(stderr);
     int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
