@@ -63,35 +63,19 @@ static int bad_values(const bb_config_field *f, bad_value *out)
     return n;
 }
 
-/* Runs the bigbatch next to this test binary; returns its exit status (-1:
- * killed by a signal) with its stderr in err and the time it took. */
-static int run_cli(char *const *argv, char *err, size_t cap, double *secs)
-{
-    char exe[PATH_MAX], bin[PATH_MAX + 16], errpath[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[len > 0 ? len : 0] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = 0;
-    snprintf(bin, sizeof bin, "%s/bigbatch", exe);
-    snprintf(errpath, sizeof errpath, "%s/stderr", bb_test_tmpdir());
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    double t0 = bb_now();
+/* Up to JOBS commands run at once (their start-up, under the sanitizers, is
+ * most of the time this test takes). */
+#define JOBS 4
+
+typedef struct {
     pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) { snprintf(err, cap, "cannot start %.200s", bin); return -2; }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    *secs = bb_now() - t0;
-    FILE *f = fopen(errpath, "rb");
-    size_t got = f ? fread(err, 1, cap - 1, f) : 0;
-    err[got] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+    double t0;
+    int want;
+    char cmd[2048], needle[200], out[600], errpath[600];
+} job;
+
+static job jobs[JOBS];
+static int njobs;
 
 static int exists(const char *path)
 {
@@ -99,15 +83,52 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* bigbatch train BASE... EXTRA... must exit with `want`, quickly, saying
- * `needle`, without creating the run directory. */
+/* Reaps one finished command and checks it: exit status `want`, quickly,
+ * saying `needle`, without creating the run directory. */
+static void reap_one(void)
+{
+    int st = 0;
+    pid_t pid = waitpid(-1, &st, 0);
+    double now = bb_now();
+    int i = 0;
+    while (i < njobs && jobs[i].pid != pid) i++;
+    if (i == njobs) { CHECK_MSG(0, "waitpid returned an unknown child %d", (int)pid); njobs = 0; return; }
+    job *j = &jobs[i];
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char err[4096];
+    FILE *f = fopen(j->errpath, "rb");
+    size_t got = f ? fread(err, 1, sizeof err - 1, f) : 0;
+    err[got] = 0;
+    if (f) fclose(f);
+    CHECK_MSG(rc == j->want, "train%s: exit status %d, want %d; stderr: %s", j->cmd, rc, j->want, err);
+    CHECK_MSG(!j->needle[0] || strstr(err, j->needle), "train%s: message lacks \"%s\": %s", j->cmd, j->needle, err);
+    CHECK_MSG(now - j->t0 < FAST_S, "train%s: took %.2f s to refuse", j->cmd, now - j->t0);
+    CHECK_MSG(!exists(j->out), "train%s: created the run directory %s", j->cmd, j->out);
+    jobs[i] = jobs[--njobs];
+}
+
+static void reap_all(void)
+{
+    while (njobs > 0) reap_one();
+}
+
+/* Starts `bigbatch train BASE... EXTRA...` (the bigbatch next to this test
+ * binary), to be checked by reap_one. */
 static void expect_refused(const char *const *extra, int nextra, int want, const char *needle)
 {
     static int count;
-    char out[600], outflag[700], nodata[600];
+    if (njobs == JOBS) reap_one();
+    job *j = &jobs[njobs];
+    char exe[PATH_MAX], bin[PATH_MAX + 16], outflag[700], nodata[600];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(bin, sizeof bin, "%s/bigbatch", exe);
     const char *tmp = bb_test_tmpdir();
-    snprintf(out, sizeof out, "%s/run-%d", tmp, ++count);
-    snprintf(outflag, sizeof outflag, "--out=%s", out);
+    snprintf(j->out, sizeof j->out, "%s/run-%d", tmp, ++count);
+    snprintf(j->errpath, sizeof j->errpath, "%s/stderr-%d", tmp, count);
+    snprintf(outflag, sizeof outflag, "--out=%s", j->out);
     snprintf(nodata, sizeof nodata, "--data-dir=%s/no-such-data", tmp);
     char *argv[32];
     int argc = 0;
@@ -118,17 +139,22 @@ static void expect_refused(const char *const *extra, int nextra, int want, const
     argv[argc++] = outflag;
     for (int i = 0; i < nextra && argc < 31; i++) argv[argc++] = (char *)extra[i];
     argv[argc] = NULL;
-    char err[4096], cmd[2048] = "";
-    double secs = 0;
+    j->cmd[0] = 0;
     for (int i = 2; i < argc; i++) {
-        size_t l = strlen(cmd);
-        snprintf(cmd + l, sizeof cmd - l, " %.60s%s", argv[i], strlen(argv[i]) > 60 ? "..." : "");
+        size_t l = strlen(j->cmd);
+        snprintf(j->cmd + l, sizeof j->cmd - l, " %.60s%s", argv[i], strlen(argv[i]) > 60 ? "..." : "");
     }
-    int rc = run_cli(argv, err, sizeof err, &secs);
-    CHECK_MSG(rc == want, "train%s: exit status %d, want %d; stderr: %s", cmd, rc, want, err);
-    CHECK_MSG(needle == NULL || strstr(err, needle), "train%s: message lacks \"%s\": %s", cmd, needle, err);
-    CHECK_MSG(secs < FAST_S, "train%s: took %.2f s to refuse", cmd, secs);
-    CHECK_MSG(!exists(out), "train%s: created the run directory %s", cmd, out);
+    snprintf(j->needle, sizeof j->needle, "%s", needle ? needle : "");
+    j->want = want;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, j->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    j->t0 = bb_now();
+    int rc = posix_spawn(&j->pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    CHECK_MSG(rc == 0, "cannot start %s", bin);
+    if (rc == 0) njobs++;
 }
 
 TEST(bad_config_every_flag_bad_values_refused_before_any_work)
@@ -156,6 +182,7 @@ TEST(bad_config_every_flag_bad_values_refused_before_any_work)
             cases++;
         }
     }
+    reap_all();
     printf("  %d bad values over %d flags refused\n", cases, bb_config_nfields);
     CHECK(cases >= 3 * bb_config_nfields);
 }
@@ -209,4 +236,5 @@ TEST(bad_config_cross_field_rules_and_usage_errors)
     expect_refused(nc, 1, 1, "not-a-checkpoint");
     /* the base command itself is valid: it fails only when reading the data */
     expect_refused(NULL, 0, 1, "missing file");
+    reap_all();
 }
