@@ -138,6 +138,11 @@ static int cmp_begin(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const bb_st_entry *)a)->name, ((const bb_st_entry *)b)->name);
+}
+
 static bb_status bad(bb_st_file *f, const char *name, const char *msg)
 {
     bb_status s = bb_fail(BB_ERR_FORMAT, "%s: tensor '%s': %s", f->path, name, msg);
@@ -224,9 +229,7 @@ bb_status bb_st_parse(bb_st_file *f, const char *what, unsigned char *buf, size_
             }
             continue;
         }
-        for (int i = 0; i < f->n; i++)
-            if (strcmp(f->entries[i].name, j->key) == 0) { s = bad(f, j->key, "appears twice"); break; }
-        if (s == BB_OK) s = parse_entry(f, j, &f->entries[f->n]);
+        s = parse_entry(f, j, &f->entries[f->n]);
         if (s == BB_OK) f->n++;
     }
     bb_json_free(root);
@@ -234,7 +237,11 @@ bb_status bb_st_parse(bb_st_file *f, const char *what, unsigned char *buf, size_
         bb_st_entry *sorted = malloc((size_t)f->n * sizeof *sorted);
         if (!sorted) s = bb_fail(BB_ERR_NOMEM, "%s: out of memory", what);
         else {
+            /* sorting keeps both checks O(n log n) for headers of any size */
             memcpy(sorted, f->entries, (size_t)f->n * sizeof *sorted);
+            qsort(sorted, (size_t)f->n, sizeof *sorted, cmp_name);
+            for (int i = 1; i < f->n && s == BB_OK; i++)
+                if (strcmp(sorted[i].name, sorted[i - 1].name) == 0) s = bad(f, sorted[i].name, "appears twice");
             qsort(sorted, (size_t)f->n, sizeof *sorted, cmp_begin);
             for (int i = 1; i < f->n && s == BB_OK; i++)
                 if (sorted[i].begin < sorted[i - 1].end)
