@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Kill test: a training run is killed with SIGKILL at random moments (some
 # while a checkpoint is being written) and resumed each time; at every kill
-# point the checkpoint that exists must parse and at most one temporary file
-# (the dead writer's) may be lying around; at the end the weights must be bit
-# for bit those of an uninterrupted run, and the metric files the same.
+# point the checkpoint that exists must parse and load (bigbatch inspect and
+# bigbatch eval) and at most one temporary file (the dead writer's) may be
+# lying around; at the end the weights must be bit for bit those of an
+# uninterrupted run, and the metric files the same.
 #
 #   scripts/kill_test.sh [--kills N] [--seed S] [--epochs E] [--delay-ms D]
 #
@@ -89,8 +90,11 @@ for ((i = 1; i <= kills; i++)); do
     if [ -f "$run/checkpoint.safetensors" ]; then
         "$BB" inspect --checkpoint "$run/checkpoint.safetensors" > "$TMP/inspect" 2>&1 ||
             fail "kill $i: the checkpoint does not parse: $(cat "$TMP/inspect")"
+        # and loads into a trainer (tensors, shapes, configuration)
+        "$BB" eval --checkpoint "$run/checkpoint.safetensors" > "$TMP/eval" 2>&1 ||
+            fail "kill $i: the checkpoint does not load: $(cat "$TMP/eval")"
         checked=$((checked + 1))
-        what="$what; checkpoint at step $(awk '/^step:/ {print $2}' "$TMP/inspect") parses"
+        what="$what; checkpoint at step $(awk '/^step:/ {print $2}' "$TMP/inspect") parses and loads"
     fi
     echo "kill $i: $what"
     n=$(tmpfiles "$run")
