@@ -217,6 +217,7 @@ bb_status bb_st_parse(bb_st_file *f, const char *what, unsigned char *buf, size_
     for (const bb_json *j = s == BB_OK ? root->child : NULL; j && s == BB_OK; j = j->next) {
         if (strcmp(j->key, "__metadata__") == 0) {
             if (j->type != BB_JSON_OBJECT) { s = bb_fail(BB_ERR_FORMAT, "%s: __metadata__ is not an object", what); break; }
+            if (f->meta) { s = bb_fail(BB_ERR_FORMAT, "%s: __metadata__ appears twice", what); break; }
             size_t m = bb_json_count(j);
             f->meta = calloc(2 * m + 1, sizeof *f->meta);
             if (!f->meta) { s = bb_fail(BB_ERR_NOMEM, "%s: out of memory", what); break; }
