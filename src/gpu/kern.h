@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #ifdef __CUDACC__
-#define BB_HD __host__ __device__ __forceinline__
+#define BB_HD __host__ __device__
 #else
 #define BB_HD
 #endif
@@ -122,14 +122,16 @@ BB_HD static inline void bbk_bn_fwd_finalize(const bb_kbn *p, int64_t ch)
     }
 }
 
-BB_HD static inline void bbk_bn_fwd_apply(const bb_kbn *p, int64_t i)
+/* element i of cell `cell` (a GPU kernel finds the cell its own way) */
+BB_HD static inline void bbk_bn_fwd_apply_at(const bb_kbn *p, int64_t i, int64_t cell)
 {
-    int64_t cell = bbk_bn_cell_of(p, i);
     /* written as (x a + b) + s, the order of the unfused BN then add */
     float r = p->x[i] * p->coef[cell * 4] + p->coef[cell * 4 + 1];
     if (p->s) r = r + p->s[i];
     p->y[i] = p->relu ? (r > 0.0f ? r : 0.0f) : r;
 }
+
+BB_HD static inline void bbk_bn_fwd_apply(const bb_kbn *p, int64_t i) { bbk_bn_fwd_apply_at(p, i, bbk_bn_cell_of(p, i)); }
 
 /* evaluation: running statistics, as bb_bn_forward_eval */
 BB_HD static inline void bbk_bn_eval_apply(const bb_kbn *p, int64_t i)
@@ -161,9 +163,8 @@ BB_HD static inline void bbk_bn_bwd_finalize(const bb_kbn *p, int64_t ch)
     }
 }
 
-BB_HD static inline void bbk_bn_bwd_apply(const bb_kbn *p, int64_t i)
+BB_HD static inline void bbk_bn_bwd_apply_at(const bb_kbn *p, int64_t i, int64_t cell)
 {
-    int64_t cell = bbk_bn_cell_of(p, i);
     float dz = bbk_bn_dz(p, i);
     if (p->s && p->ds) p->ds[i] = (p->ds_set ? 0.0f : p->ds[i]) + dz;
     if (!p->dx) return;
@@ -172,6 +173,8 @@ BB_HD static inline void bbk_bn_bwd_apply(const bb_kbn *p, int64_t i)
     float v = p->coef[cell * 4] * (dz - p->coef[cell * 4 + 1] - xh * p->coef[cell * 4 + 2]);
     p->dx[i] = p->dx_set ? v : p->dx[i] + v;
 }
+
+BB_HD static inline void bbk_bn_bwd_apply(const bb_kbn *p, int64_t i) { bbk_bn_bwd_apply_at(p, i, bbk_bn_cell_of(p, i)); }
 
 /* ---- the small layers, one output element per call ---- */
 typedef enum {
