@@ -1,7 +1,8 @@
 # bigbatch build. `make` builds build/libbigbatch.a, build/bigbatch and
 # build/bb_tests. Optional parts: MPI=1|0 (default: on when mpicc exists),
 # CUDA=1 (default off; builds into build-cuda/, for CUDA_ARCH, with the toolkit,
-# cuDNN and NCCL found in CUDA_INC and CUDA_LIB). SAN=1 builds everything with
+# cuDNN and NCCL found in CUDA_INC and CUDA_LIB; NCCL=0: one GPU per run).
+# SAN=1 builds everything with
 # ASan+UBSan into build-san/. LDFLAGS is added to every link.
 CC      ?= cc
 OPT     ?= -O2
@@ -12,6 +13,7 @@ CUDA_HOME ?= /usr/local/cuda
 CUDA_ARCH ?= sm_90
 CUDA_INC ?= $(CUDA_HOME)/include
 CUDA_LIB ?= $(CUDA_HOME)/lib64
+NCCL    ?= 1
 comma   := ,
 ifeq ($(origin MPI), undefined)
 MPI := $(if $(shell command -v mpicc 2>/dev/null),1,0)
@@ -61,7 +63,10 @@ NVCC    ?= $(CUDA_HOME)/bin/nvcc
 NVFLAGS ?= -O3 -std=c++17 -arch=$(CUDA_ARCH) -Iinclude -Isrc $(addprefix -isystem ,$(CUDA_INC)) \
            --compiler-options -Wall $(if $(WERROR),-Werror all-warnings -Xcompiler -Werror)
 LDLIBS  += $(addprefix -L,$(CUDA_LIB)) $(addprefix -Wl$(comma)-rpath$(comma),$(CUDA_LIB)) \
-           -lcudnn -lcublas -lnccl -lcudart -lstdc++
+           -lcudnn -lcublas $(if $(filter 1,$(NCCL)),-lnccl) -lcudart -lstdc++
+ifneq ($(NCCL),1)
+CFLAGS  += -DBB_NO_NCCL=1
+endif
 CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 else
 LIB_C   += $(NOCUDA_C)

@@ -10,7 +10,9 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
+#ifndef BB_NO_NCCL
 #include <nccl.h>
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +45,9 @@ typedef struct {
     cudaEvent_t ev[BB_DEV_EVENTS];
     cudnnHandle_t dnn;
     cublasHandle_t blas;
+#ifndef BB_NO_NCCL
     ncclComm_t nccl;
+#endif
     int have_nccl;
     void *ws;
     size_t ws_size;
@@ -467,6 +471,7 @@ static void c_running(bb_dev *d, float *state, const float *stats, int64_t len, 
 
 /* ---- NCCL ---- */
 
+#ifndef BB_NO_NCCL
 static bb_status c_comm_init(bb_dev *d, bb_comm *comm)
 {
     cuda_impl *c = C(d);
@@ -494,6 +499,17 @@ static void c_allreduce(bb_dev *d, float *buf, int64_t len)
     ncclResult_t r = ncclAllReduce(buf, buf, (size_t)len, ncclFloat, ncclSum, c->nccl, c->stream[BB_STREAM_COMM]);
     if (r != ncclSuccess) record_error(d, "ncclAllReduce", ncclGetErrorString(r));
 }
+#else
+static bb_status c_comm_init(bb_dev *d, bb_comm *comm)
+{
+    (void)d;
+    if (comm->size <= 1) return BB_OK;
+    return bb_fail(BB_ERR_UNSUPPORTED, "--device cuda with %d ranks: this bigbatch was built without NCCL (NCCL=0); "
+                   "rebuild with NCCL to use several GPUs", comm->size);
+}
+
+static void c_allreduce(bb_dev *d, float *buf, int64_t len) { (void)d; (void)buf; (void)len; }
+#endif
 
 /* ---- lifetime ---- */
 
@@ -504,7 +520,9 @@ static void c_destroy(bb_dev *d)
         for (int i = 0; i < BB_NSTREAMS; i++)
             if (c->stream[i]) cudaStreamSynchronize(c->stream[i]);
         while (c->convs) c_conv_destroy(d, c->convs);
+#ifndef BB_NO_NCCL
         if (c->have_nccl) ncclCommDestroy(c->nccl);
+#endif
         if (c->ws) cudaFree(c->ws);
         if (c->scratch) cudaFree(c->scratch);
         for (int i = 0; i < BB_DEV_EVENTS; i++)

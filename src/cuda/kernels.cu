@@ -47,8 +47,10 @@ __device__ __forceinline__ void block_sum2(double &a, double &b)
 
 /* ---- batch norm ---- */
 
-/* partial sums of one (worker, channel, part): block b = cell * parts + part */
-template <bool BWD, bool WIDE>
+/* partial sums of one (worker, channel, part): block b = cell * parts + part.
+ * PLANES: walk the part plane by plane (no division per element; for planes
+ * of at least a block's width), else flat with 32-bit index division. */
+template <bool BWD, bool PLANES>
 __global__ void __launch_bounds__(THREADS) bn_partial(bb_kbn p)
 {
     int64_t b = blockIdx.x;
@@ -57,17 +59,25 @@ __global__ void __launch_bounds__(THREADS) bn_partial(bb_kbn p)
     int64_t e0, e1;
     bbk_bn_part_range(&p, part, &e0, &e1);
     double s = 0.0, q = 0.0;
-    for (int64_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
-        int64_t a;
-        if (WIDE) {
-            a = bbk_bn_addr(&p, w, ch, e);
-        } else {  /* e < n hw < 2^32 */
-            unsigned eu = (unsigned)e, hw = (unsigned)p.hw;
-            unsigned si = eu / hw, i = eu - si * hw;
-            a = ((w * p.n + si) * p.c + ch) * p.hw + i;
+    if (PLANES) {
+        const int64_t hw = p.hw;
+        for (int64_t si = e0 / hw; si * hw < e1; si++) {
+            int64_t lo = (e0 > si * hw ? e0 : si * hw) - si * hw;
+            int64_t hi = (e1 < (si + 1) * hw ? e1 : (si + 1) * hw) - si * hw;
+            const int64_t base = ((w * p.n + si) * p.c + ch) * hw;
+            for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+                if (BWD) bbk_bn_bwd_term(&p, cell, base + i, &s, &q);
+                else bbk_bn_fwd_term(&p, base + i, &s, &q);
+            }
         }
-        if (BWD) bbk_bn_bwd_term(&p, cell, a, &s, &q);
-        else bbk_bn_fwd_term(&p, a, &s, &q);
+    } else {  /* n hw < 2^32 here */
+        const unsigned hw = (unsigned)p.hw;
+        for (int64_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
+            unsigned eu = (unsigned)e, si = eu / hw, i = eu - si * hw;
+            int64_t a = ((w * p.n + si) * p.c + ch) * p.hw + i;
+            if (BWD) bbk_bn_bwd_term(&p, cell, a, &s, &q);
+            else bbk_bn_fwd_term(&p, a, &s, &q);
+        }
     }
     block_sum2(s, q);
     if (threadIdx.x == 0) {
@@ -85,6 +95,7 @@ __global__ void bn_finalize(bb_kbn p)
     else bbk_bn_fwd_finalize(&p, ch);
 }
 
+/* element-wise pass, flat: 32-bit index arithmetic below 2^31 elements */
 template <typename I, bool BWD>
 __global__ void __launch_bounds__(THREADS) bn_apply(bb_kbn p, I total)
 {
@@ -94,6 +105,21 @@ __global__ void __launch_bounds__(THREADS) bn_apply(bb_kbn p, I total)
         I cell = (plane / cn) * c + plane % c;
         if (BWD) bbk_bn_bwd_apply_at(&p, (int64_t)i, (int64_t)cell);
         else bbk_bn_fwd_apply_at(&p, (int64_t)i, (int64_t)cell);
+    }
+}
+
+/* element-wise pass by planes: blockIdx.x = plane (sample * c + channel), the
+ * y blocks split the plane; the cell is found once per block */
+#define PLANE_PER_THREAD 4
+template <bool BWD>
+__global__ void __launch_bounds__(THREADS) bn_apply_planes(bb_kbn p)
+{
+    const int64_t plane = blockIdx.x, hw = p.hw;
+    const int64_t cell = (plane / (p.c * p.n)) * p.c + plane % p.c;
+    const int64_t base = plane * hw;
+    for (int64_t i = (int64_t)blockIdx.y * blockDim.x + threadIdx.x; i < hw; i += (int64_t)gridDim.y * blockDim.x) {
+        if (BWD) bbk_bn_bwd_apply_at(&p, base + i, cell);
+        else bbk_bn_fwd_apply_at(&p, base + i, cell);
     }
 }
 
@@ -107,13 +133,20 @@ template <bool BWD>
 static cudaError_t bn_pass(const bb_kbn *p, cudaStream_t s)
 {
     int64_t cells = p->m * p->c;
-    bool wide = bbk_bn_cell_len(p) >= ((int64_t)1 << 32);
-    if (wide) bn_partial<BWD, true><<<(unsigned)(cells * p->parts), THREADS, 0, s>>>(*p);
+    bool planes = p->hw >= THREADS || bbk_bn_cell_len(p) >= ((int64_t)1 << 32);
+    if (planes) bn_partial<BWD, true><<<(unsigned)(cells * p->parts), THREADS, 0, s>>>(*p);
     else bn_partial<BWD, false><<<(unsigned)(cells * p->parts), THREADS, 0, s>>>(*p);
     bn_finalize<BWD><<<(unsigned)((p->c + 127) / 128), 128, 0, s>>>(*p);
-    int64_t total = p->m * p->n * p->c * p->hw;
-    if (total < ((int64_t)1 << 31)) bn_apply<uint32_t, BWD><<<grid_for(total), THREADS, 0, s>>>(*p, (uint32_t)total);
-    else bn_apply<int64_t, BWD><<<grid_for(total), THREADS, 0, s>>>(*p, total);
+    int64_t total = p->m * p->n * p->c * p->hw, nplanes = p->m * p->n * p->c;
+    if (p->hw >= THREADS && nplanes < ((int64_t)1 << 31)) {
+        int64_t ys = (p->hw + THREADS * PLANE_PER_THREAD - 1) / (THREADS * PLANE_PER_THREAD);
+        dim3 grid((unsigned)nplanes, (unsigned)(ys < 65535 ? ys : 65535));
+        bn_apply_planes<BWD><<<grid, THREADS, 0, s>>>(*p);
+    } else if (total < ((int64_t)1 << 31)) {
+        bn_apply<uint32_t, BWD><<<grid_for(total), THREADS, 0, s>>>(*p, (uint32_t)total);
+    } else {
+        bn_apply<int64_t, BWD><<<grid_for(total), THREADS, 0, s>>>(*p, total);
+    }
     return cudaGetLastError();
 }
 
