@@ -38,7 +38,7 @@ TEST(cuda_every_operator_matches_the_cpu)
 {
     for (int tf32 = 0; tf32 <= 1; tf32++) {
         NEED_GPU(tf32, dev);
-        double bmax = tf32 ? 2e-2 : 5e-4, bl2 = tf32 ? 5e-3 : 5e-4;
+        double bl2 = tf32 ? 5e-3 : 5e-4;
         for (int i = 0; i < gpu_ops_count(); i++) {
             bb_net net;
             int whole;
@@ -47,6 +47,8 @@ TEST(cuda_every_operator_matches_the_cpu)
             gpu_cmp c;
             bb_status s = gpu_compare_net(dev, &net, 4, 3, 200 + (uint64_t)i, &c);
             CHECK_OK(s);
+            /* whole float32 networks: 10x the single-layer max bound (errors of ~20 layers add up) */
+            double bmax = tf32 ? 2e-2 : whole ? 5e-3 : 5e-4;
             int pass = s == BB_OK && gpu_cmp_pass(&c, bmax, bl2, whole && tf32);
             printf("gpu-op %-16s %-5s y %8.1e  dx %8.1e  dparam %8.1e  stats %8.1e  eval %8.1e  (l2: y %.1e dx %.1e dparam %.1e)  bound %s%.0e  %s\n",
                    name, tf32 ? "tf32" : "fp32", c.y.max, c.dx.max, c.dparam.max, c.stats.max, c.eval.max, c.y.l2, c.dx.l2,
