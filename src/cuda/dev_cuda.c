@@ -206,7 +206,11 @@ static double c_elapsed(bb_dev *d, int e0, int e1)
 /* ---- convolution ---- */
 
 static cudnnMathType_t want_math(bb_dev *d) { return d->opts.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
-static int math_allowed(bb_dev *d, cudnnMathType_t m) { return d->opts.tf32 || m == CUDNN_FMA_MATH; }
+/* TF32 when allowed, never the float16 conversions of ALLOW_CONVERSION */
+static int math_allowed(bb_dev *d, cudnnMathType_t m)
+{
+    return m == CUDNN_FMA_MATH || (d->opts.tf32 && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+}
 
 /* the workspace grows (at setup) to what the chosen algorithms need */
 static int ensure_ws(bb_dev *d, size_t bytes)
