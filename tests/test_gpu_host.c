@@ -455,3 +455,25 @@ TEST(device_cuda_fails_clearly_without_a_usable_gpu)
     bb_dataset_free(&d.train);
     bb_dataset_free(&d.test);
 }
+
+TEST(gpu_bn_statistics_and_running_state_share_one_layout)
+{
+    /* the device trainer updates the running averages with one element-wise
+     * kernel over the statistics after the gradients: that needs stat_off ==
+     * run_off for every BN and equal totals */
+    const char *models[] = {"resnet8", "resnet20", "resnet50", "resnet18"};
+    for (int i = 0; i < 4; i++) {
+        bb_net net;
+        if (!build(&net, models[i], 3, 32, 32, 8)) continue;
+        CHECK(net.stat_count == net.state_count);
+        int64_t expect = 0;
+        for (int l = 0; l < net.nlayers; l++) {
+            if (net.layers[l].kind != BB_L_BN) continue;
+            CHECK_MSG(net.layers[l].stat_off == expect && net.layers[l].run_off == expect, "%s layer %s", models[i],
+                      net.layers[l].name);
+            expect += 2 * net.layers[l].op.bn.c;
+        }
+        CHECK(expect == net.stat_count);
+        bb_net_free(&net);
+    }
+}
