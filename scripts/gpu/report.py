@@ -150,7 +150,7 @@ def op_checks(t, out):
             worst = max(float(v) for v in m.groups())
             desc = f"{worst:.1e}"
         else:
-            desc = " ".join(parts[3:-1])[:90]
+            desc = re.sub(r"\s+bound .*$", "", " ".join(parts[3:]))[:110]
         b = re.search(r"bound (\S+ ?\S*)\s+(PASS|FAIL)$", line)
         ops.setdefault(name, []).append((mode, verdict, desc, b.group(1) if b else ""))
     if not ops:
@@ -220,8 +220,8 @@ def main():
                   "loading, PyTorch: eager float32/TF32 NCHW, cudnn.benchmark, one batch kept on the GPU):", "",
                   "| model | bigbatch | PyTorch | bigbatch / PyTorch |", "|---|---|---|---|"]
         for label, x, y, r in srows:
-            lines.append(f"| {label} | {x:.0f} | {y:.0f} | {r:.2f} |" if x and y and r else
-                         f"| {label} | {x or '-'} | {y or '-'} | - |")
+            fx, fy = (f"{v:.0f}" if v else "-" for v in (x, y))
+            lines.append(f"| {label} | {fx} | {fy} | {f'{r:.2f}' if r else '-'} |")
     passed = sum(r[1] == "PASS" for r in t.rows)
     lines += ["", f"{passed} passed, {t.failed} failed, {sum(r[1] == 'SKIP' for r in t.rows)} skipped"]
     text = "\n".join(lines) + "\n"
