@@ -73,6 +73,8 @@ const bb_config_field bb_config_fields[] = {
     {"watchdog", BB_CF_FLOAT, F(watchdog), "60", 0.1, 1e6, NULL, "seconds without progress from a rank before the job stops", 0},
     {"checksum-every", BB_CF_INT, F(checksum_every), "100", 0, BIG, NULL, "iterations between cross-rank weight checks (0: never)", 0},
     {"device", BB_CF_CHOICE, F(device), "cpu", 0, 0, "cpu|cuda", "compute device", 0},
+    {"tf32", BB_CF_BOOL, F(tf32), "1", 0, 1, NULL,
+     "cuda: TF32 tensor-core math in convolutions and GEMMs (PyTorch's default for convolutions); 0: full float32", 0},
 };
 const int bb_config_nfields = (int)(sizeof bb_config_fields / sizeof bb_config_fields[0]);
 
