@@ -88,7 +88,10 @@ PAIRS="$CUDA_HOME/include:$CUDA_HOME/lib64 $CUDA_HOME/include:$CUDA_HOME/lib $CU
 for p in $NVPKGS; do PAIRS="$PAIRS $p/include:$p/lib"; done
 CUDA_INC=""
 CUDA_LIB=""
-add_inc() { case " $CUDA_INC " in *" $1 "*) ;; *) CUDA_INC="$CUDA_INC $1" ;; esac; }
+# the compilers search the system include directories already; naming them
+# again (-isystem /usr/include) breaks C++'s #include_next <math.h> under nvcc
+add_inc() { case "$1" in /usr/include|/usr/include/x86_64-linux-gnu|/usr/local/include) return ;; esac
+            case " $CUDA_INC " in *" $1 "*) ;; *) CUDA_INC="$CUDA_INC $1" ;; esac; }
 add_lib() { case " $CUDA_LIB " in *" $1 "*) ;; *) CUDA_LIB="$CUDA_LIB $1" ;; esac; }
 # find_pkg HEADER LIB: the first pair holding both; links lib$LIB.so into $WORK/lib when only a versioned file exists
 find_pkg() {
