@@ -87,8 +87,11 @@ const char *gpu_ops_build(int which, bb_net *net, int *whole)
         break;
     case 20: return model(net, "resnet8", 3, 12, 12, 'A', 4) == 0 ? names[which] : NULL;
     case 21: return model(net, "resnet14", 1, 12, 12, 'B', 4) == 0 ? names[which] : NULL;
-    case 22: return model(net, "resnet18", 3, 32, 32, 0, 8) == 0 ? names[which] : NULL;
-    case 23: return model(net, "resnet50", 3, 32, 32, 0, 4) == 0 ? names[which] : NULL;
+    /* 64x64 leaves layer4 2x2: at 32x32 it is 1x1 and its BN sees only n
+     * values per channel, a case so ill-conditioned that float32 rounding
+     * alone changes gradients (tests/fixtures/make_golden.py saw the same) */
+    case 22: return model(net, "resnet18", 3, 64, 64, 0, 8) == 0 ? names[which] : NULL;
+    case 23: return model(net, "resnet50", 3, 64, 64, 0, 4) == 0 ? names[which] : NULL;
     case 24: return model(net, "mlp", 1, 6, 6, 0, 16) == 0 ? names[which] : NULL;
     default: return NULL;
     }
@@ -105,9 +108,10 @@ static int64_t tlen(const bb_net *net, int t)
     return net->tensors[t].c * net->tensors[t].h * net->tensors[t].w;
 }
 
-static void err_of(const float *a, const float *b, int64_t len, gpu_err *e)
+/* max: largest |a - b| over the largest |b| (at least `floor`); l2: ||a - b|| / ||b|| */
+static void err_floor(const float *a, const float *b, int64_t len, double floor, gpu_err *e)
 {
-    double num = 0, den = 0, worst = 0, big = 0;
+    double num = 0, den = 0, worst = 0, big = floor;
     for (int64_t i = 0; i < len; i++) {
         double d = (double)a[i] - (double)b[i];
         if (!(fabs(d) <= worst)) worst = isnan(d) ? INFINITY : fabs(d);
@@ -116,8 +120,10 @@ static void err_of(const float *a, const float *b, int64_t len, gpu_err *e)
         den += (double)b[i] * b[i];
     }
     e->max = big > 0 ? worst / big : worst;
-    e->l2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    e->l2 = den > floor * floor * (double)len ? sqrt(num / den) : sqrt(num / (floor * floor * (double)len));
 }
+
+static void err_of(const float *a, const float *b, int64_t len, gpu_err *e) { err_floor(a, b, len, 0.0, e); }
 
 static void worse(gpu_err *acc, const gpu_err *e)
 {
@@ -220,9 +226,16 @@ bb_status gpu_compare_net(bb_dev *dev, const bb_net *net, int64_t n, int64_t m, 
         err_of(gy, cy, S * out_len, &out->y);
         err_of(gdx, cdx, S * in_len, &out->dx);
         err_of(geval, ceval, S * out_len, &out->eval);
+        /* A parameter's gradient can vanish in exact arithmetic (BN is shift
+         * invariant: through active ReLUs and a conv into another BN, the beta
+         * before it gets zero gradient) and then holds only rounding noise, whose
+         * relative error means nothing; errors are measured against at least
+         * 1e-3 of the largest gradient of the whole network. */
+        double gbig = 0;
+        for (int64_t i = 0; i < P; i++) gbig = fmax(gbig, fabs(cgrad[i]));
         for (int i = 0; i < net->nparams; i++) {
             gpu_err e;
-            err_of(ggrad + net->params[i].offset, cgrad + net->params[i].offset, net->params[i].count, &e);
+            err_floor(ggrad + net->params[i].offset, cgrad + net->params[i].offset, net->params[i].count, 1e-3 * gbig, &e);
             if (!(e.max <= out->dparam.max)) snprintf(out->worst_param, sizeof out->worst_param, "%s", net->params[i].name);
             worse(&out->dparam, &e);
         }

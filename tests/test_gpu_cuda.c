@@ -149,11 +149,13 @@ TEST(cuda_loss_optimizer_and_reduction_kernels_match_the_cpu)
         d->copy(d, BB_STREAM_COMPUTE, w2, dw, (size_t)P * 4, BB_COPY_D2H);
         d->copy(d, BB_STREAM_COMPUTE, u2, du, (size_t)P * 4, BB_COPY_D2H);
         CHECK_OK(d->sync(d));
-        /* the GPU may fuse multiply-adds: a few ulps */
+        /* The GPU fuses multiply-adds (nvcc -fmad): a few roundings apart. The
+         * error is measured against the magnitudes that meet in the update
+         * (old value and change), not the result, which can cancel to ~0. */
         double worst = 0;
         for (int64_t i = 0; i < P; i++) {
-            worst = fmax(worst, fabs(w1[i] - w2[i]) / (fabs(w1[i]) + 1e-3));
-            worst = fmax(worst, fabs(u1[i] - u2[i]) / (fabs(u1[i]) + 1e-3));
+            worst = fmax(worst, fabs(w1[i] - w2[i]) / (fabs(w0[i]) + fabs(w1[i] - w0[i]) + 1e-12));
+            worst = fmax(worst, fabs(u1[i] - u2[i]) / (fabs(u0[i]) + fabs(u1[i] - u0[i]) + 1e-12));
         }
         CHECK_MSG(worst <= 1e-5, "SGD form %d: relative difference %.3g", form, worst);
         worst_all = fmax(worst_all, worst);
