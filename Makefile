@@ -38,7 +38,7 @@ CFLAGS_BASE += -fsanitize=thread
 LDFLAGS_SAN := -fsanitize=thread
 endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(ARCH) $(EXTRA_CFLAGS)
-LDLIBS  := -lopenblas -lz -lpthread -lm
+LDLIBS  := -lopenblas -ljpeg -lpng -lz -lpthread -lm
 
 ALL_C   := $(shell find src -name '*.c' | sort)
 CLI_C   := $(filter src/cli/%,$(ALL_C))

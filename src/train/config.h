@@ -23,6 +23,11 @@ typedef struct {
     int64_t crop_pad;          /* -1 = default for the input size */
     int flip;
     int64_t image_size;        /* imagefolder: training crop size */
+    double crop_min_area;      /* imagefolder: smallest random-resized crop, fraction of the image */
+    double holdout;            /* imagefolder without --val-dir: fraction of each class held out */
+    char bad_images[8];        /* imagefolder: skip | fail */
+    int64_t image_cache_mb;    /* imagefolder: decoded-image cache budget */
+    int64_t loader_threads;    /* background threads preparing batches (0 = automatic) */
     int64_t synthetic_train, synthetic_test, synthetic_classes;
     char synthetic_shape[32];
     /* minibatch */

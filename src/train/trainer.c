@@ -3,6 +3,7 @@
 
 #include "model/net.h"
 #include "train/gradsum.h"
+#include "train/imagefolder_config.h"
 #include "train/loader.h"
 #include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
@@ -27,6 +28,7 @@ static bb_status parse_shape(const char *s, int64_t *c, int64_t *h, int64_t *w)
 bb_status bb_data_from_config(const bb_config *cfg, bb_dataset *train, bb_dataset *test)
 {
     const char *dir = cfg->data_dir;
+    if (!strcmp(cfg->data, "imagefolder")) return bb_data_imagefolder(cfg, train, test);  /* sets its own aug */
     if (!strcmp(cfg->data, "fashion-mnist") || !strcmp(cfg->data, "mnist")) {
         if (!dir[0]) {
             if (!strcmp(cfg->data, "mnist"))
@@ -317,7 +319,7 @@ static bb_status ensure_loader(bb_trainer *t)
     t->loader = NULL;
     t->loader_first = t->step;
     return bb_loader_create(&t->loader, t->train, t->k, t->n, t->w_lo, t->w_hi, t->order, (uint64_t)t->cfg.seed,
-                            t->step, INT64_MAX / 2, 1);
+                            t->step, INT64_MAX / 2, bb_loader_producers(&t->cfg, t->train));
 }
 
 /* McCandlish et al.: from |G_small|^2 (B = n, mean over workers) and
