@@ -112,7 +112,7 @@ bb_status bb_image_resample(const bb_image *src, double bx0, double by0, double 
     }
     int64_t ylo = cy.lo[0], yhi = cy.lo[oh - 1] + cy.n[oh - 1];
     for (int64_t i = 0; i < oh; i++) if (cy.lo[i] + cy.n[i] > yhi) yhi = cy.lo[i] + cy.n[i];
-    tmp = malloc((size_t)((yhi - ylo) * ow * 3) * sizeof *tmp);
+    tmp = malloc((size_t)((yhi - ylo + 1) * ow * 3) * sizeof *tmp);  /* + one accumulator row */
     if (!tmp) { s = bb_fail(BB_ERR_NOMEM, "resample: out of memory"); goto done; }
     /* horizontal: rows [ylo, yhi) of the source, ow output columns, floats */
     for (int64_t y = ylo; y < yhi; y++) {
@@ -130,16 +130,20 @@ bb_status bb_image_resample(const bb_image *src, double bx0, double by0, double 
             t[3 * x] = r; t[3 * x + 1] = g; t[3 * x + 2] = b;
         }
     }
-    /* vertical, rounded to bytes */
+    /* vertical, tap by tap over whole rows (vectorizes), rounded to bytes */
     for (int64_t y = 0; y < oh; y++) {
         const float *k = cy.w + y * cy.ksize;
         const float *t0 = tmp + (cy.lo[y] - ylo) * ow * 3;
+        float *acc = tmp + (yhi - ylo) * ow * 3;
+        for (int64_t x = 0; x < 3 * ow; x++) acc[x] = k[0] * t0[x];
+        for (int i = 1; i < cy.n[y]; i++) {
+            const float *t = t0 + i * ow * 3, ki = k[i];
+            for (int64_t x = 0; x < 3 * ow; x++) acc[x] += ki * t[x];
+        }
         uint8_t *d = dst + y * dst_stride;
         for (int64_t x = 0; x < 3 * ow; x++) {
-            float v = 0;
-            for (int i = 0; i < cy.n[y]; i++) v += k[i] * t0[i * ow * 3 + x];
-            v = floorf(v + 0.5f);
-            d[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            float v = acc[x] + 0.5f;
+            d[x] = (uint8_t)(v < 0 ? 0 : v >= 255 ? 255 : v);
         }
     }
 done:
