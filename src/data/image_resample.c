@@ -1,6 +1,6 @@
 /* Antialiased bilinear resampling of an RGB byte image, PIL's Image.resize
- * with BILINEAR and a box: separable, horizontal pass into floats, vertical
- * pass rounded to bytes. Weights depend only on (box, output size, output
+ * with BILINEAR and a box: separable, vertical pass into a float row, then
+ * horizontal pass rounded to bytes. Weights depend only on (box, output size, output
  * index), so a sub-rectangle of an output is bit-identical to the same pixels
  * of the whole output. */
 #include "data/image.h"
@@ -14,6 +14,12 @@ static double tri(double x)
 {
     if (x < 0) x = -x;
     return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+/* t[0..8) += k * r[0..8): a fixed length the compiler turns into vector code at -O2 */
+static inline void axpy8(float *restrict t, float k, const uint8_t *restrict r)
+{
+    for (int j = 0; j < 8; j++) t[j] += k * (float)r[j];
 }
 
 typedef struct {
@@ -110,40 +116,46 @@ bb_status bb_image_resample(const bb_image *src, double bx0, double by0, double 
         s = bb_fail(BB_ERR_NOMEM, "resample: out of memory");
         goto done;
     }
-    int64_t ylo = cy.lo[0], yhi = cy.lo[oh - 1] + cy.n[oh - 1];
-    for (int64_t i = 0; i < oh; i++) if (cy.lo[i] + cy.n[i] > yhi) yhi = cy.lo[i] + cy.n[i];
-    tmp = malloc((size_t)((yhi - ylo + 1) * ow * 3) * sizeof *tmp);  /* + one accumulator row */
-    if (!tmp) { s = bb_fail(BB_ERR_NOMEM, "resample: out of memory"); goto done; }
-    /* horizontal: rows [ylo, yhi) of the source, ow output columns, floats */
-    for (int64_t y = ylo; y < yhi; y++) {
-        const uint8_t *row = src->px + (y - src->y0) * src->stride;
-        float *t = tmp + (y - ylo) * ow * 3;
-        for (int64_t x = 0; x < ow; x++) {
-            const float *k = cx.w + x * cx.ksize;
-            const uint8_t *p = row + (cx.lo[x] - src->x0) * 3;
-            float r = 0, g = 0, b = 0;
-            for (int i = 0; i < cx.n[x]; i++) {
-                r += k[i] * p[3 * i];
-                g += k[i] * p[3 * i + 1];
-                b += k[i] * p[3 * i + 2];
-            }
-            t[3 * x] = r; t[3 * x + 1] = g; t[3 * x + 2] = b;
-        }
+    /* source columns [xlo, xhi) the horizontal taps read; every output column
+     * gets K taps, zero-weighted past its own (so the inner loop has one length) */
+    int64_t xlo = cx.lo[0], xhi = 0;
+    int K = 1;
+    for (int64_t i = 0; i < ow; i++) {
+        if (cx.lo[i] < xlo) xlo = cx.lo[i];
+        if (cx.lo[i] + cx.n[i] > xhi) xhi = cx.lo[i] + cx.n[i];
+        if (cx.n[i] > K) K = cx.n[i];
     }
-    /* vertical, tap by tap over whole rows (vectorizes), rounded to bytes */
+    for (int64_t i = 0; i < ow; i++)
+        for (int k = cx.n[i]; k < cx.ksize; k++) cx.w[i * cx.ksize + k] = 0.0f;
+    int64_t span = xhi - xlo + K;  /* K zero columns at the end keep every tap inside the row */
+    tmp = calloc((size_t)(span * 3), sizeof *tmp);
+    if (!tmp) { s = bb_fail(BB_ERR_NOMEM, "resample: out of memory"); goto done; }
     for (int64_t y = 0; y < oh; y++) {
-        const float *k = cy.w + y * cy.ksize;
-        const float *t0 = tmp + (cy.lo[y] - ylo) * ow * 3;
-        float *acc = tmp + (yhi - ylo) * ow * 3;
-        for (int64_t x = 0; x < 3 * ow; x++) acc[x] = k[0] * t0[x];
-        for (int i = 1; i < cy.n[y]; i++) {
-            const float *t = t0 + i * ow * 3, ki = k[i];
-            for (int64_t x = 0; x < 3 * ow; x++) acc[x] += ki * t[x];
+        /* vertical: tap by tap over the row segment (contiguous, vectorizes) */
+        const float *ky = cy.w + y * cy.ksize;
+        const uint8_t *r0 = src->px + (cy.lo[y] - src->y0) * src->stride + (xlo - src->x0) * 3;
+        int64_t len = (xhi - xlo) * 3;
+        for (int i = 0; i < cy.n[y]; i++) {
+            const uint8_t *r = r0 + i * src->stride;
+            float k = ky[i];
+            if (i == 0) memset(tmp, 0, (size_t)len * sizeof *tmp);
+            int64_t x = 0;
+            for (; x + 8 <= len; x += 8) axpy8(tmp + x, k, r + x);
+            for (; x < len; x++) tmp[x] += k * (float)r[x];
         }
+        /* horizontal, rounded to bytes */
         uint8_t *d = dst + y * dst_stride;
-        for (int64_t x = 0; x < 3 * ow; x++) {
-            float v = acc[x] + 0.5f;
-            d[x] = (uint8_t)(v < 0 ? 0 : v >= 255 ? 255 : v);
+        for (int64_t x = 0; x < ow; x++) {
+            const float *k = cx.w + x * cx.ksize, *tp = tmp + (cx.lo[x] - xlo) * 3;
+            float r = 0.5f, g = 0.5f, b = 0.5f;
+            for (int i = 0; i < K; i++) {
+                r += k[i] * tp[3 * i];
+                g += k[i] * tp[3 * i + 1];
+                b += k[i] * tp[3 * i + 2];
+            }
+            d[3 * x] = (uint8_t)(r >= 255 ? 255 : r);
+            d[3 * x + 1] = (uint8_t)(g >= 255 ? 255 : g);
+            d[3 * x + 2] = (uint8_t)(b >= 255 ? 255 : b);
         }
     }
 done:

@@ -257,11 +257,13 @@ static bb_status if_fetch(const bb_dataset *d, int64_t index, int train, uint64_
         return BB_OK;
     }
     for (int64_t y = 0; y < n; y++) {
-        const uint8_t *row = crop + y * n * 3;
-        for (int c = 0; c < 3; c++) {
-            float *o = out + c * hw + y * n, sc = scale[c], b = bias[c];
-            if (flip) for (int64_t x = 0; x < n; x++) o[x] = (float)row[3 * (n - 1 - x) + c] * sc + b;
-            else for (int64_t x = 0; x < n; x++) o[x] = (float)row[3 * x + c] * sc + b;
+        const uint8_t *restrict row = crop + y * n * 3;
+        float *restrict o0 = out + y * n, *restrict o1 = o0 + hw, *restrict o2 = o1 + hw;
+        for (int64_t x = 0; x < n; x++) {
+            const uint8_t *p = row + 3 * (flip ? n - 1 - x : x);
+            o0[x] = (float)p[0] * scale[0] + bias[0];
+            o1[x] = (float)p[1] * scale[1] + bias[1];
+            o2[x] = (float)p[2] * scale[2] + bias[2];
         }
     }
     free(crop);
