@@ -84,7 +84,7 @@ static int generate(const char *dir, int classes, int per_class, int64_t w, int6
             int png = png_every > 0 && i % png_every == png_every - 1;
             char path[1400];
             snprintf(path, sizeof path, "%s/img%05d.%s", cdir, i, png ? "png" : "jpg");
-            bb_status s = png ? bb_image_write_png(path, px, iw, ih, 3, 0) : bb_image_write_jpeg(path, px, iw, ih, 3, quality);
+            bb_status s = png ? bb_image_write_png(path, px, iw, ih, 3, 0) : bb_image_write_jpeg(path, px, iw, ih, 3, quality, 0);
             if (s != BB_OK) { free(px); return die("write"); }
             struct stat st;
             if (stat(path, &st) == 0) *bytes += (int64_t)st.st_size;

@@ -71,8 +71,10 @@ bb_status bb_image_resample(const bb_image *src, double bx0, double by0, double 
 void bb_image_resample_span(double b0, double b1, int64_t out, int64_t o, int64_t len, int64_t size, int64_t *lo,
                             int64_t *hi);
 
-/* Writers (RGB or gray interleaved rows; used to make test and benchmark data). */
-bb_status bb_image_write_jpeg(const char *path, const uint8_t *px, int64_t w, int64_t h, int channels, int quality);
+/* Writers (RGB or gray interleaved rows; used to make test and benchmark data).
+ * JPEG: channels 1 or 3, 4:2:0 chroma, baseline or progressive. */
+bb_status bb_image_write_jpeg(const char *path, const uint8_t *px, int64_t w, int64_t h, int channels, int quality,
+                              int progressive);
 /* channels 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA); interlace: Adam7 */
 bb_status bb_image_write_png(const char *path, const uint8_t *px, int64_t w, int64_t h, int channels, int interlace);
 

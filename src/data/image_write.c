@@ -29,7 +29,7 @@ typedef struct {
     FILE *f;
     const uint8_t *px;
     int64_t w, h;
-    int channels, quality;
+    int channels, quality, progressive;
 } jpeg_wjob;
 
 static int jpeg_write_run(jpeg_wjob *j)
@@ -43,6 +43,7 @@ static int jpeg_write_run(jpeg_wjob *j)
     j->ci.in_color_space = j->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(&j->ci);
     jpeg_set_quality(&j->ci, j->quality, TRUE);
+    if (j->progressive) jpeg_simple_progression(&j->ci);
     jpeg_start_compress(&j->ci, TRUE);
     while (j->ci.next_scanline < j->ci.image_height) {
         JSAMPROW r = (JSAMPROW)(j->px + (size_t)j->ci.next_scanline * (size_t)(j->w * j->channels));
@@ -52,7 +53,8 @@ static int jpeg_write_run(jpeg_wjob *j)
     return 0;
 }
 
-bb_status bb_image_write_jpeg(const char *path, const uint8_t *px, int64_t w, int64_t h, int channels, int quality)
+bb_status bb_image_write_jpeg(const char *path, const uint8_t *px, int64_t w, int64_t h, int channels, int quality,
+                              int progressive)
 {
     if ((channels != 1 && channels != 3) || w < 1 || h < 1 || w > 65500 || h > 65500)
         return bb_fail(BB_ERR_INVALID, "%s: cannot write a %lld x %lld JPEG with %d channels", path, (long long)w,
@@ -61,7 +63,7 @@ bb_status bb_image_write_jpeg(const char *path, const uint8_t *px, int64_t w, in
     memset(&j, 0, sizeof j);
     j.f = fopen(path, "wb");
     if (!j.f) return bb_fail(BB_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    j.px = px; j.w = w; j.h = h; j.channels = channels; j.quality = quality;
+    j.px = px; j.w = w; j.h = h; j.channels = channels; j.quality = quality; j.progressive = progressive;
     j.ci.err = jpeg_std_error(&j.err.pub);
     j.err.pub.error_exit = werr_exit;
     int r = jpeg_write_run(&j);
