@@ -6,6 +6,7 @@
  * against full decoding, cached against streamed evaluation.
  * usage: bench_imagefolder [--dir DIR] [--images N] [--size WxH] [--seconds S] [--out-size 224]
  *        bench_imagefolder gen DIR [--classes C] [--per-class N] [--size WxH] [--quality Q] [--png-every K] [--seed S]
+ *                                  [--noise A]   (pixel noise amplitude, default 64: ~90 KB per 500x375 JPEG)
  *        bench_imagefolder dump ROOT OUTDIR [N] [--out-size S]   (augmented samples as PNG, to look at) */
 #include "data/image.h"
 #include "data/imagefolder.h"
@@ -30,7 +31,7 @@ static int die(const char *what)
 /* ImageNet-like content: a few large soft colour blobs (objects, sky), a
  * textured band, and pixel noise, so that a 500x375 JPEG at quality 90 has
  * roughly the entropy-coded size of a photograph (~100 KB). */
-static void make_image(uint8_t *px, int64_t w, int64_t h, uint64_t seed, int64_t index, int cls)
+static void make_image(uint8_t *px, int64_t w, int64_t h, uint64_t seed, int64_t index, int cls, double noise)
 {
     bb_rng r = bb_rng_make(seed, BB_RNG_TEST, (uint64_t)cls, (uint64_t)index);
     double bx[6], by[6], bs[6], bc[6][3], base[3], fx = 0.02 + 0.2 * bb_rng_uniform(&r), fy = 0.02 + 0.2 * bb_rng_uniform(&r);
@@ -44,15 +45,13 @@ static void make_image(uint8_t *px, int64_t w, int64_t h, uint64_t seed, int64_t
     for (int64_t y = 0; y < h; y++)
         for (int64_t x = 0; x < w; x++) {
             double tex = 25 * sin(fx * (double)x + 3 * sin(fy * (double)y)) * (y > h / 3 && y < 2 * h / 3);
-            double n = 64 * (bb_rng_uniform(&r) - 0.5);
-            for (int c = 0; c < 3; c++) {
-                double v = base[c] + tex + n;
-                for (int b = 0; b < 6; b++) {
-                    double dx = ((double)x - bx[b]) / bs[b], dy = ((double)y - by[b]) / bs[b];
-                    v += bc[b][c] * exp(-(dx * dx + dy * dy));
-                }
-                px[(y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            double n = noise * (bb_rng_uniform(&r) - 0.5);
+            double v[3] = {base[0] + tex + n, base[1] + tex + n, base[2] + tex + n};
+            for (int b = 0; b < 6; b++) {
+                double dx = ((double)x - bx[b]) / bs[b], dy = ((double)y - by[b]) / bs[b], g = exp(-(dx * dx + dy * dy));
+                for (int c = 0; c < 3; c++) v[c] += bc[b][c] * g;
             }
+            for (int c = 0; c < 3; c++) px[(y * w + x) * 3 + c] = (uint8_t)(v[c] < 0 ? 0 : v[c] > 255 ? 255 : v[c]);
         }
 }
 
@@ -67,7 +66,7 @@ static int parse_size(const char *s, int64_t *w, int64_t *h)
 
 /* DIR/classNN/imgNNNNN.jpg (every png_every-th a PNG), sizes jittered by up to 20% */
 static int generate(const char *dir, int classes, int per_class, int64_t w, int64_t h, int quality, int png_every,
-                    uint64_t seed, int64_t *bytes)
+                    uint64_t seed, double noise, int64_t *bytes)
 {
     *bytes = 0;
     uint8_t *px = malloc((size_t)(w * 2 * h * 2 * 3));
@@ -80,7 +79,7 @@ static int generate(const char *dir, int classes, int per_class, int64_t w, int6
             bb_rng r = bb_rng_make(seed, BB_RNG_TEST, 1000 + (uint64_t)c, (uint64_t)i);
             int64_t iw = w + (int64_t)((double)w * 0.2 * (bb_rng_uniform(&r) - 0.5));
             int64_t ih = h + (int64_t)((double)h * 0.2 * (bb_rng_uniform(&r) - 0.5));
-            make_image(px, iw, ih, seed, i, c);
+            make_image(px, iw, ih, seed, i, c, noise);
             int png = png_every > 0 && i % png_every == png_every - 1;
             char path[1400];
             snprintf(path, sizeof path, "%s/img%05d.%s", cdir, i, png ? "png" : "jpg");
@@ -185,7 +184,7 @@ static int bench(const char *dir, int64_t n_images, int64_t w, int64_t h, double
         made = 1;
         int64_t bytes;
         double t0 = bb_now();
-        if (generate(dir, 4, (int)(n_images / 4), w, h, 90, 0, 7, &bytes)) return 1;
+        if (generate(dir, 4, (int)(n_images / 4), w, h, 90, 0, 7, 64, &bytes)) return 1;
         printf("generated %lld JPEGs of about %lldx%lld (quality 90, sizes jittered +-10%%): %.1f KB each on average, %.1f s\n",
                (long long)n_images, (long long)w, (long long)h, (double)bytes / (double)n_images / 1024.0, bb_now() - t0);
     }
@@ -200,8 +199,11 @@ static int bench(const char *dir, int64_t n_images, int64_t w, int64_t h, double
     bb_imagefolder_stats st;
     bb_imagefolder_stats_get(&tr, &st);
     double t_scan = bb_now() - t0;
-    printf("first scan (list + verify every file by a complete 1/8-scale decode, 1 thread): %lld files, %.2f s = %.0f files/s\n",
-           (long long)(st.checked + st.reused), t_scan, (double)(st.checked + st.reused) / t_scan);
+    if (st.checked)
+        printf("first scan (list + verify every file by a complete 1/8-scale decode, 1 thread): %lld files, %.2f s = %.0f files/s\n",
+               (long long)st.checked, t_scan, (double)st.checked / t_scan);
+    else
+        printf("scan: all %lld files known to the index (%s)\n", (long long)st.reused, st.index_path);
     bb_dataset_free(&tr);
     bb_dataset_free(&va);
     t0 = bb_now();
@@ -263,6 +265,17 @@ static int bench(const char *dir, int64_t n_images, int64_t w, int64_t h, double
         bb_image_free(&im);
     }
     printf("| decode only, full size, from memory | %.0f |\n", rate(t0, done));
+    printf("| decode only, at DCT scale 1/8 .. 8/8 (half the time each) |");
+    for (int m = 1; m <= 8; m++) {
+        done = 0;
+        t0 = cpu_now();
+        for (; cpu_now() - t0 < seconds / 2; done++) {
+            bb_image im;
+            if (bb_image_decode(files[done % nf].b, files[done % nf].n, m, 0, 0, 0, 0, 0, &im) != BB_OK) return die("decode");
+            bb_image_free(&im);
+        }
+        printf(" %d/8: %.0f%s", m, rate(t0, done), m < 8 ? "," : " |\n");
+    }
     struct { const char *name; bb_dataset *d; int train; } rows[] = {
         {"train fetch: read + DCT-scaled partial decode + random-resized crop + flip + normalize", &tr, 1},
         {"train fetch, full-size decode of the whole image (no DCT scaling, no partial decoding)", &ftr, 1},
@@ -330,6 +343,7 @@ int main(int argc, char **argv)
     const char *dir = NULL;
     if (argc > 2 && !strcmp(argv[1], "gen")) {
         int classes = 4, per = 8, quality = 90, png_every = 0;
+        double noise = 64;
         uint64_t seed = 1;
         for (int i = 3; i + 1 < argc; i += 2) {
             if (!strcmp(argv[i], "--classes")) classes = atoi(argv[i + 1]);
@@ -337,11 +351,12 @@ int main(int argc, char **argv)
             else if (!strcmp(argv[i], "--quality")) quality = atoi(argv[i + 1]);
             else if (!strcmp(argv[i], "--png-every")) png_every = atoi(argv[i + 1]);
             else if (!strcmp(argv[i], "--seed")) seed = (uint64_t)atoll(argv[i + 1]);
+            else if (!strcmp(argv[i], "--noise")) noise = atof(argv[i + 1]);
             else if (!strcmp(argv[i], "--size") && parse_size(argv[i + 1], &w, &h)) {}
             else { fprintf(stderr, "bench_imagefolder gen: unknown or bad flag %s\n", argv[i]); return 2; }
         }
         int64_t bytes;
-        if (generate(argv[2], classes, per, w, h, quality, png_every, seed, &bytes)) return 1;
+        if (generate(argv[2], classes, per, w, h, quality, png_every, seed, noise, &bytes)) return 1;
         printf("%d classes x %d images in %s, %.1f KB per image\n", classes, per, argv[2], (double)bytes / (classes * per) / 1024.0);
         return 0;
     }
