@@ -38,7 +38,7 @@ const bb_config_field bb_config_fields[] = {
     {"image-cache-mb", BB_CF_INT, F(image_cache_mb), "2048", 0, 1 << 30, NULL,
      "imagefolder: keep decoded images in memory when a whole set fits in this many MB (0: off)", 1},
     {"loader-threads", BB_CF_INT, F(loader_threads), "0", 0, 256, NULL,
-     "background threads decoding and augmenting batches (0: 1 on CPU, cores - 1 with cuda)", 0},
+     "background threads decoding and augmenting batches (0: 1 on cpu, a rank's cores - 1 (at most 16) on cuda)", 0},
     {"synthetic-train", BB_CF_INT, F(synthetic_train), "8192", 1, 100000000, NULL, "synthetic data: training samples", 1},
     {"synthetic-test", BB_CF_INT, F(synthetic_test), "2048", 1, 100000000, NULL, "synthetic data: test samples", 1},
     {"synthetic-classes", BB_CF_INT, F(synthetic_classes), "10", 2, 100000, NULL, "synthetic data: classes", 1},

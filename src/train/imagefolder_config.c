@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* under mpirun only rank 0 reports */
 static int is_rank0(void)
@@ -37,10 +36,5 @@ bb_status bb_data_imagefolder(const bb_config *cfg, bb_dataset *train, bb_datase
 int bb_loader_producers(const bb_config *cfg, const bb_dataset *train)
 {
     (void)train;
-    if (cfg->loader_threads > 0) return (int)cfg->loader_threads;
-    if (!strcmp(cfg->device, "cuda")) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        return n > 2 ? (int)n - 1 : 1;
-    }
-    return 1;
+    return cfg->loader_threads > 0 ? (int)cfg->loader_threads : 1;
 }

@@ -9,9 +9,10 @@
  * --image-size, --crop-min-area, --flip, --bad-images, --image-cache-mb; the
  * index goes to the run directory when the data folder is read-only. */
 bb_status bb_data_imagefolder(const bb_config *cfg, bb_dataset *train, bb_dataset *test);
-/* Background producer threads for the loader: --loader-threads, else 1 (the
- * executors use every core; one decoding thread outpaces CPU training of
- * ResNet-50, docs/IMAGEFOLDER.md), or all cores but one with --device cuda. */
+/* Background producer threads for the CPU trainer's loader: --loader-threads,
+ * else 1 (the executors use every core; one decoding thread outpaces CPU
+ * training of ResNet-50, docs/IMAGEFOLDER.md). The GPU trainer defaults to the
+ * cores of its rank but one (at most 16). */
 int bb_loader_producers(const bb_config *cfg, const bb_dataset *train);
 
 #endif

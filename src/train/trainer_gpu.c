@@ -248,6 +248,7 @@ static bb_status setup(bb_trainer *t)
     int per_rank = cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
     gp->producers = per_rank > 2 ? per_rank - 1 : 1;
     if (gp->producers > 16) gp->producers = 16;
+    if (cfg->loader_threads > 0) gp->producers = (int)cfg->loader_threads;
     gp->order = calloc((size_t)gp->L, sizeof *gp->order);
     if (!gp->order) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
     for (int64_t i = 0; i < gp->L; i++) gp->order[i] = t->w_lo + i;
