@@ -642,3 +642,25 @@ TEST(imagefolder_training_identical_for_any_loader_threads)
     }
     free(ref);
 }
+
+/* a class folder without images still takes its place in the sorted class list */
+TEST(imagefolder_empty_class_keeps_its_index)
+{
+    char root[600], d[600], logp[700];
+    make_tree(root);
+    sub(d, root, "ant");
+    snprintf(logp, sizeof logp, "%s/../log.txt", root);
+    bb_imagefolder_options o;
+    opts(&o, 16);
+    o.log = fopen(logp, "w");
+    bb_dataset tr, va;
+    CHECK_OK(bb_imagefolder_load(&tr, &va, root, NULL, &o));
+    fclose(o.log);
+    CHECK(tr.classes == 4 && va.classes == 4 && !strcmp(bb_imagefolder_class(&tr, 0), "ant"));
+    for (int64_t i = 0; i < tr.n; i++) CHECK(tr.labels[i] >= 1 && tr.labels[i] <= 3);
+    char *log = slurp(logp);
+    CHECK_MSG(log && strstr(log, "warning: class 'ant' has no training images"), "%s", log ? log : "");
+    free(log);
+    bb_dataset_free(&tr);
+    bb_dataset_free(&va);
+}

@@ -574,11 +574,11 @@ bb_status bb_imagefolder_load(bb_dataset *train, bb_dataset *val, const char *ro
         b->st.cache_bytes = need_v;
         if (need_t <= left) { st = cache_on(train); left -= need_t; }
         if (st == BB_OK && need_v <= left) st = cache_on(val);
-        for (int64_t c = 0; o->log && c < tr.nclasses; c++) {
-            int64_t cnt = 0;
-            for (int64_t i = 0; i < tn; i++) cnt += train->labels[i] == c;
-            if (cnt == 0) fprintf(o->log, "imagefolder %s: warning: class '%s' has no training images\n", root, tr.classes[c]);
-        }
+        int64_t *count = o->log ? calloc((size_t)tr.nclasses, sizeof *count) : NULL;
+        for (int64_t i = 0; count && i < tn; i++) count[train->labels[i]]++;
+        for (int64_t c = 0; count && c < tr.nclasses; c++)
+            if (count[c] == 0) fprintf(o->log, "imagefolder %s: warning: class '%s' has no training images\n", root, tr.classes[c]);
+        free(count);
     }
     if (st == BB_OK && o->log) {
         char what[160];
