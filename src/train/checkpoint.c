@@ -3,6 +3,7 @@
  * the iteration, the previous lr (momentum correction), the current epoch's
  * running sums, the metric files' lengths and every configuration field as
  * "config.FIELD". Everything else a run needs is a pure function of these. */
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 
 #include "util/safetensors.h"
@@ -19,10 +20,32 @@ typedef struct { char key[64]; char val[600]; } kv;
 
 bb_status bb_trainer_save_with(bb_trainer *t, const char *path, const char *const *extra);
 
+/* A checkpoint never holds a diverged state: every parameter, momentum and BN
+ * statistic must be finite, or the previous checkpoint stays as it is. */
+static bb_status check_finite(const bb_trainer *t)
+{
+    const struct { const char *what; const float *v; int64_t n; } bufs[3] = {
+        {"parameter", t->params, t->P}, {"momentum of parameter", t->momentum, t->P},
+        {"batch-norm running statistics", t->state, t->net.state_count}};
+    for (int b = 0; b < 3; b++)
+        for (int64_t i = 0; i < bufs[b].n; i++) {
+            if (isfinite(bufs[b].v[i])) continue;
+            const char *name = "";
+            for (int p = 0; b < 2 && p < t->net.nparams; p++)
+                if (i >= t->net.params[p].offset && i < t->net.params[p].offset + t->net.params[p].count) name = t->net.params[p].name;
+            return bb_fail(BB_ERR_NUMERIC, "non-finite %s %s after iteration %lld: training diverged; the checkpoint was not "
+                           "written, the previous one is kept; lower --lr or lengthen --warmup-epochs", bufs[b].what, name,
+                           (long long)t->step);
+        }
+    return BB_OK;
+}
+
 bb_status bb_trainer_save(bb_trainer *t, const char *path) { return bb_trainer_save_with(t, path, NULL); }
 
 bb_status bb_trainer_save_with(bb_trainer *t, const char *path, const char *const *extra)
 {
+    if (t->gpu) BB_TRY(bb_gpu_download(t));
+    BB_TRY(check_finite(t));
     int nbn = 0;
     for (int i = 0; i < t->net.nlayers; i++) nbn += t->net.layers[i].kind == BB_L_BN;
     int nt = 2 * t->net.nparams + 2 * nbn;
@@ -216,6 +239,7 @@ static bb_status load_from(bb_trainer *t, const bb_st_file *f)
     t->noise_steps = ns;
     bb_loader_destroy(t->loader);
     t->loader = NULL;
+    if (t->gpu) BB_TRY(bb_gpu_upload(t));
     return BB_OK;
 }
 

@@ -1,6 +1,7 @@
 /* The training loop around bb_trainer_step: epochs, evaluation, metrics
  * (JSON Lines and CSV, per iteration and per epoch), progress on the terminal,
  * checkpoints, signals. Only rank 0 writes or prints. */
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 
 #include "util/file.h"
@@ -121,30 +122,9 @@ static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double 
     }
 }
 
-/* A checkpoint never holds a diverged state: every parameter, momentum and BN
- * statistic must be finite, or the previous checkpoint stays as it is. */
-static bb_status check_finite(const bb_trainer *t)
-{
-    const struct { const char *what; const float *v; int64_t n; } bufs[3] = {
-        {"parameter", t->params, t->P}, {"momentum of parameter", t->momentum, t->P},
-        {"batch-norm running statistics", t->state, t->net.state_count}};
-    for (int b = 0; b < 3; b++)
-        for (int64_t i = 0; i < bufs[b].n; i++) {
-            if (isfinite(bufs[b].v[i])) continue;
-            const char *name = "";
-            for (int p = 0; b < 2 && p < t->net.nparams; p++)
-                if (i >= t->net.params[p].offset && i < t->net.params[p].offset + t->net.params[p].count) name = t->net.params[p].name;
-            return bb_fail(BB_ERR_NUMERIC, "non-finite %s %s after iteration %lld: training diverged; the checkpoint was not "
-                           "written, the previous one is kept; lower --lr or lengthen --warmup-epochs", bufs[b].what, name,
-                           (long long)t->step);
-        }
-    return BB_OK;
-}
-
 static bb_status checkpoint(bb_trainer *t, run_out *o)
 {
     if (t->comm->rank != 0) return BB_OK;
-    BB_TRY(check_finite(t));
     /* the recorded lengths must be of what is really on disk */
     FILE *files[3] = {o->jsonl, o->iter_csv, o->epoch_csv};
     for (int i = 0; i < 3; i++)
@@ -230,11 +210,14 @@ bb_status bb_trainer_run(bb_trainer *t)
         if (s == BB_OK) s = open_metrics(o.dir, "iters.csv", keep[1], ITER_HEADER, &o.iter_csv);
         if (s == BB_OK) s = open_metrics(o.dir, "epochs.csv", keep[2], EPOCH_HEADER, &o.epoch_csv);
         if (s != BB_OK) { close_out(&o); return s; }
+        char where[300];
+        if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
+        else snprintf(where, sizeof where, "%d threads", t->nex * t->blas_threads);
         fprintf(stderr, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
-                "%s decay | %lld iterations/epoch, %lld total | %d threads x %d rank%s\n",
+                "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s\n",
                 t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
                 bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
-                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, t->nex * t->blas_threads,
+                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
                 t->comm->size, t->comm->size > 1 ? "s" : "");
     }
     double t_epoch0 = bb_now(), t_last = bb_now();
