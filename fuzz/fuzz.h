@@ -1,5 +1,6 @@
 /* Fuzz targets: one entry point per parser of outside input (IDX raw and
- * gzip, CIFAR batches, JSON, checkpoints, command-line flags). Each accepts any
+ * gzip, CIFAR batches, JSON, checkpoints, command-line flags, JPEG/PNG files
+ * and the image-folder index). Each accepts any
  * bytes and must not crash, leak or trip a sanitizer; where a parse succeeds it
  * checks what the parse promises and abort()s if that fails. The libFuzzer
  * binaries (`make fuzz`) and the replay test (tests/test_fuzz_replay.c) call
@@ -24,6 +25,8 @@ int bb_fuzz_cifar(const uint8_t *data, size_t size);
 int bb_fuzz_json(const uint8_t *data, size_t size);
 int bb_fuzz_checkpoint(const uint8_t *data, size_t size);
 int bb_fuzz_config(const uint8_t *data, size_t size);
+int bb_fuzz_image(const uint8_t *data, size_t size);
+int bb_fuzz_image_index(const uint8_t *data, size_t size);
 
 /* gzip-compresses src (in `members` gzip members, 1 or 2) into a malloc'd
  * buffer; NULL if zlib fails. */

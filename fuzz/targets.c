@@ -9,5 +9,7 @@ const bb_fuzz_target bb_fuzz_targets[] = {
     {"json", bb_fuzz_json},
     {"checkpoint", bb_fuzz_checkpoint},
     {"config", bb_fuzz_config},
+    {"image", bb_fuzz_image},
+    {"image_index", bb_fuzz_image_index},
     {NULL, NULL},
 };

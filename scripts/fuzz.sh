@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer targets (fuzz/fuzz_*.c; see docs/RELIABILITY.md).
 #
-#   scripts/fuzz.sh seed                 write the seed inputs into fuzz/corpus/<target>/ (python3)
+#   scripts/fuzz.sh seed [TARGET...]     write the seed inputs into fuzz/corpus/<target>/ (python3)
 #   scripts/fuzz.sh run TARGET SECONDS   fuzz one target (nice -n 19); new inputs go to
 #                                        build-fuzz/work/TARGET, crashes to fuzz/crashers/TARGET/,
 #                                        the log to build-fuzz/logs/TARGET.log
@@ -10,11 +10,12 @@
 #   scripts/fuzz.sh replay               every stored input through the libFuzzer binaries
 #                                        (clang's UBSan checks more than gcc's; CI runs this)
 #
-# Targets: idx idx_gzip cifar json checkpoint config. The stored corpus and
-# crashers are replayed by the test suite (tests/test_fuzz_replay.c).
+# Targets: idx idx_gzip cifar json checkpoint config image image_index. The
+# stored corpus and crashers are replayed by the test suite
+# (tests/test_fuzz_replay.c).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(idx idx_gzip cifar json checkpoint config)
+TARGETS=(idx idx_gzip cifar json checkpoint config image image_index)
 # keep in step with CHECKPOINT_FLAGS in fuzz/fuzz_checkpoint.c
 CHECKPOINT_FLAGS=(--data synthetic --synthetic-shape 1x8x8 --synthetic-train 64 --synthetic-test 16
                   --synthetic-classes 4 --model resnet8 --width 1 --batch-size 32 --worker-batch 8 --epochs 1 --threads 1)
@@ -22,7 +23,8 @@ CHECKPOINT_FLAGS=(--data synthetic --synthetic-shape 1x8x8 --synthetic-train 64 
 max_len() {
     case $1 in
         cifar) echo 6200 ;;          # two CIFAR-100 records
-        checkpoint) echo 16384 ;;    # the seed checkpoint is about 12 KB
+        checkpoint) echo 16384 ;;    # the seed checkpoint is about 10 KB
+        image) echo 8192 ;;
         idx|idx_gzip) echo 2048 ;;
         *) echo 4096 ;;
     esac
@@ -45,10 +47,17 @@ seed() {
     make -s -j2 build/bigbatch >/dev/null
     local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
     ./build/bigbatch train "${CHECKPOINT_FLAGS[@]}" --max-steps 1 --out "$tmp/run" 2>/dev/null
-    python3 - "$tmp/run/checkpoint.safetensors" <<'PY'
+    # images and an image-folder index from bigbatch's own writers
+    mkdir -p "$tmp/img"
+    ${CC:-cc} -std=c11 -D_POSIX_C_SOURCE=200809L -Isrc -o "$tmp/fuzz_seed" scripts/fuzz_seed.c build/libbigbatch.a \
+        -lopenblas -ljpeg -lpng -lz -lpthread -lm $(command -v mpicc >/dev/null && mpicc --showme:link)
+    "$tmp/fuzz_seed" "$tmp/img"
+    python3 - "$tmp/run/checkpoint.safetensors" "$tmp/img" "$@" <<'PY'
 import gzip, json, os, struct, sys
 root = "fuzz/corpus"
+only = sys.argv[3:]
 def put(target, name, data):
+    if only and target not in only: return
     os.makedirs(f"{root}/{target}", exist_ok=True)
     open(f"{root}/{target}/seed-{name}", "wb").write(data)
 def idx_images(n, h, w):
@@ -97,6 +106,13 @@ args = [["--lr", "0.2", "--batch-size", "512"], ["--preset", "goyal", "--batch-s
         ["--warmup", "constant", "--warmup-epochs", "2.5", "--lr-scaling", "sqrt"], ["--checkpoint", "x", "--per", "iteration"]]
 for i, a in enumerate(args):
     put("config", f"args{i}", b"\0".join(x.encode() for x in a))
+img = sys.argv[2]
+for name, ctl in [("rgb.jpg", b"\x07\x00"), ("gray.jpg", b"\x00\x00"), ("prog.jpg", b"\x0b\x5a"), ("rgb.jpg", b"\x0b\xf5"),
+                  ("gray.png", b"\x07\x00"), ("ga.png", b"\x07\x00"), ("rgb.png", b"\x0f\x35"), ("rgba.png", b"\x07\x00")]:
+    put("image", f"{name}-{ctl.hex()}", ctl + open(f"{img}/{name}", "rb").read())
+ix = open(f"{img}/index", "rb").read()
+put("image_index", "index", b"\x00" + ix[:-4])      # the harness appends the CRC
+put("image_index", "index-raw", b"\x80" + ix)       # as written, CRC included
 PY
     printf '"dtype"\n"shape"\n"data_offsets"\n"__metadata__"\n"F32"\n"I32"\n"F64"\n"U8"\n"BOOL"\n"format"\n"step"\n"lr_prev"\n"config."\n"param/"\n"momentum/"\n"state/"\n' > fuzz/dict/checkpoint.dict
     printf '"{"\n"}"\n"["\n"]"\n":"\n","\n"true"\n"false"\n"null"\n"\\\\u"\n"\\\\ud800"\n"\\\\udc00"\n"e+"\n"-0"\n"1E-9"\n' > fuzz/dict/json.dict
@@ -142,11 +158,11 @@ replay() {
 }
 
 case ${1:-} in
-    seed) seed ;;
+    seed) shift; seed "$@" ;;
     dicts) dicts ;;
     run) run "$2" "$3" ;;
     merge) merge "$2" ;;
     replay) replay ;;
     all) for t in "${TARGETS[@]}"; do run "$t" "$2" || true; merge "$t"; done ;;
-    *) sed -n '2,15p' "$0"; exit 2 ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

@@ -70,7 +70,7 @@ TEST(fuzz_corpus_and_crashers_replay_cleanly)
         CHECK_MSG(corpus > 0, "%s: no stored inputs (run from the repository root or set BB_FUZZ_DIR)", dir);
         snprintf(dir, sizeof dir, "%s/crashers/%s", root, t->name);
         int crashers = replay_dir(dir, t->fn);
-        printf("  fuzz target %-10s %4d corpus inputs, %3d crashers replayed\n", t->name, corpus, crashers > 0 ? crashers : 0);
+        printf("  fuzz target %-12s %4d corpus inputs, %3d crashers replayed\n", t->name, corpus, crashers > 0 ? crashers : 0);
         total += (corpus > 0 ? corpus : 0) + (crashers > 0 ? crashers : 0);
     }
     CHECK(total > 0);
