@@ -137,7 +137,10 @@ merge() {
     build
     local out="build-fuzz/merged/$t"
     rm -rf "$out"; mkdir -p "$out"
-    nice -n 19 "build-fuzz/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" -close_fd_mask=2 "$out" \
+    # the checkpoint inputs are mutated 5-10 KB checkpoints: keep only those
+    # that add coverage edges (not hit counts), so the stored set stays small
+    local edges=(); [ "$t" = checkpoint ] && edges=(-use_counters=0)
+    nice -n 19 "build-fuzz/fuzz_$t" -merge=1 "${edges[@]}" -max_len="$(max_len "$t")" -close_fd_mask=2 "$out" \
         "fuzz/corpus/$t" "build-fuzz/work/$t" > "build-fuzz/logs/$t.merge.log" 2>&1
     rm -rf "fuzz/corpus/$t"; mkdir -p "fuzz/corpus/$t"
     # seeds keep their names; the rest are named by content hash
