@@ -65,9 +65,12 @@ TEST_C  := $(sort $(wildcard tests/*.c))
 TEST_OBJ:= $(TEST_C:%.c=$(BUILD)/%.o)
 BENCH_C := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
+# programs run under mpirun by tests/sh/mpi_*.sh (MPI builds only)
+MPITEST_C := $(sort $(wildcard tests/mpi/*.c))
+MPITEST_BIN := $(if $(filter 1,$(MPI)),$(MPITEST_C:tests/mpi/%.c=$(BUILD)/bb_mpi_%))
 
 .PHONY: all test clean info bench
-all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN)
+all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN) $(MPITEST_BIN)
 
 info:
 	@echo "bigbatch build: MPI=$(MPI) CUDA=$(CUDA) SAN=$(SAN) CC=$(CC) OPT=$(OPT) $(ARCH)"
@@ -91,6 +94,9 @@ $(BUILD)/bb_tests: $(TEST_OBJ) $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) -o $@ $(TEST_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+
+$(BUILD)/bb_mpi_%: $(BUILD)/tests/mpi/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c
