@@ -29,6 +29,7 @@ bb_status bb_mpi_check(bb_comm *c, int rc, const char *what)
     bb_mpi *m = impl(c);
     snprintf(m->errmsg, sizeof m->errmsg, "rank %d: %s failed: %s", c->rank, what, msg);
     c->failed = 1;
+    c->lead = 1;  /* a local error: this rank reports it */
     return bb_fail(BB_ERR_COMM, "%s", m->errmsg);
 }
 
