@@ -132,7 +132,12 @@ static bb_status checkpoint(bb_trainer *t, run_out *o)
     return bb_trainer_save_with(t, path, extra);
 }
 
-static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int evaluate, double lr, double t_epoch)
+/* Evaluation and the epoch record. At the end of an epoch the epoch's
+ * training sums are reported and reset; a run that stops mid-epoch (--max-steps)
+ * reports its evaluation as an "eval" record and keeps the sums, which the
+ * checkpoint carries into the resumed run. */
+static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int complete, int evaluate, double lr,
+                              double t_epoch)
 {
     bb_eval_result r = {0, NAN, NAN, 0};
     if (evaluate) BB_TRY(bb_trainer_evaluate(t, &r));
@@ -140,19 +145,22 @@ static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int eval
     double te = t->ep_seen ? 1.0 - (double)t->ep_correct / (double)t->ep_seen : NAN;
     double img_s = t_epoch > 0 ? (double)t->ep_seen / t_epoch : 0;
     if (t->comm->rank == 0) {
-        fprintf(o->jsonl, "{\"type\":\"epoch\",\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.7g,\"train_err\":%.6g",
-                (long long)epoch, (long long)t->step, tl, te);
+        fprintf(o->jsonl, "{\"type\":\"%s\",\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.7g,\"train_err\":%.6g",
+                complete ? "epoch" : "eval", (long long)epoch, (long long)t->step, tl, te);
         if (evaluate) fprintf(o->jsonl, ",\"test_loss\":%.7g,\"test_err\":%.6g,\"test_top5_err\":%.6g", r.loss, r.top1_err, r.top5_err);
         fprintf(o->jsonl, ",\"lr\":%.9g,\"wall_s\":%.3f,\"img_s\":%.2f}\n", lr, bb_now() - o->t0, img_s);
-        fprintf(o->epoch_csv, "%lld,%lld,%.7g,%.6g,%.7g,%.6g,%.6g,%.9g,%.3f,%.2f\n", (long long)epoch, (long long)t->step,
-                tl, te, r.loss, r.top1_err, r.top5_err, lr, bb_now() - o->t0, img_s);
+        if (complete)
+            fprintf(o->epoch_csv, "%lld,%lld,%.7g,%.6g,%.7g,%.6g,%.6g,%.9g,%.3f,%.2f\n", (long long)epoch, (long long)t->step,
+                    tl, te, r.loss, r.top1_err, r.top5_err, lr, bb_now() - o->t0, img_s);
         if (o->tty) fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "epoch %lld: train loss %.4f err %.2f%%", (long long)epoch, tl, 100 * te);
+        fprintf(stderr, "epoch %lld%s: train loss %.4f err %.2f%%", (long long)epoch, complete ? "" : " (partial)", tl, 100 * te);
         if (evaluate) fprintf(stderr, " | test loss %.4f err %.2f%% (top-5 %.2f%%)", r.loss, 100 * r.top1_err, 100 * r.top5_err);
         fprintf(stderr, " | %.0f img/s, %.1fs\n", img_s, t_epoch);
     }
-    t->ep_loss = 0;
-    t->ep_correct = t->ep_seen = 0;
+    if (complete) {
+        t->ep_loss = 0;
+        t->ep_correct = t->ep_seen = 0;
+    }
     return BB_OK;
 }
 
@@ -215,8 +223,8 @@ bb_status bb_trainer_run(bb_trainer *t)
         if (end_epoch || last) {
             int64_t epoch = (t->step + t->steps_per_epoch - 1) / t->steps_per_epoch;
             int ev = last || (eval_every > 0 && fmod((double)epoch, eval_every) < 1e-9);
-            if (end_epoch || ev) s = end_of_epoch(t, &o, epoch, ev, st.lr, now - t_epoch0);
-            t_epoch0 = bb_now();
+            if (end_epoch || ev) s = end_of_epoch(t, &o, epoch, end_epoch, ev, st.lr, now - t_epoch0);
+            if (end_epoch) t_epoch0 = bb_now();
             if (s == BB_OK && (last || (ckpt_every > 0 && fmod((double)epoch, ckpt_every) < 1e-9)))
                 s = checkpoint(t, &o);
         }
