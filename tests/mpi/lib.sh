@@ -2,7 +2,8 @@
 # the CI machine needs (root, more ranks than cores). Skips (exit 0) when the
 # build has no MPI.
 build=${BB_BUILD:-build}
-if [ ! -x "$build/bb_mpi_allreduce" ] || ! command -v mpirun >/dev/null; then
+if ! ldd "$build/bigbatch" 2>/dev/null | grep -q libmpi || [ ! -x "$build/bb_mpi_allreduce" ] ||
+   ! command -v mpirun >/dev/null; then
     echo "skipped: $build was built without MPI (make MPI=1)"
     exit 0
 fi

@@ -6,4 +6,4 @@ set -eu
 cd "$(dirname "$0")/../.."
 . tests/mpi/lib.sh
 mpi 8 "$build/bb_mpi_allreduce" 70001
-mpi 3 "$build/bb_mpi_allreduce"
+mpi 3 "$build/bb_mpi_allreduce" 20000
