@@ -39,6 +39,9 @@ run p2-ring8 2 --batch-size 64 --allreduce ring
 exact single8 p2-ring8
 run p4-hd8 4 --batch-size 64 --allreduce hd
 exact single8 p4-hd8
+# two executor threads per rank: a bucket is reduced once both have passed it
+run p2-t2-hd8 2 --batch-size 64 --allreduce hd --threads 2
+exact single8 p2-t2-hd8
 # evaluation is sharded across ranks and summed: the same test error
 for r in p3-hd p4-hd8; do
     s=single; [ "$r" = p4-hd8 ] && s=single8
