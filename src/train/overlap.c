@@ -159,10 +159,7 @@ int bb_overlap_buckets(const bb_overlap *o) { return o->nb; }
 
 void bb_overlap_start(bb_overlap *o)
 {
-    for (int i = 0; i < o->nb; i++) {
-        atomic_store(&o->pending[i], o->nparts);
-        o->ready[i] = 0;
-    }
+    for (int i = 0; i < o->nb; i++) atomic_store(&o->pending[i], o->nparts);
     for (int e = 0; e < o->nparts; e++) {
         o->ex[e].next = 0;
         o->ex[e].g = NULL;
@@ -172,6 +169,7 @@ void bb_overlap_start(bb_overlap *o)
     o->result = NULL;
     o->plan.n = 0;
     pthread_mutex_lock(&o->mu);
+    memset(o->ready, 0, (size_t)o->nb);
     o->cursor = 0;
     o->abandoned = 0;
     o->status = BB_OK;
