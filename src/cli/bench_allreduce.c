@@ -96,7 +96,9 @@ int cli_bench_allreduce(int argc, char **argv)
                    "                                            [--seconds 0.3]\n"
                    "Times each allreduce algorithm (float32 sum) for message sizes from --min-bytes to --max-bytes in x4\n"
                    "steps, after checking its result; prints time per call, algbw = bytes/time and\n"
-                   "busbw = algbw * 2(P-1)/P (nccl-tests definitions). --seconds: timing budget per row.\n");
+                   "busbw = algbw * 2(P-1)/P (nccl-tests definitions). --seconds: timing budget per row.\n"
+                   "Algorithms: mpi (MPI_Iallreduce, polled: what training uses), ring, hd, and blocking (a plain\n"
+                   "MPI_Allreduce, for reference; training does not use it: the watchdog cannot interrupt it).\n");
             return 0;
         }
         if (!v) { fprintf(stderr, "bigbatch bench allreduce: %s needs a value\n", a); return 2; }

@@ -46,7 +46,7 @@ bb_status bb_comm_single(bb_comm **out)
 bb_status bb_comm_set_algorithm(bb_comm *c, const char *algorithm)
 {
     if (!algorithm || !algorithm[0]) algorithm = "mpi";
-    if (strcmp(algorithm, "mpi") && strcmp(algorithm, "ring") && strcmp(algorithm, "hd"))
+    if (strcmp(algorithm, "mpi") && strcmp(algorithm, "ring") && strcmp(algorithm, "hd") && strcmp(algorithm, "blocking"))
         return bb_fail(BB_ERR_INVALID, "allreduce algorithm '%s': expected mpi, ring or hd", algorithm);
     snprintf(c->algorithm, sizeof c->algorithm, "%s", algorithm);
     return BB_OK;

@@ -137,7 +137,7 @@ bb_status bb_mpi_wait(bb_comm *c, MPI_Request *reqs, int n)
             }
         }
         if (now - t0 < c->spin) {
-            sched_yield();
+            sched_yield();  /* free when the core is ours; lets a peer or another job run when not */
         } else {
             sleep_us(pause);
             if (pause < 200) pause *= 2;
@@ -165,12 +165,14 @@ static bb_status lib_allreduce(bb_comm *c, void *buf, int n, MPI_Datatype type)
 static bb_status mpi_allreduce(bb_comm *c, float *buf, int64_t len)
 {
     const char *a = c->algorithm;
-    BB_TRY(begin_op(c, !strcmp(a, "ring") ? "ring allreduce" : !strcmp(a, "hd") ? "hd allreduce" : "MPI_Iallreduce", len));
+    BB_TRY(begin_op(c, a[0] == 'r' ? "ring allreduce" : a[0] == 'h' ? "hd allreduce" : a[0] == 'b' ? "MPI_Allreduce" : "MPI_Iallreduce", len));
     if (c->size == 1) return BB_OK;
     for (int64_t off = 0; off < len; off += CHUNK) {
         int64_t n = len - off < CHUNK ? len - off : CHUNK;
         if (a[0] == 'r') BB_TRY(bb_mpi_allreduce_ring(c, buf + off, n));
         else if (a[0] == 'h') BB_TRY(bb_mpi_allreduce_hd(c, buf + off, n));
+        else if (a[0] == 'b')
+            BB_TRY(bb_mpi_check(c, MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)n, MPI_FLOAT, MPI_SUM, impl(c)->comm), "MPI_Allreduce"));
         else BB_TRY(lib_allreduce(c, buf + off, (int)n, MPI_FLOAT));
     }
     return BB_OK;
