@@ -7,6 +7,7 @@
  * the watchdog naming a rank that never joins an operation. Exit status 1 on
  * any failure. */
 #include "comm/comm.h"
+#include "train/gradsum.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
@@ -56,6 +57,20 @@ static uint64_t hash(const float *x, int64_t n)
     return h;
 }
 
+/* the in-process gradient sum's tree over P leaves (gradsum.h), out[0..len) */
+static void tree_reference(int P, float *const *in, int64_t len, float *out)
+{
+    if (len == 0) return;
+    bb_gradsum g;
+    if (bb_gradsum_init(&g, P, len, 0, P) != BB_OK) return;
+    for (int q = 0; q < P; q++) {
+        memcpy(bb_gradsum_begin(&g), in[q], (size_t)len * sizeof(float));
+        bb_gradsum_push(&g, q);
+    }
+    memcpy(out, bb_gradsum_combine(&g, 1), (size_t)len * sizeof(float));
+    bb_gradsum_free(&g);
+}
+
 /* how many ranks of c disagree with rank 0 about h */
 static int disagreeing(bb_comm *c, uint64_t h)
 {
@@ -74,7 +89,7 @@ static void check_length(bb_comm *c, int64_t len)
     float *in[64];
     for (int q = 0; q < P; q++) in[q] = malloc((size_t)(len + 1) * sizeof(float));
     double *ref = malloc((size_t)(len + 1) * sizeof *ref), *mag = malloc((size_t)(len + 1) * sizeof *mag);
-    float *x = malloc((size_t)(len + 1) * sizeof *x);
+    float *x = malloc((size_t)(len + 1) * sizeof *x), *tree = malloc((size_t)(len + 1) * sizeof *tree);
     uint64_t h = 0;  /* of every result, to compare across ranks */
     for (int exact = 1; exact >= 0; exact--) {
         for (int64_t i = 0; i < len; i++) {
@@ -93,6 +108,13 @@ static void check_length(bb_comm *c, int64_t len)
             bb_status s = c->allreduce(c, x, len);
             EXPECT(s == BB_OK, "P=%d %s len=%lld: %s", P, algo, (long long)len, bb_last_error());
             EXPECT(x[len] == 12345.0f, "P=%d %s len=%lld: wrote past the end", P, algo, (long long)len);
+            /* hd keeps the in-process tree's association for P = 1..4, 6, 7, 8: with each rank's
+             * share of workers a node of the tree, training is bit-identical to one process */
+            if (!exact && !strcmp(algo, "hd") && P != 5 && P <= 8) {
+                tree_reference(P, in, len, tree);
+                EXPECT(len == 0 || memcmp(x, tree, (size_t)len * sizeof *x) == 0,
+                       "P=%d hd len=%lld: not the gradient tree's association", P, (long long)len);
+            }
             int64_t bad = 0, first = -1;
             for (int64_t i = 0; i < len; i++) {
                 int ok;
@@ -114,6 +136,7 @@ static void check_length(bb_comm *c, int64_t len)
     free(ref);
     free(mag);
     free(x);
+    free(tree);
 }
 
 /* rank P-1 of c never joins; the others must stop within the watchdog bound
