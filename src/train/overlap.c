@@ -50,6 +50,10 @@ struct bb_overlap {
     bb_status status;
     char errmsg[1024];
     double t_comm;
+    /* BB_TRACE_BUCKETS=1: per bucket, when it was ready, started and ended */
+    int trace;
+    int64_t steps;
+    double t0, t_backward, *t_ready, *t_begin, *t_end;
 };
 
 static bb_status reduce_bucket(bb_overlap *o, int i)
@@ -77,6 +81,7 @@ static void *comm_main(void *arg)
         bb_status s = prev == BB_OK ? reduce_bucket(o, i) : prev;
         double dt = bb_now() - t0;
         pthread_mutex_lock(&o->mu);
+        if (o->trace) { o->t_begin[i] = t0; o->t_end[i] = t0 + dt; }
         o->t_comm += dt;
         if (s != BB_OK && o->status == BB_OK) {
             o->status = s;
@@ -107,6 +112,13 @@ bb_status bb_overlap_create(bb_overlap **out, bb_comm *comm, bb_gradsum *parts, 
     o->pending = calloc((size_t)o->nb + 1, sizeof *o->pending);
     o->ready = calloc((size_t)o->nb + 1, 1);
     o->ex = calloc((size_t)nparts, sizeof *o->ex);
+    o->trace = getenv("BB_TRACE_BUCKETS") && atoi(getenv("BB_TRACE_BUCKETS")) > 0;
+    if (o->trace) {
+        o->t_ready = calloc((size_t)o->nb + 1, sizeof(double));
+        o->t_begin = calloc((size_t)o->nb + 1, sizeof(double));
+        o->t_end = calloc((size_t)o->nb + 1, sizeof(double));
+        if (!o->t_ready || !o->t_begin || !o->t_end) o->trace = 0;
+    }
     int cap = 1;
     for (int e = 0; e < nparts; e++) cap += parts[e].nowned;
     if (!o->b || !o->pending || !o->ready || !o->ex || bb_gplan_init(&o->plan, cap) != BB_OK) {
@@ -152,6 +164,9 @@ void bb_overlap_destroy(bb_overlap *o)
     free(o->pending);
     free(o->ready);
     free(o->ex);
+    free(o->t_ready);
+    free(o->t_begin);
+    free(o->t_end);
     free(o);
 }
 
@@ -168,6 +183,7 @@ void bb_overlap_start(bb_overlap *o)
     o->plan_built = 0;
     o->result = NULL;
     o->plan.n = 0;
+    o->t0 = bb_now();
     pthread_mutex_lock(&o->mu);
     memset(o->ready, 0, (size_t)o->nb);
     o->cursor = 0;
@@ -225,6 +241,7 @@ void bb_overlap_ready(bb_overlap *o, int e, int64_t lo)
         if (atomic_fetch_sub(&o->pending[i], 1) != 1) continue;
         ensure_plan(o);
         bb_gplan_apply(&o->plan, b->lo, b->hi);
+        if (o->trace) o->t_ready[i] = bb_now();
         if (o->threaded) {
             pthread_mutex_lock(&o->mu);
             o->ready[i] = 1;
@@ -244,6 +261,18 @@ void bb_overlap_ready_cb(void *arg, int64_t lo)
 
 void *bb_overlap_arg(bb_overlap *o, int e) { return &o->ex[e]; }
 
+/* one line per bucket, milliseconds from the start of the step */
+static void trace(bb_overlap *o, double t_backward)
+{
+    fprintf(stderr, "buckets: rank %d, step %lld: backward done at %.2f ms\n", o->comm->rank, (long long)o->steps,
+            1e3 * (t_backward - o->t0));
+    for (int i = 0; i < o->nb; i++)
+        fprintf(stderr, "buckets: rank %d, step %lld: bucket %d [%lld, %lld) ready %.2f, allreduce %.2f .. %.2f ms\n",
+                o->comm->rank, (long long)o->steps, i, (long long)o->b[i].lo, (long long)o->b[i].hi,
+                1e3 * (o->t_ready[i] - o->t0), 1e3 * (o->t_begin[i] - o->t0), 1e3 * (o->t_end[i] - o->t0));
+    o->steps++;
+}
+
 bb_status bb_overlap_finish(bb_overlap *o, float **sum, double *t_comm)
 {
     *sum = NULL;
@@ -258,11 +287,13 @@ bb_status bb_overlap_finish(bb_overlap *o, float **sum, double *t_comm)
         *sum = o->result;
         return BB_OK;
     }
+    double t_backward = bb_now();
     pthread_mutex_lock(&o->mu);
     while (o->cursor < o->nb) pthread_cond_wait(&o->cv_done, &o->mu);
     bb_status s = o->status;
     *t_comm = o->t_comm;
     pthread_mutex_unlock(&o->mu);
+    if (o->trace) trace(o, t_backward);
     if (s != BB_OK) return bb_fail(s, "%s", o->errmsg);
     *sum = o->result;
     return BB_OK;
