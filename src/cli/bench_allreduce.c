@@ -164,7 +164,8 @@ int cli_bench_allreduce(int argc, char **argv)
                 char size[32];
                 fmt_bytes(len * 4, size, sizeof size);
                 double algbw = t > 0 ? (double)(len * 4) / t / 1e9 : 0;
-                printf("| %s | %s | %.1f | %.3f | %.3f |\n", size, names[a], t * 1e6, algbw, algbw * factor);
+                if (P == 1) printf("| %s | %s | %.1f | - | - |\n", size, names[a], t * 1e6);
+                else printf("| %s | %s | %.1f | %.3f | %.3f |\n", size, names[a], t * 1e6, algbw, algbw * factor);
                 fflush(stdout);
             }
         }
