@@ -35,16 +35,16 @@ static void sum_by_ranges(int64_t k, int parts, int64_t len, int64_t chunk, floa
     }
     int cap = 0;
     for (int p = 0; p < parts; p++) cap += gs[p].nowned;
-    bb_gplan plan;
-    CHECK_OK(bb_gplan_init(&plan, cap));
+    bb_gsum_plan plan;
+    CHECK_OK(bb_gsum_plan_init(&plan, cap));
     float *sum = bb_gradsum_combine_plan(gs, parts, &plan);
     for (int64_t hi = len; hi > 0; hi -= chunk) {
         int64_t lo = hi - chunk > 0 ? hi - chunk : 0;
-        for (int p = 0; p < parts; p++) bb_gplan_apply(&gs[p].deferred, lo, hi);
-        bb_gplan_apply(&plan, lo, hi);
+        for (int p = 0; p < parts; p++) bb_gsum_plan_apply(&gs[p].deferred, lo, hi);
+        bb_gsum_plan_apply(&plan, lo, hi);
     }
     memcpy(out, sum, (size_t)len * 4);
-    bb_gplan_free(&plan);
+    bb_gsum_plan_free(&plan);
     for (int p = 0; p < parts; p++) bb_gradsum_free(&gs[p]);
     free(gs);
 }

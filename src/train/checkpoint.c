@@ -3,6 +3,7 @@
  * the iteration, the previous lr (momentum correction), the current epoch's
  * running sums, the metric files' lengths and every configuration field as
  * "config.FIELD". Everything else a run needs is a pure function of these. */
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 
 #include "util/safetensors.h"
@@ -20,6 +21,7 @@ bb_status bb_trainer_save(bb_trainer *t, const char *path) { return bb_trainer_s
 
 bb_status bb_trainer_save_with(bb_trainer *t, const char *path, const char *const *extra)
 {
+    if (t->gpu) BB_TRY(bb_gpu_download(t));
     int nbn = 0;
     for (int i = 0; i < t->net.nlayers; i++) nbn += t->net.layers[i].kind == BB_L_BN;
     int nt = 2 * t->net.nparams + 2 * nbn;
@@ -176,6 +178,7 @@ bb_status bb_trainer_load(bb_trainer *t, const char *path)
         t->noise_steps = (int64_t)ns;
         bb_loader_destroy(t->loader);
         t->loader = NULL;
+        if (t->gpu) s = bb_gpu_upload(t);
     }
     bb_st_close(&f);
     if (s != BB_OK) return bb_fail_context(s, "loading checkpoint");

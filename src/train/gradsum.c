@@ -43,7 +43,7 @@ bb_status bb_gradsum_init(bb_gradsum *g, int64_t k, int64_t len, int64_t w_lo, i
     g->owned = calloc((size_t)need, sizeof *g->owned);
     g->free_list = calloc((size_t)need, sizeof *g->free_list);
     g->stack = calloc((size_t)need + 130, sizeof *g->stack);  /* combine may stack other parts' blocks */
-    if (!g->owned || !g->free_list || !g->stack || bb_gplan_init(&g->deferred, need + 1) != BB_OK) {
+    if (!g->owned || !g->free_list || !g->stack || bb_gsum_plan_init(&g->deferred, need + 1) != BB_OK) {
         bb_gradsum_free(g);
         return bb_fail(BB_ERR_NOMEM, "gradient sum: out of memory");
     }
@@ -66,7 +66,7 @@ void bb_gradsum_free(bb_gradsum *g)
     free(g->owned);
     free(g->free_list);
     free(g->stack);
-    bb_gplan_free(&g->deferred);
+    bb_gsum_plan_free(&g->deferred);
     memset(g, 0, sizeof *g);
 }
 
@@ -79,7 +79,7 @@ void bb_gradsum_reset(bb_gradsum *g)
     g->deferred.n = 0;
 }
 
-bb_status bb_gplan_init(bb_gplan *p, int cap)
+bb_status bb_gsum_plan_init(bb_gsum_plan *p, int cap)
 {
     p->n = 0;
     p->cap = cap;
@@ -87,13 +87,13 @@ bb_status bb_gplan_init(bb_gplan *p, int cap)
     return p->m ? BB_OK : bb_fail(BB_ERR_NOMEM, "gradient sum: out of memory");
 }
 
-void bb_gplan_free(bb_gplan *p)
+void bb_gsum_plan_free(bb_gsum_plan *p)
 {
     free(p->m);
     memset(p, 0, sizeof *p);
 }
 
-void bb_gplan_apply(const bb_gplan *p, int64_t lo, int64_t hi)
+void bb_gsum_plan_apply(const bb_gsum_plan *p, int64_t lo, int64_t hi)
 {
     for (int k = 0; k < p->n; k++) {
         float *d = p->m[k].dst;
@@ -103,7 +103,7 @@ void bb_gplan_apply(const bb_gplan *p, int64_t lo, int64_t hi)
 }
 
 /* left += right now, or recorded in plan */
-static void merge(bb_gradsum *g, float *left, const float *right, bb_gplan *plan)
+static void merge(bb_gradsum *g, float *left, const float *right, bb_gsum_plan *plan)
 {
     if (plan) {
         assert(plan->n < plan->cap);
@@ -126,7 +126,7 @@ float *bb_gradsum_begin(bb_gradsum *g)
  * merges in plan). With `recycle` the right-hand buffer of each merge returns
  * to g's free list (push: g owns it); combine leaves them, and every part is
  * reset before the next step. */
-static void push_block(bb_gradsum *g, bb_gblock b, int recycle, bb_gplan *plan)
+static void push_block(bb_gradsum *g, bb_gblock b, int recycle, bb_gsum_plan *plan)
 {
     bb_gblock *s = g->stack;
     s[g->depth++] = b;
@@ -163,7 +163,7 @@ void bb_gradsum_push_deferred(bb_gradsum *g, int64_t w)
     push_block(g, b, 0, &g->deferred);
 }
 
-static float *combine(bb_gradsum *parts, int n, bb_gplan *plan)
+static float *combine(bb_gradsum *parts, int n, bb_gsum_plan *plan)
 {
     bb_gradsum *g = &parts[0];
     for (int p = 1; p < n; p++) {
@@ -176,7 +176,7 @@ static float *combine(bb_gradsum *parts, int n, bb_gplan *plan)
 
 float *bb_gradsum_combine(bb_gradsum *parts, int n) { return combine(parts, n, NULL); }
 
-float *bb_gradsum_combine_plan(bb_gradsum *parts, int n, bb_gplan *plan)
+float *bb_gradsum_combine_plan(bb_gradsum *parts, int n, bb_gsum_plan *plan)
 {
     plan->n = 0;
     return combine(parts, n, plan);

@@ -34,7 +34,7 @@ struct bb_overlap {
     int nb;
     atomic_int *pending;       /* executors still to pass each bucket */
     exec_state *ex;
-    bb_gplan plan;             /* the cross-executor merges */
+    bb_gsum_plan plan;             /* the cross-executor merges */
     float *result;
     pthread_mutex_t plan_mu;
     int plan_built;
@@ -121,7 +121,7 @@ bb_status bb_overlap_create(bb_overlap **out, bb_comm *comm, bb_gradsum *parts, 
     }
     int cap = 1;
     for (int e = 0; e < nparts; e++) cap += parts[e].nowned;
-    if (!o->b || !o->pending || !o->ready || !o->ex || bb_gplan_init(&o->plan, cap) != BB_OK) {
+    if (!o->b || !o->pending || !o->ready || !o->ex || bb_gsum_plan_init(&o->plan, cap) != BB_OK) {
         bb_overlap_destroy(o);
         return bb_fail(BB_ERR_NOMEM, "overlap: out of memory");
     }
@@ -159,7 +159,7 @@ void bb_overlap_destroy(bb_overlap *o)
         pthread_cond_destroy(&o->cv_ready);
         pthread_cond_destroy(&o->cv_done);
     }
-    bb_gplan_free(&o->plan);
+    bb_gsum_plan_free(&o->plan);
     free(o->b);
     free(o->pending);
     free(o->ready);
@@ -237,10 +237,10 @@ void bb_overlap_ready(bb_overlap *o, int e, int64_t lo)
         const bucket *b = &o->b[i];
         /* |g|^2 before the merges: the combine may add into g */
         if (x->sq && b->lo < o->P) *x->sq += range_sq(x->g, b->lo, b->hi);
-        bb_gplan_apply(&o->parts[e].deferred, b->lo, b->hi);
+        bb_gsum_plan_apply(&o->parts[e].deferred, b->lo, b->hi);
         if (atomic_fetch_sub(&o->pending[i], 1) != 1) continue;
         ensure_plan(o);
-        bb_gplan_apply(&o->plan, b->lo, b->hi);
+        bb_gsum_plan_apply(&o->plan, b->lo, b->hi);
         if (o->trace) o->t_ready[i] = bb_now();
         if (o->threaded) {
             pthread_mutex_lock(&o->mu);

@@ -31,9 +31,10 @@ static void hash_words(uint64_t h[4], const float *x, int64_t n)
 uint64_t bb_trainer_checksum(bb_trainer *t)
 {
     uint64_t h[4] = {0xcbf29ce484222325ull, 0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull};
-    hash_words(h, t->params, t->P);
-    hash_words(h, t->momentum, t->P);
-    hash_words(h, t->state, t->net.state_count);
+    /* the accessors: on a device they bring the state to the host first */
+    hash_words(h, bb_trainer_params(t), t->P);
+    hash_words(h, bb_trainer_momentum(t), t->P);
+    hash_words(h, bb_trainer_state(t), t->net.state_count);
     uint64_t out = 0;
     for (int j = 0; j < 4; j++) out = bb_mix64(out ^ h[j]);
     return out;

@@ -1,6 +1,7 @@
 /* The training loop around bb_trainer_step: epochs, evaluation, metrics
  * (JSON Lines and CSV, per iteration and per epoch), progress on the terminal,
  * checkpoints, signals. Only rank 0 writes or prints. */
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 
 #include "train/replicas.h"
@@ -188,11 +189,14 @@ bb_status bb_trainer_run(bb_trainer *t)
         if (s == BB_OK) s = open_metrics(o.dir, "iters.csv", keep[1], ITER_HEADER, &o.iter_csv);
         if (s == BB_OK) s = open_metrics(o.dir, "epochs.csv", keep[2], EPOCH_HEADER, &o.epoch_csv);
         if (s != BB_OK) { close_out(&o); return s; }
+        char where[300];
+        if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
+        else snprintf(where, sizeof where, "%d threads", t->nex * t->blas_threads);
         fprintf(stderr, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
-                "%s decay | %lld iterations/epoch, %lld total | %d threads x %d rank%s\n",
+                "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s\n",
                 t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
                 bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
-                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, t->nex * t->blas_threads,
+                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
                 t->comm->size, t->comm->size > 1 ? "s" : "");
     }
     /* the ranks start from the same weights (or stop here, naming the odd ones) */
@@ -242,7 +246,7 @@ bb_status bb_trainer_run(bb_trainer *t)
         }
     }
     if (rank0 && o.tty && s != BB_OK) fprintf(stderr, "\n");
-    if (rank0 && t->comm->size > 1 && steps_run > 0 && s == BB_OK)
+    if (rank0 && t->comm->size > 1 && steps_run > 0 && s == BB_OK && t->ov)
         fprintf(stderr, "bigbatch: gradient allreduce (%s, %d buckets): %.2f ms per iteration, %.2f ms of it exposed after "
                 "backward (%.0f%% hidden)\n", t->comm->algorithm, bb_overlap_buckets(t->ov), 1e3 * sum_allreduce / (double)steps_run,
                 1e3 * sum_exposed / (double)steps_run,

@@ -3,7 +3,9 @@
 
 #include "model/net.h"
 #include "train/gradsum.h"
+#include "train/imagefolder_config.h"
 #include "train/loader.h"
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 #include "util/mem.h"
 
@@ -26,6 +28,7 @@ static bb_status parse_shape(const char *s, int64_t *c, int64_t *h, int64_t *w)
 bb_status bb_data_from_config(const bb_config *cfg, bb_dataset *train, bb_dataset *test)
 {
     const char *dir = cfg->data_dir;
+    if (!strcmp(cfg->data, "imagefolder")) return bb_data_imagefolder(cfg, train, test);  /* sets its own aug */
     if (!strcmp(cfg->data, "fashion-mnist") || !strcmp(cfg->data, "mnist")) {
         if (!dir[0]) {
             if (!strcmp(cfg->data, "mnist"))
@@ -125,6 +128,14 @@ static bb_status setup(bb_trainer *t)
     t->total_steps = (int64_t)floor(cfg->epochs * (double)t->steps_per_epoch + 0.5);
     if (cfg->max_steps > 0 && (cfg->max_steps < t->total_steps || t->total_steps == 0)) t->total_steps = cfg->max_steps;
 
+    /* the device path: the same model, schedule and optimizer settings */
+    if (t->dev_arg || !strcmp(cfg->device, "cuda")) {
+        bb_dev *dev = t->dev_arg;
+        t->dev_arg = NULL;
+        if (!dev) BB_TRY(bb_gpu_open(&dev, cfg, t->comm));
+        return bb_gpu_setup(t, dev);
+    }
+
     /* executors: as many threads as cores (shared among this host's ranks),
      * never more executors than local workers; leftover cores go to BLAS */
     int threads = cfg->threads > 0 ? (int)cfg->threads : cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
@@ -178,25 +189,35 @@ static bb_status setup(bb_trainer *t)
     return BB_OK;
 }
 
-bb_status bb_trainer_create_with_data(bb_trainer **out, const bb_config *cfg, bb_comm *comm,
-                                      bb_dataset *train, bb_dataset *test)
+bb_status bb_trainer_create_dev(bb_trainer **out, const bb_config *cfg, bb_comm *comm, bb_dataset *train,
+                                bb_dataset *test, bb_dev *dev)
 {
     *out = NULL;
     bb_trainer *t = calloc(1, sizeof *t);
-    if (!t) return bb_fail(BB_ERR_NOMEM, "trainer: out of memory");
+    if (!t) {
+        bb_dev_destroy(dev);
+        return bb_fail(BB_ERR_NOMEM, "trainer: out of memory");
+    }
+    t->dev_arg = dev;
     t->cfg = *cfg;
     t->train = train;
     t->test = test;
     if (comm) t->comm = comm;
     else {
         bb_status s = bb_comm_single(&t->comm);
-        if (s != BB_OK) { free(t); return s; }
+        if (s != BB_OK) { bb_dev_destroy(dev); free(t); return s; }
         t->own_comm = 1;
     }
     bb_status s = setup(t);
     if (s != BB_OK) { bb_trainer_destroy(t); return s; }
     *out = t;
     return BB_OK;
+}
+
+bb_status bb_trainer_create_with_data(bb_trainer **out, const bb_config *cfg, bb_comm *comm,
+                                      bb_dataset *train, bb_dataset *test)
+{
+    return bb_trainer_create_dev(out, cfg, comm, train, test, NULL);
 }
 
 bb_status bb_trainer_create(bb_trainer **out, const bb_config *cfg, bb_comm *comm)
@@ -221,6 +242,8 @@ bb_status bb_trainer_create(bb_trainer **out, const bb_config *cfg, bb_comm *com
 void bb_trainer_destroy(bb_trainer *t)
 {
     if (!t) return;
+    bb_gpu_destroy(t);
+    bb_dev_destroy(t->dev_arg);
     bb_loader_destroy(t->loader);
     bb_overlap_destroy(t->ov);
     for (int e = 0; t->ex && e < t->nex; e++) {
@@ -307,7 +330,7 @@ static bb_status ensure_loader(bb_trainer *t)
     t->loader = NULL;
     t->loader_first = t->step;
     return bb_loader_create(&t->loader, t->train, t->k, t->n, t->w_lo, t->w_hi, t->order, (uint64_t)t->cfg.seed,
-                            t->step, INT64_MAX / 2, 1);
+                            t->step, INT64_MAX / 2, bb_loader_producers(&t->cfg, t->train));
 }
 
 /* McCandlish et al.: from |G_small|^2 (B = n, mean over workers) and
@@ -337,6 +360,7 @@ static void noise_scale_update(bb_trainer *t, const float *sum, bb_step_stats *s
 
 bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
 {
+    if (t->gpu) return bb_gpu_step(t, st);
     memset(st, 0, sizeof *st);
     double t_start = bb_now();
     BB_TRY(ensure_loader(t));
@@ -427,6 +451,7 @@ static void eval_job(void *arg, int ti, int nt)
 
 bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
 {
+    if (t->gpu) return bb_gpu_evaluate(t, r);
     for (int e = 0; e < t->nex; e++) t->ex[e].status = BB_OK;
     bb_pool_run(t->pool, eval_job, t);
     for (int e = 0; e < t->nex; e++)
@@ -449,9 +474,14 @@ bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
 /* ---- accessors ---- */
 const bb_net *bb_trainer_net(const bb_trainer *t) { return &t->net; }
 const bb_config *bb_trainer_config(const bb_trainer *t) { return &t->cfg; }
-float *bb_trainer_params(bb_trainer *t) { return t->params; }
-float *bb_trainer_momentum(bb_trainer *t) { return t->momentum; }
-float *bb_trainer_state(bb_trainer *t) { return t->state; }
+/* on a device these are host copies, refreshed by each call */
+static void sync_host(bb_trainer *t)
+{
+    if (t->gpu && bb_gpu_download(t) != BB_OK) memset(t->params, 0xff, (size_t)t->P * sizeof(float));  /* NaN: loud */
+}
+float *bb_trainer_params(bb_trainer *t) { sync_host(t); return t->params; }
+float *bb_trainer_momentum(bb_trainer *t) { sync_host(t); return t->momentum; }
+float *bb_trainer_state(bb_trainer *t) { sync_host(t); return t->state; }
 int64_t bb_trainer_iteration(const bb_trainer *t) { return t->step; }
 int64_t bb_trainer_steps_per_epoch(const bb_trainer *t) { return t->steps_per_epoch; }
 int64_t bb_trainer_total_steps(const bb_trainer *t) { return t->total_steps; }

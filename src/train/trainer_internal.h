@@ -52,6 +52,14 @@ struct bb_trainer {
     /* gradient noise scale */
     double ema_g2, ema_trs, last_g2, last_trs;
     int64_t noise_steps;
+    /* --device cuda: the device half (trainer_gpu.c); NULL on the CPU */
+    struct bb_gtrainer *gpu;
+    struct bb_dev *dev_arg;    /* a device given to bb_trainer_create_dev */
 };
+
+/* bb_trainer_create_with_data on a given device (the GPU engine on any
+ * backend, e.g. the host one in tests); takes ownership of dev. */
+bb_status bb_trainer_create_dev(bb_trainer **out, const bb_config *cfg, bb_comm *comm, bb_dataset *train,
+                                bb_dataset *test, struct bb_dev *dev);
 
 #endif
