@@ -199,8 +199,13 @@ bb_status bb_trainer_run(bb_trainer *t)
                 t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
                 t->comm->size, t->comm->size > 1 ? "s" : "");
     }
-    /* the ranks start from the same weights (or stop here, naming the odd ones) */
+    /* the ranks start from the same weights (or stop here, naming the odd ones);
+     * they arrive after loading their data, which may take minutes (an image
+     * folder's index): at least 10 minutes' patience for this one */
+    double watchdog = t->comm->watchdog;
+    if (watchdog > 0 && watchdog < 600) t->comm->watchdog = 600;
     if (s == BB_OK) s = bb_trainer_check_replicas(t, t->cfg.resume[0] ? "after loading the checkpoint" : "at startup");
+    t->comm->watchdog = watchdog;
     double t_epoch0 = bb_now(), t_last = bb_now();
     double eval_every = t->cfg.eval_every, ckpt_every = t->cfg.checkpoint_every;
     double sum_allreduce = 0, sum_exposed = 0;
