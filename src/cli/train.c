@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void on_signal(int signo) { bb_trainer_request_stop(signo); }
@@ -38,6 +39,17 @@ static int fail_job(const char *cmd, bb_comm *comm, bb_status s)
     if (comm->size == 1 || comm->lead || shared) return fail(cmd, comm);
     fprintf(stderr, "bigbatch %s: rank %d: %s\n", cmd, comm->rank, bb_last_error());
     return 1;
+}
+
+/* Ends every rank. A rank that left a job-wide failure for the lead rank to
+ * print gives it a moment first, so the abort does not cut the message. */
+static void abort_job(bb_comm *comm, bb_status s, int rc)
+{
+    if (!comm->lead && s == BB_ERR_COMM) {
+        struct timespec ts = {1, 500000000L};
+        nanosleep(&ts, NULL);
+    }
+    comm->abort(comm, rc);
 }
 
 /* The configuration of a run: defaults (or a checkpoint's when resuming), then
@@ -109,7 +121,7 @@ int cli_train(int argc, char **argv)
     else if (s != BB_OK) fail_job("train", comm, s);
     else if (comm->rank == 0) fprintf(stderr, "bigbatch train: done; metrics and checkpoint in %s\n", cfg.out);
     bb_trainer_destroy(t);
-    if (s != BB_OK && s != BB_ERR_INTERRUPTED && s != BB_ERR_NUMERIC && comm->size > 1) comm->abort(comm, rc);
+    if (s != BB_OK && s != BB_ERR_INTERRUPTED && s != BB_ERR_NUMERIC && comm->size > 1) abort_job(comm, s, rc);
     bb_comm_destroy(comm);
     return rc;
 }
@@ -146,7 +158,7 @@ int cli_eval(int argc, char **argv)
                "top-5 error %.2f%%\n", vals[0], (long long)bb_trainer_iteration(t), cfg.data, (long long)r.count, r.loss,
                100 * r.top1_err, 100 * (1 - r.top1_err), 100 * r.top5_err);
     bb_trainer_destroy(t);
-    if (s != BB_OK && comm->size > 1) comm->abort(comm, rc);
+    if (s != BB_OK && comm->size > 1) abort_job(comm, s, rc);
     bb_comm_destroy(comm);
     return rc;
 }
