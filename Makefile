@@ -111,7 +111,7 @@ $(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/bb_mpi_%: $(BUILD)/tests/mpi/%.o $(BUILD)/libbigbatch.a
-	$(CC) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
