@@ -93,9 +93,12 @@ FUZZ_OBJ:= $(FUZZ_C:%.c=$(BUILD)/%.o)
 CLI_LIB_OBJ := $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 BENCH_C := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
+# programs run under mpirun by tests/sh/mpi_*.sh (MPI builds only)
+MPITEST_C := $(sort $(wildcard tests/mpi/*.c))
+MPITEST_BIN := $(if $(filter 1,$(MPI)),$(MPITEST_C:tests/mpi/%.c=$(BUILD)/bb_mpi_%))
 
 .PHONY: all test clean info bench
-all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN)
+all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN) $(MPITEST_BIN)
 
 info:
 	@echo "bigbatch build: MPI=$(MPI) CUDA=$(CUDA)$(if $(CUDA_SUFFIX), ($(CUDA_ARCH))) SAN=$(SAN) CC=$(CC) OPT=$(OPT) $(ARCH) -> $(BUILD)/"
@@ -119,6 +122,9 @@ $(BUILD)/bb_tests: $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+
+$(BUILD)/bb_mpi_%: $(BUILD)/tests/mpi/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c

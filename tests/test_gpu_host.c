@@ -412,7 +412,8 @@ TEST(gpu_overlapped_buckets_reduce_every_gradient_once_per_step)
     make_data(&d);
     bb_config c = small_config("resnet8");
     bb_config_set(&c, "bucket-kb", "4");
-    bb_comm comm = {0, 2, 1, "record", "nccl", rec_allreduce, rec_f64, rec_bcast, rec_barrier, rec_destroy, NULL};
+    bb_comm comm = {.rank = 0, .size = 2, .local_size = 1, .backend = "record", .algorithm = "nccl", .allreduce = rec_allreduce,
+                    .allreduce_f64 = rec_f64, .bcast = rec_bcast, .barrier = rec_barrier, .destroy = rec_destroy};
     bb_trainer *t = gpu_trainer(&c, &d, &comm);
     if (t) {
         rlog.n = 0;

@@ -4,12 +4,20 @@
 #include <stdio.h>
 #include <string.h>
 
+static int bench(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "allreduce")) return cli_bench_allreduce(argc - 1, argv + 1);
+    fprintf(stderr, "usage: bigbatch bench allreduce [flags]   (bigbatch bench allreduce --help)\n");
+    return 2;
+}
+
 static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
     {"train", cli_train, "train with the large-minibatch recipe (mpirun -np P for P processes)"},
     {"eval", cli_eval, "evaluate a checkpoint on the test set"},
     {"schedule", cli_schedule, "print the learning rate per epoch or iteration of a configuration"},
     {"inspect", cli_inspect, "show a checkpoint's metadata and tensor hashes"},
     {"summary", cli_summary, "print a model's layers, parameter count and FLOPs"},
+    {"bench", bench, "benchmarks: `bench allreduce` (under mpirun -np P)"},
 };
 
 static void usage(FILE *f)

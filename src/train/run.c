@@ -4,6 +4,7 @@
 #include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 
+#include "train/replicas.h"
 #include "util/file.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -28,7 +29,7 @@ typedef struct {
     double t0;
 } run_out;
 
-static const char ITER_HEADER[] = "step,epoch,loss,err,lr,grad_norm,img_s,t_data,t_fwd,t_bwd,t_reduce,t_update,t_step,b_noise\n";
+static const char ITER_HEADER[] = "step,epoch,loss,err,lr,grad_norm,img_s,t_data,t_fwd,t_bwd,t_reduce,t_update,t_step,b_noise,t_allreduce\n";
 static const char EPOCH_HEADER[] = "epoch,step,train_loss,train_err,test_loss,test_err,test_top5_err,lr,wall_s,img_s\n";
 
 /* Opens a metrics file for appending; on resume it is first cut back to the
@@ -94,14 +95,15 @@ static void log_iteration(bb_trainer *t, run_out *o, const bb_step_stats *st, do
 {
     fprintf(o->jsonl, "{\"type\":\"iter\",\"step\":%lld,\"epoch\":%.6f,\"loss\":%.7g,\"err\":%.6g,\"lr\":%.9g,"
             "\"grad_norm\":%.7g,\"img_s\":%.2f,\"t_data\":%.6f,\"t_fwd\":%.6f,\"t_bwd\":%.6f,\"t_reduce\":%.6f,"
-            "\"t_update\":%.6f,\"t_step\":%.6f", (long long)st->step, st->epoch, st->loss, st->err, st->lr,
-            st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd, st->t_reduce, st->t_update, st->t_step);
+            "\"t_update\":%.6f,\"t_step\":%.6f,\"t_allreduce\":%.6f", (long long)st->step, st->epoch, st->loss, st->err,
+            st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd, st->t_reduce, st->t_update, st->t_step,
+            st->t_allreduce);
     if (t->cfg.noise_scale)
         fprintf(o->jsonl, ",\"b_noise\":%.7g,\"g2\":%.7g,\"trace_sigma\":%.7g", st->b_noise, t->last_g2, t->last_trs);
     fprintf(o->jsonl, "}\n");
-    fprintf(o->iter_csv, "%lld,%.6f,%.7g,%.6g,%.9g,%.7g,%.2f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.7g\n", (long long)st->step,
+    fprintf(o->iter_csv, "%lld,%.6f,%.7g,%.6g,%.9g,%.7g,%.2f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.7g,%.6f\n", (long long)st->step,
             st->epoch, st->loss, st->err, st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd,
-            st->t_reduce, st->t_update, st->t_step, st->b_noise);
+            st->t_reduce, st->t_update, st->t_step, st->b_noise, st->t_allreduce);
 }
 
 static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double img_s, double eta)
@@ -220,12 +222,27 @@ bb_status bb_trainer_run(bb_trainer *t)
                 t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
                 t->comm->size, t->comm->size > 1 ? "s" : "");
     }
+    /* the ranks start from the same weights (or stop here, naming the odd ones);
+     * they arrive after loading their data, which may take minutes (an image
+     * folder's index): at least 10 minutes' patience for this one */
+    double watchdog = t->comm->watchdog;
+    if (watchdog > 0 && watchdog < 600) t->comm->watchdog = 600;
+    if (s == BB_OK) s = bb_trainer_check_replicas(t, t->cfg.resume[0] ? "after loading the checkpoint" : "at startup");
+    t->comm->watchdog = watchdog;
     double t_epoch0 = bb_now(), t_last = bb_now();
     double eval_every = t->cfg.eval_every, ckpt_every = t->cfg.checkpoint_every;
+    double sum_allreduce = 0, sum_exposed = 0;
+    int64_t steps_run = 0;
     while (t->step < t->total_steps && s == BB_OK) {
         bb_step_stats st;
+        bb_trainer_fault_point(t);
         s = bb_trainer_step(t, &st);
+        if (s == BB_OK && t->cfg.checksum_every > 0 && t->step % t->cfg.checksum_every == 0)
+            s = bb_trainer_check_replicas(t, "after an update");
         if (s != BB_OK) break;
+        sum_allreduce += st.t_allreduce;
+        sum_exposed += st.t_reduce;
+        steps_run++;
         double now = bb_now();
         double img_s = (double)t->kn / (now - t_last);
         t_last = now;
@@ -257,6 +274,11 @@ bb_status bb_trainer_run(bb_trainer *t)
         }
     }
     if (rank0 && o.tty && s != BB_OK) fprintf(stderr, "\n");
+    if (rank0 && t->comm->size > 1 && steps_run > 0 && s == BB_OK && t->ov)
+        fprintf(stderr, "bigbatch: gradient allreduce (%s, %d buckets): %.2f ms per iteration, %.2f ms of it exposed after "
+                "backward (%.0f%% hidden)\n", t->comm->algorithm, bb_overlap_buckets(t->ov), 1e3 * sum_allreduce / (double)steps_run,
+                1e3 * sum_exposed / (double)steps_run,
+                sum_allreduce > 0 ? fmax(0.0, 100.0 * (1.0 - sum_exposed / sum_allreduce)) : 0.0);
     close_out(&o);
     return s;
 }

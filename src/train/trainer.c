@@ -166,6 +166,9 @@ static bb_status setup(bb_trainer *t)
         if (s == BB_OK) s = bb_gradsum_init(&t->gs[e], t->k, t->G, t->ex[e].w_lo, t->ex[e].w_hi);
         if (s != BB_OK) { free(order); return s; }
     }
+    t->comm->watchdog = cfg->watchdog;
+    bb_status os = bb_overlap_create(&t->ov, t->comm, t->gs, t->nex, t->P, t->G, cfg->bucket_kb * 1024 / (int64_t)sizeof(float));
+    if (os != BB_OK) { free(order); return os; }
     /* the loader fills workers round by round: every executor's r-th worker, then r+1 */
     int64_t pos = 0;
     for (int64_t r = 0; r < most; r++)
@@ -242,6 +245,7 @@ void bb_trainer_destroy(bb_trainer *t)
     bb_gpu_destroy(t);
     bb_dev_destroy(t->dev_arg);
     bb_loader_destroy(t->loader);
+    bb_overlap_destroy(t->ov);
     for (int e = 0; t->ex && e < t->nex; e++) {
         bb_exec_destroy(&t->ex[e].ex);
         bb_gradsum_free(&t->gs[e]);
@@ -291,20 +295,27 @@ static void step_job(void *arg, int ti, int nt)
         memcpy(bb_exec_input(&e->ex), x, in_bytes);
         memcpy(e->ex.labels, y, (size_t)n * sizeof(int32_t));
         float *g = bb_gradsum_begin(gs);
+        /* the last worker's gradient is summed and allreduced bucket by bucket
+         * while its backward runs (overlap.h) */
+        int last = w == e->w_hi - 1;
+        double *sq = t->cfg.noise_scale ? &t->worker_sq[w - t->w_lo] : NULL;
+        if (last) bb_overlap_last_worker(t->ov, ti, w, g, sq);
         t0 = bb_now();
         bb_net_forward(net, &e->ex, n, t->params, t->state, 1, g + t->P);
         int64_t top1 = 0;
         double loss = bb_xent_forward(n, classes, bb_exec_logits(&e->ex), e->ex.labels, (double)t->kn,
                                       (float)t->cfg.label_smoothing, bb_exec_dlogits(&e->ex), &top1, NULL);
         t1 = bb_now();
-        bb_net_backward(net, &e->ex, n, t->params, g, NULL, NULL);
+        if (last) bb_overlap_ready(t->ov, ti, t->P);  /* the BN statistics are final */
+        bb_net_backward(net, &e->ex, n, t->params, g, last ? bb_overlap_ready_cb : NULL,
+                        last ? bb_overlap_arg(t->ov, ti) : NULL);
         t2 = bb_now();
-        if (t->cfg.noise_scale) {
-            double sq = 0;
-            for (int64_t i = 0; i < t->P; i++) sq += (double)g[i] * g[i];
-            t->worker_sq[w - t->w_lo] = sq;
+        if (last) {
+            bb_overlap_ready(t->ov, ti, 0);
+        } else {
+            if (sq) *sq = bb_overlap_sq(t->ov, g);
+            bb_gradsum_push(gs, w);
         }
-        bb_gradsum_push(gs, w);
         t->worker_loss[w - t->w_lo] = loss;
         t->worker_top1[w - t->w_lo] = top1;
         e->t_fwd += t1 - t0;
@@ -354,12 +365,21 @@ bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
     double t_start = bb_now();
     BB_TRY(ensure_loader(t));
     for (int e = 0; e < t->nex; e++) t->ex[e].status = BB_OK;
+    bb_overlap_start(t->ov);
     bb_pool_run(t->pool, step_job, t);
     for (int e = 0; e < t->nex; e++)
-        if (t->ex[e].status != BB_OK) return bb_fail(t->ex[e].status, "%s", t->ex[e].errmsg);
+        if (t->ex[e].status != BB_OK) {
+            bb_overlap_abandon(t->ov);
+            for (int x = 0; x < t->nex; x++) bb_gradsum_reset(&t->gs[x]);
+            return bb_fail(t->ex[e].status, "%s", t->ex[e].errmsg);
+        }
     double t_reduce = bb_now();
-    float *sum = bb_gradsum_combine(t->gs, t->nex);
-    if (t->comm->size > 1) BB_TRY(t->comm->allreduce(t->comm, sum, t->G));
+    float *sum = NULL;
+    bb_status rs = bb_overlap_finish(t->ov, &sum, &st->t_allreduce);
+    if (rs != BB_OK) {
+        for (int x = 0; x < t->nex; x++) bb_gradsum_reset(&t->gs[x]);
+        return bb_fail_context(rs, "iteration %lld: gradient allreduce", (long long)t->step);
+    }
 
     /* loss and error in a fixed order over workers, then across ranks */
     int64_t local = t->w_hi - t->w_lo;

@@ -4,6 +4,7 @@
 
 #include "train/gradsum.h"
 #include "train/loader.h"
+#include "train/overlap.h"
 #include "train/trainer.h"
 #include "util/pool.h"
 #include "util/safetensors.h"
@@ -34,6 +35,7 @@ struct bb_trainer {
     bb_pool *pool;
     bb_executor *ex;
     bb_gradsum *gs;
+    bb_overlap *ov;            /* gradient buckets, allreduced while backward runs */
     int nex, blas_threads;
     int64_t *order;
     bb_loader *loader;
