@@ -44,8 +44,9 @@ bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg
         return bb_fail(BB_ERR_INVALID, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
     if (!f) return bb_fail(BB_ERR_IO, "%s: cannot create: %s%s", tmp, strerror(errno), io_hint(errno));
+    errno = 0;
     bb_status s = write(f, arg);
-    int err = errno;
+    int err = errno;  /* why the writer failed, when a write call did */
     if (s == BB_OK && (ferror(f) || fflush(f) != 0))
         err = errno, s = bb_fail(BB_ERR_IO, "%s: write failed: %s%s", tmp, strerror(err), io_hint(err));
     if (s == BB_OK && fsync(fileno(f)) != 0)
