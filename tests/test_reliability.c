@@ -1,10 +1,13 @@
 /* Reliability fixes, one test each: the in-memory readers are the file
  * readers; stale temporary files of dead writers are removed and nothing
  * else; checkpoint metadata is read strictly and a checkpoint loads all or
- * nothing; safetensors headers with repeated keys are refused. */
+ * nothing; safetensors headers with repeated keys are refused; the device
+ * trainer resumes bit for bit. */
 #include "test.h"
 
 #include "data/data_internal.h"
+#include "gpu/gnet.h"
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 #include "util/file.h"
 #include "util/mem.h"
@@ -213,6 +216,52 @@ TEST(reliability_checkpoint_metadata_strict_and_load_all_or_nothing)
     CHECK(bb_trainer_params(t)[0] == p0);
     bb_st_close(&f);
     bb_trainer_destroy(t);
+    bb_dataset_free(&tr);
+    bb_dataset_free(&te);
+}
+
+/* The device trainer (the GPU engine, here on its host backend) resumes bit
+ * for bit too, from a checkpoint taken mid-epoch: the download before a save
+ * and the upload after a load carry everything the run needs. */
+TEST(reliability_device_trainer_resumes_bit_for_bit_on_the_host_backend)
+{
+    bb_dataset tr, te;
+    CHECK_OK(bb_dataset_synthetic(&tr, &te, 512, 100, 1, 12, 12, 4, 3));
+    bb_augment_default(&tr.aug, &tr);
+    te.aug = tr.aug;
+    bb_config c;
+    bb_config_defaults(&c);
+    bb_config_set(&c, "model", "resnet8");
+    bb_config_set(&c, "width", "4");
+    bb_config_set(&c, "warmup-epochs", "1");  /* lr changes every step */
+    c.batch_size = 48;                        /* 10 iterations per epoch */
+    c.worker_batch = 8;
+    c.threads = 2;
+    c.epochs = 2;
+    char path[600];
+    snprintf(path, sizeof path, "%s/dev.safetensors", bb_test_tmpdir());
+    bb_trainer *t[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        bb_dev *dev = NULL;
+        CHECK_OK(bb_dev_host_create(&dev, NULL));
+        if (dev) CHECK_OK(bb_trainer_create_dev(&t[i], &c, NULL, &tr, &te, dev));
+    }
+    bb_step_stats st;
+    if (t[0] && t[1] && t[2]) {
+        for (int i = 0; i < 13; i++) CHECK_OK(bb_trainer_step(t[0], &st));  /* uninterrupted */
+        for (int i = 0; i < 6; i++) CHECK_OK(bb_trainer_step(t[1], &st));
+        CHECK_OK(bb_trainer_save(t[1], path));
+        CHECK_OK(bb_trainer_load(t[2], path));
+        CHECK(bb_trainer_iteration(t[2]) == 6);
+        for (int i = 6; i < 13; i++) CHECK_OK(bb_trainer_step(t[2], &st));
+        CHECK_OK(bb_gpu_download(t[0]));
+        CHECK_OK(bb_gpu_download(t[2]));
+        const bb_net *net = bb_trainer_net(t[0]);
+        CHECK(memcmp(bb_trainer_params(t[0]), bb_trainer_params(t[2]), (size_t)net->param_count * 4) == 0);
+        CHECK(memcmp(bb_trainer_momentum(t[0]), bb_trainer_momentum(t[2]), (size_t)net->param_count * 4) == 0);
+        CHECK(memcmp(bb_trainer_state(t[0]), bb_trainer_state(t[2]), (size_t)net->state_count * 4) == 0);
+    }
+    for (int i = 0; i < 3; i++) bb_trainer_destroy(t[i]);
     bb_dataset_free(&tr);
     bb_dataset_free(&te);
 }
