@@ -221,6 +221,28 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+stage "determinism: --deterministic runs repeat bit for bit, and so does a resumed run"
+hashes() { "$BIN/bigbatch" inspect --checkpoint "$1" 2>/dev/null | awk '/^params-hash|^state-hash/ {printf "%s ", $2}'; }
+if [ $BUILT = 1 ] && time_for 60; then
+    # shellcheck disable=SC2086
+    train det_a "$BIN/bigbatch" train $R20 --device cuda --deterministic 1 || true
+    # shellcheck disable=SC2086
+    train det_b "$BIN/bigbatch" train $R20 --device cuda --deterministic 1 || true
+    # shellcheck disable=SC2086
+    train det_half "$BIN/bigbatch" train $R20 --device cuda --deterministic 1 --max-steps 10 || true
+    train det_resumed "$BIN/bigbatch" train --resume "$RUNS/det_half/checkpoint.safetensors" --max-steps 20 || true
+    ha=$(hashes "$RUNS/det_a/checkpoint.safetensors"); hb=$(hashes "$RUNS/det_b/checkpoint.safetensors")
+    hr=$(hashes "$RUNS/det_resumed/checkpoint.safetensors")
+    echo "hashes: a=$ha b=$hb resumed=$hr"
+    if [ -n "$ha" ] && [ "$ha" = "$hb" ]; then result "GPU --deterministic: two runs, same bits" PASS "$ha"
+    else result "GPU --deterministic: two runs, same bits" FAIL "a=$ha b=$hb"; fi
+    if [ -n "$ha" ] && [ "$ha" = "$hr" ]; then result "GPU --deterministic: 10 + resume 10 = 20 steps, same bits" PASS "$hr"
+    else result "GPU --deterministic: 10 + resume 10 = 20 steps, same bits" FAIL "a=$ha resumed=$hr"; fi
+else
+    result "GPU determinism" SKIP "not built or no time left"
+fi
+
+# ---------------------------------------------------------------------------
 stage "speed: bigbatch against PyTorch on this GPU"
 B20="--model resnet20 --data synthetic --synthetic-shape 1x28x28 --synthetic-train 16384 --synthetic-test 256
      --batch-size 256 --worker-batch 32 --epochs 100 --max-steps 60 --eval-every 0 --checkpoint-every 0 --log-every 20"

@@ -279,7 +279,8 @@ static void pick_fwd(bb_dev *d, cconv *h, cvar *v, int find, size_t limit)
     if (s != CUDNN_STATUS_SUCCESS) got = 0;
     cudaGetLastError();
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && math_allowed(d, perf[i].mathType)) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && math_allowed(d, perf[i].mathType) &&
+            (!d->opts.deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
             v->fa = perf[i].algo;
             v->fm = perf[i].mathType;
             if (perf[i].memory > v->ws) v->ws = perf[i].memory;
@@ -303,7 +304,8 @@ static void pick_data(bb_dev *d, cconv *h, cvar *v, int find, size_t limit)
     if (s != CUDNN_STATUS_SUCCESS) got = 0;
     cudaGetLastError();
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && math_allowed(d, perf[i].mathType)) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && math_allowed(d, perf[i].mathType) &&
+            (!d->opts.deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
             v->da = perf[i].algo;
             v->dm = perf[i].mathType;
             if (perf[i].memory > v->ws) v->ws = perf[i].memory;
@@ -327,7 +329,8 @@ static void pick_filter(bb_dev *d, cconv *h, cvar *v, int find, size_t limit)
     if (s != CUDNN_STATUS_SUCCESS) got = 0;
     cudaGetLastError();
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && math_allowed(d, perf[i].mathType)) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && math_allowed(d, perf[i].mathType) &&
+            (!d->opts.deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
             v->wa = perf[i].algo;
             v->wm = perf[i].mathType;
             if (perf[i].memory > v->ws) v->ws = perf[i].memory;

@@ -28,6 +28,7 @@ typedef struct bb_dev bb_dev;
 typedef struct {
     int tf32;                 /* TF32 tensor-core math in convolutions and GEMMs */
     int find;                 /* time the convolution algorithms (else heuristics) */
+    int deterministic;        /* only deterministic algorithms, chosen by heuristics */
     double workspace_frac;    /* at most this share of free memory for convolution workspace */
     int64_t workspace_max;    /* and at most these bytes */
 } bb_dev_opts;

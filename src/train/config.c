@@ -86,6 +86,9 @@ const bb_config_field bb_config_fields[] = {
     {"device", BB_CF_CHOICE, F(device), "cpu", 0, 0, "cpu|cuda", "compute device", 0},
     {"tf32", BB_CF_BOOL, F(tf32), "1", 0, 1, NULL,
      "cuda: TF32 tensor-core math in convolutions and GEMMs (PyTorch's default for convolutions); 0: full float32", 0},
+    {"deterministic", BB_CF_BOOL, F(deterministic), "0", 0, 1, NULL,
+     "cuda: deterministic convolution algorithms chosen by heuristics, so runs and resumed runs repeat bit for bit "
+     "(the CPU path always does)", 0},
 };
 const int bb_config_nfields = (int)(sizeof bb_config_fields / sizeof bb_config_fields[0]);
 

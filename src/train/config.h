@@ -69,6 +69,7 @@ typedef struct {
     int64_t checksum_every;    /* iterations between weight checksums across ranks */
     char device[8];            /* cpu | cuda */
     int tf32;                  /* cuda: TF32 tensor-core math in convolutions and GEMMs */
+    int deterministic;         /* cuda: deterministic convolution algorithms */
 } bb_config;
 
 typedef enum { BB_CF_INT, BB_CF_FLOAT, BB_CF_STR, BB_CF_BOOL, BB_CF_CHOICE } bb_config_type;

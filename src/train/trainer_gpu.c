@@ -81,7 +81,11 @@ bb_status bb_gpu_open(bb_dev **out, const bb_config *cfg, const bb_comm *comm)
     bb_dev_opts o;
     bb_dev_default_opts(&o);
     o.tf32 = cfg->tf32;
-    o.find = env_int("BB_CUDNN_FIND", 1);
+    /* timing-based choices can differ from one process to the next, and some
+     * algorithms sum in a varying order: --deterministic avoids both, so a run
+     * and its resumption repeat bit for bit */
+    o.deterministic = cfg->deterministic;
+    o.find = cfg->deterministic ? 0 : env_int("BB_CUDNN_FIND", 1);
     return bb_dev_cuda_create(out, local_rank(comm), &o);
 }
 
