@@ -1,35 +1,53 @@
 # bigbatch build. `make` builds build/libbigbatch.a, build/bigbatch and
 # build/bb_tests. Optional parts: MPI=1|0 (default: on when mpicc exists),
-# CUDA=1 (default off). SAN=1 builds everything with ASan+UBSan into build-san/.
+# CUDA=1 (default off; builds into build-cuda/, for CUDA_ARCH, with the toolkit,
+# cuDNN and NCCL found in CUDA_INC and CUDA_LIB; NCCL=0: one GPU per run).
+# SAN=1 builds everything with ASan+UBSan into build-san/, SAN=thread with
+# ThreadSanitizer into build-tsan/; `make fuzz` builds the libFuzzer targets
+# (clang) into build-fuzz/ (fuzz/fuzz.mk). LDFLAGS is added to every link.
 CC      ?= cc
 OPT     ?= -O2
 WERROR  ?=
 SAN     ?= 0
 CUDA    ?= 0
 CUDA_HOME ?= /usr/local/cuda
+CUDA_ARCH ?= sm_90
+CUDA_INC ?= $(CUDA_HOME)/include
+CUDA_LIB ?= $(CUDA_HOME)/lib64
+NCCL    ?= 1
+comma   := ,
 ifeq ($(origin MPI), undefined)
 MPI := $(if $(shell command -v mpicc 2>/dev/null),1,0)
 endif
 
-BUILD   := build
+CUDA_SUFFIX := $(if $(filter 1,$(CUDA)),-cuda)
+BUILD   := build$(CUDA_SUFFIX)
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic \
                -Wshadow -Wno-unused-parameter $(WERROR) -MMD -MP \
                -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
 ARCH    ?= -march=native
 ifeq ($(SAN),1)
-BUILD   := build-san
+BUILD   := build-san$(CUDA_SUFFIX)
 OPT     := -O1 -g -fno-omit-frame-pointer
 CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS_SAN := -fsanitize=address,undefined
 endif
 ifeq ($(SAN),thread)
-BUILD   := build-tsan
+BUILD   := build-tsan$(CUDA_SUFFIX)
 OPT     := -O1 -g
 CFLAGS_BASE += -fsanitize=thread
 LDFLAGS_SAN := -fsanitize=thread
 endif
+ifeq ($(SAN),fuzz)
+BUILD   := build-fuzz
+CC      := clang
+MPI     := 0
+OPT     := -O1 -g -fno-omit-frame-pointer
+CFLAGS_BASE += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DBB_LIBFUZZER=1
+LDFLAGS_SAN := -fsanitize=fuzzer,address,undefined
+endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(ARCH) $(EXTRA_CFLAGS)
-LDLIBS  := -lopenblas -lz -lpthread -lm
+LDLIBS  := -lopenblas -ljpeg -lpng -lz -lpthread -lm
 
 ALL_C   := $(shell find src -name '*.c' | sort)
 CLI_C   := $(filter src/cli/%,$(ALL_C))
@@ -49,10 +67,15 @@ endif
 CU_SRC  := $(shell find src -name '*.cu' 2>/dev/null | sort)
 ifeq ($(CUDA),1)
 LIB_C   += $(CUDA_C)
-CFLAGS  += -DBB_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+CFLAGS  += -DBB_HAVE_CUDA=1 $(addprefix -isystem ,$(CUDA_INC))
 NVCC    ?= $(CUDA_HOME)/bin/nvcc
-NVFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Iinclude -Isrc --compiler-options -Wall
-LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs -lcudnn -lcublas -lnccl -lcudart -lstdc++
+NVFLAGS ?= -O3 -std=c++17 -arch=$(CUDA_ARCH) -Iinclude -Isrc $(addprefix -isystem ,$(CUDA_INC)) \
+           --compiler-options -Wall $(if $(WERROR),-Werror all-warnings -Xcompiler -Werror)
+LDLIBS  += $(addprefix -L,$(CUDA_LIB)) $(addprefix -Wl$(comma)-rpath$(comma),$(CUDA_LIB)) \
+           -lcudnn -lcublas $(if $(filter 1,$(NCCL)),-lnccl) -lcudart -lstdc++
+ifneq ($(NCCL),1)
+CFLAGS  += -DBB_NO_NCCL=1
+endif
 CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 else
 LIB_C   += $(NOCUDA_C)
@@ -63,21 +86,29 @@ LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ := $(CLI_C:%.c=$(BUILD)/%.o)
 TEST_C  := $(sort $(wildcard tests/*.c))
 TEST_OBJ:= $(TEST_C:%.c=$(BUILD)/%.o)
+# the fuzz targets' entry points: linked into bb_tests, which replays the
+# stored corpus through them (with the CLI objects the flag parser needs)
+FUZZ_C  := $(sort $(wildcard fuzz/*.c))
+FUZZ_OBJ:= $(FUZZ_C:%.c=$(BUILD)/%.o)
+CLI_LIB_OBJ := $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 BENCH_C := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
+# programs run under mpirun by tests/sh/mpi_*.sh (MPI builds only)
+MPITEST_C := $(sort $(wildcard tests/mpi/*.c))
+MPITEST_BIN := $(if $(filter 1,$(MPI)),$(MPITEST_C:tests/mpi/%.c=$(BUILD)/bb_mpi_%))
 
 .PHONY: all test clean info bench
-all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN)
+all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN) $(MPITEST_BIN)
 
 info:
-	@echo "bigbatch build: MPI=$(MPI) CUDA=$(CUDA) SAN=$(SAN) CC=$(CC) OPT=$(OPT) $(ARCH)"
+	@echo "bigbatch build: MPI=$(MPI) CUDA=$(CUDA)$(if $(CUDA_SUFFIX), ($(CUDA_ARCH))) SAN=$(SAN) CC=$(CC) OPT=$(OPT) $(ARCH) -> $(BUILD)/"
 
 $(BUILD)/libbigbatch.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/bigbatch: $(CLI_OBJ) $(BUILD)/libbigbatch.a
-	$(CC) $(LDFLAGS_SAN) -o $@ $(CLI_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
 
 # Every `TEST(name)` in tests/*.c is registered by this generated list.
 $(BUILD)/tests/registry.h: $(TEST_C)
@@ -87,11 +118,14 @@ $(BUILD)/tests/registry.h: $(TEST_C)
 	   sed 's/.*/    {"&", test_&},/' $@.names; echo '    {0, 0}};'; } > $@.tmp && mv $@.tmp $@ && rm -f $@.names
 
 $(BUILD)/tests/main.o: $(BUILD)/tests/registry.h
-$(BUILD)/bb_tests: $(TEST_OBJ) $(BUILD)/libbigbatch.a
-	$(CC) $(LDFLAGS_SAN) -o $@ $(TEST_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
+$(BUILD)/bb_tests: $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
-	$(CC) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+
+$(BUILD)/bb_mpi_%: $(BUILD)/tests/mpi/%.o $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -99,12 +133,14 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -c -o $@ $<
+	$(NVCC) $(NVFLAGS) -MMD -MP -MF $(@:.o=.d) -c -o $@ $<
 
 test: all
 	BB_BUILD=$(BUILD) scripts/run_tests.sh
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-fuzz build-cuda build-san-cuda build-tsan-cuda
+
+include fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -53,6 +53,10 @@ TEST(schedule_hand_computed)
     r.warmup = BB_WARMUP_NONE;
     CHECK(r.steps_per_epoch == 234);
     CHECK_NEAR(bb_schedule_lr(&r, 0), 0.1, 1e-12);
+    /* below the reference there is nothing to warm up to: the lr starts at its peak */
+    bb_schedule q = paper_schedule(128, 60000);
+    CHECK_NEAR(bb_schedule_lr(&q, 0), 0.05, 1e-12);
+    CHECK_NEAR(bb_schedule_lr(&q, 100), 0.05, 1e-12);
     /* cosine from the end of warmup to the last iteration */
     bb_schedule c = paper_schedule(1024, 10240);  /* 10 iterations per epoch */
     c.decay = BB_DECAY_COSINE;

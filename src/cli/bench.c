@@ -15,6 +15,7 @@ static int bench_train(int argc, char **argv);
 
 static const struct { const char *name; int (*fn)(int, char **); const char *help; } benches[] = {
     {"train", bench_train, "time training steps (images/s, GFLOP/s, peak RSS; --profile: per layer type)"},
+    {"allreduce", cli_bench_allreduce, "allreduce time and bandwidth per algorithm and message size (under mpirun -np P)"},
 };
 
 static void usage(FILE *f)

@@ -4,6 +4,7 @@
 
 #include "util/safetensors.h"
 
+#include <math.h>
 #include <stdint.h>
 
 #include <stdio.h>
@@ -23,8 +24,8 @@ int cli_inspect(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: bigbatch inspect --checkpoint FILE [--tensors]\n"
-                   "Prints a checkpoint's metadata and hashes of its tensors (params-hash covers the\n"
-                   "parameters, state-hash momentum and BN statistics).\n");
+                   "Prints a checkpoint's metadata, the count of non-finite F32 values and hashes of its\n"
+                   "tensors (params-hash covers the parameters, state-hash momentum and BN statistics).\n");
             return 0;
         }
         if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc) path = argv[++i];
@@ -36,10 +37,15 @@ int cli_inspect(int argc, char **argv)
     bb_st_file f;
     if (bb_st_read(&f, path) != BB_OK) { fprintf(stderr, "bigbatch inspect: %s\n", bb_last_error()); return 1; }
     uint64_t hp = 0xcbf29ce484222325ULL, hs = hp;
-    long long nparam = 0;
+    long long nparam = 0, nonfinite = 0;
     for (int i = 0; i < f.n; i++) {
         const bb_st_entry *e = &f.entries[i];
         size_t bytes = (size_t)(e->end - e->begin);
+        for (size_t b = 0; !strcmp(e->dtype, "F32") && b + 4 <= bytes; b += 4) {
+            float v;
+            memcpy(&v, f.data + e->begin + b, 4);
+            nonfinite += !isfinite(v);
+        }
         if (!strncmp(e->name, "param/", 6)) { hp = fnv(hp, f.data + e->begin, bytes); nparam += (long long)bytes / 4; }
         else hs = fnv(hs, f.data + e->begin, bytes);
         if (verbose) {
@@ -50,8 +56,8 @@ int cli_inspect(int argc, char **argv)
     }
     for (int i = 0; i < f.nmeta; i++)
         if (strncmp(f.meta[2 * i], "config.", 7) != 0 || verbose) printf("%s: %s\n", f.meta[2 * i], f.meta[2 * i + 1]);
-    printf("tensors: %d\nparameters: %lld\nparams-hash: %016llx\nstate-hash: %016llx\n", f.n, nparam,
-           (unsigned long long)hp, (unsigned long long)hs);
+    printf("tensors: %d\nparameters: %lld\nnon-finite values: %lld\nparams-hash: %016llx\nstate-hash: %016llx\n", f.n,
+           nparam, nonfinite, (unsigned long long)hp, (unsigned long long)hs);
     bb_st_close(&f);
     return 0;
 }

@@ -10,7 +10,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"schedule", cli_schedule, "print the learning rate per epoch or iteration of a configuration"},
     {"inspect", cli_inspect, "show a checkpoint's metadata and tensor hashes"},
     {"summary", cli_summary, "print a model's layers, parameter count and FLOPs"},
-    {"bench", cli_bench, "measurements: bench train (training throughput, per-layer profile)"},
+    {"bench", cli_bench, "measurements: bench train (throughput, per-layer profile), bench allreduce (under mpirun -np P)"},
 };
 
 static void usage(FILE *f)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void on_signal(int signo) { bb_trainer_request_stop(signo); }
@@ -25,8 +26,30 @@ static void install_handlers(void)
 
 static int fail(const char *cmd, bb_comm *comm)
 {
-    if (!comm || comm->rank == 0) fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
+    if (!comm || comm->lead) fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
     return 1;
+}
+
+/* Under MPI a failure on one rank leaves the others waiting: print it and end
+ * every rank. Failures every rank sees (divergence, signals, a watchdog stop,
+ * a replica mismatch) are printed by the lead rank only. */
+static int fail_job(const char *cmd, bb_comm *comm, bb_status s)
+{
+    int shared = s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_COMM;
+    if (comm->size == 1 || comm->lead || shared) return fail(cmd, comm);
+    fprintf(stderr, "bigbatch %s: rank %d: %s\n", cmd, comm->rank, bb_last_error());
+    return 1;
+}
+
+/* Ends every rank. A rank that left a job-wide failure for the lead rank to
+ * print gives it a moment first, so the abort does not cut the message. */
+static void abort_job(bb_comm *comm, bb_status s, int rc)
+{
+    if (!comm->lead && s == BB_ERR_COMM) {
+        struct timespec ts = {1, 500000000L};
+        nanosleep(&ts, NULL);
+    }
+    comm->abort(comm, rc);
 }
 
 /* The configuration of a run: defaults (or a checkpoint's when resuming), then
@@ -95,9 +118,10 @@ int cli_train(int argc, char **argv)
     }
     if (s != BB_OK) rc = s == BB_ERR_INTERRUPTED ? 130 : 1;
     if (s == BB_ERR_INTERRUPTED && comm->rank == 0) fprintf(stderr, "bigbatch train: %s\n", bb_last_error());
-    else if (s != BB_OK) fail("train", comm);
+    else if (s != BB_OK) fail_job("train", comm, s);
     else if (comm->rank == 0) fprintf(stderr, "bigbatch train: done; metrics and checkpoint in %s\n", cfg.out);
     bb_trainer_destroy(t);
+    if (s != BB_OK && s != BB_ERR_INTERRUPTED && s != BB_ERR_NUMERIC && comm->size > 1) abort_job(comm, s, rc);
     bb_comm_destroy(comm);
     return rc;
 }
@@ -128,12 +152,13 @@ int cli_eval(int argc, char **argv)
     bb_status s = bb_trainer_create(&t, &cfg, comm);
     if (s == BB_OK) s = bb_trainer_load(t, vals[0]);
     if (s == BB_OK) s = bb_trainer_evaluate(t, &r);
-    if (s != BB_OK) rc = fail("eval", comm);
+    if (s != BB_OK) rc = fail_job("eval", comm, s);
     else if (comm->rank == 0)
         printf("checkpoint %s (iteration %lld)\n%s on %lld test samples: loss %.4f, top-1 error %.2f%% (accuracy %.2f%%), "
                "top-5 error %.2f%%\n", vals[0], (long long)bb_trainer_iteration(t), cfg.data, (long long)r.count, r.loss,
                100 * r.top1_err, 100 * (1 - r.top1_err), 100 * r.top5_err);
     bb_trainer_destroy(t);
+    if (s != BB_OK && comm->size > 1) abort_job(comm, s, rc);
     bb_comm_destroy(comm);
     return rc;
 }

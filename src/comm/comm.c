@@ -1,6 +1,7 @@
 /* Backend choice and the single-process backend. */
 #include "comm/comm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,15 @@ static bb_status single_allreduce_f64(bb_comm *c, double *buf, int64_t len) { (v
 static bb_status single_bcast(bb_comm *c, void *buf, size_t bytes, int root) { (void)c; (void)buf; (void)bytes; (void)root; return BB_OK; }
 static bb_status single_barrier(bb_comm *c) { (void)c; return BB_OK; }
 static void single_destroy(bb_comm *c) { free(c); }
+static void single_abort(bb_comm *c, int code) { (void)c; (void)code; }
+
+static bb_status single_split(bb_comm *c, int color, bb_comm **out)
+{
+    *out = NULL;
+    if (color < 0) return BB_OK;
+    BB_TRY(bb_comm_single(out));
+    return bb_comm_set_algorithm(*out, c->algorithm);
+}
 
 bb_status bb_comm_single(bb_comm **out)
 {
@@ -18,13 +28,27 @@ bb_status bb_comm_single(bb_comm **out)
     c->size = 1;
     c->local_size = 1;
     c->backend = "single";
-    strcpy(c->algorithm, "none");
+    strcpy(c->algorithm, "mpi");
     c->allreduce = single_allreduce;
     c->allreduce_f64 = single_allreduce_f64;
     c->bcast = single_bcast;
     c->barrier = single_barrier;
     c->destroy = single_destroy;
+    c->split = single_split;
+    c->abort = single_abort;
+    c->watchdog = 60;
+    c->lead = 1;
+    c->threaded = 1;
     *out = c;
+    return BB_OK;
+}
+
+bb_status bb_comm_set_algorithm(bb_comm *c, const char *algorithm)
+{
+    if (!algorithm || !algorithm[0]) algorithm = "mpi";
+    if (strcmp(algorithm, "mpi") && strcmp(algorithm, "ring") && strcmp(algorithm, "hd") && strcmp(algorithm, "blocking"))
+        return bb_fail(BB_ERR_INVALID, "allreduce algorithm '%s': expected mpi, ring or hd", algorithm);
+    snprintf(c->algorithm, sizeof c->algorithm, "%s", algorithm);
     return BB_OK;
 }
 
@@ -35,8 +59,12 @@ int bb_comm_under_mpirun(void)
 
 bb_status bb_comm_create(bb_comm **out, const char *algorithm)
 {
+    *out = NULL;
     if (bb_comm_under_mpirun()) return bb_comm_mpi(out, algorithm);
-    return bb_comm_single(out);
+    BB_TRY(bb_comm_single(out));
+    bb_status s = bb_comm_set_algorithm(*out, algorithm);
+    if (s != BB_OK) { bb_comm_destroy(*out); *out = NULL; }
+    return s;
 }
 
 void bb_comm_destroy(bb_comm *c)

@@ -1,7 +1,10 @@
 /* One interface for summing across processes. The single-process backend is
  * a no-op; the MPI backend (comm_mpi.c, built with MPI=1) is chosen when the
  * program runs under mpirun. Every executor applies the identical update after
- * the sum, so there is no broadcast of weights after the first one. */
+ * the sum, so there is no broadcast of weights after the first one.
+ * Under MPI every wait is a polling loop with a deadline (`watchdog`): a peer
+ * that died or hung makes the operation fail within a bounded time, with a
+ * message naming it, instead of blocking forever (docs/DISTRIBUTED.md). */
 #ifndef BB_COMM_H
 #define BB_COMM_H
 
@@ -21,6 +24,17 @@ struct bb_comm {
     bb_status (*bcast)(bb_comm *c, void *buf, size_t bytes, int root);
     bb_status (*barrier)(bb_comm *c);
     void (*destroy)(bb_comm *c);
+    /* The ranks with the same color >= 0 form a new communicator (ranked as
+     * here); color < 0 gives *out = NULL. Collective over c. */
+    bb_status (*split)(bb_comm *c, int color, bb_comm **out);
+    /* Ends every process of the job at once (after a failure that the other
+     * ranks cannot see); returns only for the single-process backend. */
+    void (*abort)(bb_comm *c, int code);
+    double watchdog;           /* seconds one wait may last (0: forever); default 60 */
+    double spin;               /* seconds a wait busy-polls before it sleeps between polls */
+    int failed;                /* a peer died, hung or erred: later operations fail at once */
+    int lead;                  /* this rank reports job-wide failures: rank 0, or the lowest live rank */
+    int threaded;              /* operations may be issued from a thread other than the creator's */
     void *impl;
 };
 
@@ -28,6 +42,10 @@ struct bb_comm {
 bb_status bb_comm_create(bb_comm **out, const char *algorithm);
 void bb_comm_destroy(bb_comm *c);
 int bb_comm_under_mpirun(void);
+/* Validates and selects the float allreduce algorithm: "mpi", "ring", "hd",
+ * or "blocking" (a plain blocking MPI_Allreduce that the watchdog cannot
+ * interrupt: the reference row of `bigbatch bench allreduce`). */
+bb_status bb_comm_set_algorithm(bb_comm *c, const char *algorithm);
 
 /* The single-process backend. */
 bb_status bb_comm_single(bb_comm **out);

@@ -40,15 +40,12 @@ static bb_status acc_reserve(cifar_acc *a, int64_t need, const char *path)
     return BB_OK;
 }
 
-static bb_status read_file(const char *path, int cifar100, cifar_acc *a)
+/* Appends the records of one batch file read from `in` (closed here); `path`
+ * names it in messages. */
+static bb_status read_records(bb_in *in, const char *path, int cifar100, cifar_acc *a)
 {
     const int rec = cifar100 ? CIFAR_PIXELS + 2 : CIFAR_PIXELS + 1;
     const char *layout = cifar100 ? "<coarse label><fine label><3072 pixels>" : "<label><3072 pixels>";
-    if (access(path, F_OK) != 0)
-        return bb_fail(BB_ERR_IO, "%s: missing file (%s needs %s)", path, cifar100 ? "CIFAR-100" : "CIFAR-10",
-                       cifar100 ? "train.bin and test.bin" : "data_batch_1..5.bin and test_batch.bin");
-    bb_in *in;
-    BB_TRY(bb_in_open(&in, path));
     bb_status s = BB_OK;
     if (!bb_in_is_gzip(in)) {
         uint64_t size = bb_in_file_size(in);
@@ -99,6 +96,41 @@ static bb_status read_file(const char *path, int cifar100, cifar_acc *a)
     return s;
 }
 
+static bb_status read_file(const char *path, int cifar100, cifar_acc *a)
+{
+    if (access(path, F_OK) != 0)
+        return bb_fail(BB_ERR_IO, "%s: missing file (%s needs %s)", path, cifar100 ? "CIFAR-100" : "CIFAR-10",
+                       cifar100 ? "train.bin and test.bin" : "data_batch_1..5.bin and test_batch.bin");
+    bb_in *in;
+    BB_TRY(bb_in_open(&in, path));
+    return read_records(in, path, cifar100, a);
+}
+
+/* The accumulated records become the set (which takes the pixels), or are freed. */
+static bb_status make_set(bb_dataset *d, cifar_acc *a, bb_status s, int cifar100, const char *name)
+{
+    if (s == BB_OK) s = bb_data_alloc(d, name, a->n, 3, 32, 32, cifar100 ? 100 : 10, a->px);
+    if (s != BB_OK) {
+        bb_free(a->px);
+        bb_free(a->lab);
+        return s;
+    }
+    memcpy(d->labels, a->lab, (size_t)a->n * sizeof *a->lab);
+    bb_free(a->lab);
+    return BB_OK;
+}
+
+bb_status bb_dataset_cifar_from_memory(bb_dataset *d, const void *buf, size_t len, int cifar100, const char *name)
+{
+    memset(d, 0, sizeof *d);
+    cifar_acc a = {0};
+    bb_in *in;
+    BB_TRY(bb_in_open_mem(&in, name, buf, len));
+    bb_status s = make_set(d, &a, read_records(in, name, cifar100, &a), cifar100, name);
+    if (s == BB_OK) bb_augment_default(&d->aug, d);
+    return s;
+}
+
 static bb_status load_set(bb_dataset *d, const char *dir, const char *const *files, int nfiles, int cifar100,
                           const char *name)
 {
@@ -111,15 +143,7 @@ static bb_status load_set(bb_dataset *d, const char *dir, const char *const *fil
         else
             s = read_file(path, cifar100, &a);
     }
-    if (s == BB_OK) s = bb_data_alloc(d, name, a.n, 3, 32, 32, cifar100 ? 100 : 10, a.px);
-    if (s != BB_OK) {
-        bb_free(a.px);
-        bb_free(a.lab);
-        return s;
-    }
-    memcpy(d->labels, a.lab, (size_t)a.n * sizeof *a.lab);
-    bb_free(a.lab);
-    return BB_OK;
+    return make_set(d, &a, s, cifar100, name);
 }
 
 bb_status bb_dataset_load_cifar(bb_dataset *train, bb_dataset *test, const char *dir, int cifar100)

@@ -15,6 +15,9 @@ typedef struct bb_in bb_in;
 /* Opens `path`; a file starting with 1f 8b is read through inflate (gzip
  * members, each CRC- and length-checked), anything else as raw bytes. */
 bb_status bb_in_open(bb_in **out, const char *path);
+/* The same over buf[0, len) (not copied: it must outlive the reader); `name`
+ * stands for the file name in messages. */
+bb_status bb_in_open_mem(bb_in **out, const char *name, const void *buf, size_t len);
 void bb_in_close(bb_in *in);
 int bb_in_is_gzip(const bb_in *in);
 uint64_t bb_in_file_size(const bb_in *in);   /* on disk (compressed) */
@@ -35,5 +38,12 @@ bb_status bb_data_alloc(bb_dataset *d, const char *name, int64_t n, int64_t c, i
                         uint8_t *pixels);
 /* The in-memory fetch(): crop/flip (when train) and normalization. */
 bb_status bb_data_fetch_memory(const bb_dataset *d, int64_t index, int train, uint64_t seed, int64_t epoch, float *out);
+
+/* In-memory forms of the readers, through the same code as the files (for the
+ * fuzz targets and tests); `name` names the set. */
+bb_status bb_dataset_idx_from_memory(bb_dataset *d, const void *images, size_t images_len, const void *labels,
+                                     size_t labels_len, const char *name);
+/* One CIFAR-10 (cifar100 = 0) or CIFAR-100 batch file's contents as a set. */
+bb_status bb_dataset_cifar_from_memory(bb_dataset *d, const void *buf, size_t len, int cifar100, const char *name);
 
 #endif

@@ -70,12 +70,11 @@ static bb_status check_gzip_claim(bb_in *in, const char *path, uint64_t want, co
     return BB_OK;
 }
 
-static bb_status read_images(const char *path, int64_t *n, int64_t *h, int64_t *w, uint8_t **pixels)
+/* Reads an images file from `in` and closes it; `path` names it in messages. */
+static bb_status read_images(bb_in *in, const char *path, int64_t *n, int64_t *h, int64_t *w, uint8_t **pixels)
 {
     *pixels = NULL;
-    bb_in *in;
-    BB_TRY(bb_in_open(&in, path));
-    unsigned char hdr[16];
+    unsigned char hdr[16] = {0};
     bb_status s = bb_in_read(in, hdr, 4, "magic");
     if (s == BB_OK) s = check_magic(path, hdr, IDX_MAGIC_IMAGES, "images");
     if (s == BB_OK) s = bb_in_read(in, hdr + 4, 12, "images header (count, rows, cols)");
@@ -105,13 +104,12 @@ static bb_status read_images(const char *path, int64_t *n, int64_t *h, int64_t *
     return BB_OK;
 }
 
-/* labels are validated against `classes` here, where the offset is known */
-static bb_status read_labels(const char *path, int64_t classes, int64_t *n, uint8_t **labels)
+/* Reads a labels file from `in` and closes it. Labels are validated against
+ * `classes` here, where the offset is known. */
+static bb_status read_labels(bb_in *in, const char *path, int64_t classes, int64_t *n, uint8_t **labels)
 {
     *labels = NULL;
-    bb_in *in;
-    BB_TRY(bb_in_open(&in, path));
-    unsigned char hdr[8];
+    unsigned char hdr[8] = {0};
     bb_status s = bb_in_read(in, hdr, 4, "magic");
     if (s == BB_OK) s = check_magic(path, hdr, IDX_MAGIC_LABELS, "labels");
     if (s == BB_OK) s = bb_in_read(in, hdr + 4, 4, "labels header (count)");
@@ -140,21 +138,32 @@ static bb_status read_labels(const char *path, int64_t classes, int64_t *n, uint
     return BB_OK;
 }
 
-bb_status bb_dataset_load_idx(bb_dataset *d, const char *images_path, const char *labels_path, const char *name)
+/* A file, or bytes in memory standing for one. */
+typedef struct { const char *name; int in_memory; const void *buf; size_t len; } idx_source;
+
+static bb_status open_source(const idx_source *src, bb_in **in)
+{
+    return src->in_memory ? bb_in_open_mem(in, src->name, src->buf, src->len) : bb_in_open(in, src->name);
+}
+
+/* The one path behind bb_dataset_load_idx and its in-memory form. */
+static bb_status load_idx(bb_dataset *d, const idx_source *images, const idx_source *labels, const char *name)
 {
     memset(d, 0, sizeof *d);
-    if (!images_path || !labels_path) return bb_fail(BB_ERR_INVALID, "load_idx: missing images or labels path");
     if (!name) name = "idx";
     int64_t n, h, w, nl;
     uint8_t *px, *lab;
-    BB_TRY(read_images(images_path, &n, &h, &w, &px));
-    bb_status s = read_labels(labels_path, IDX_CLASSES, &nl, &lab);
+    bb_in *in;
+    BB_TRY(open_source(images, &in));
+    BB_TRY(read_images(in, images->name, &n, &h, &w, &px));
+    bb_status s = open_source(labels, &in);
+    if (s == BB_OK) s = read_labels(in, labels->name, IDX_CLASSES, &nl, &lab);
     if (s != BB_OK) { bb_free(px); return s; }
     if (nl != n) {
         bb_free(px);
         bb_free(lab);
         return bb_fail(BB_ERR_FORMAT, "count mismatch: %s has %lld images (offset 4) but %s has %lld labels (offset 4)",
-                       images_path, (long long)n, labels_path, (long long)nl);
+                       images->name, (long long)n, labels->name, (long long)nl);
     }
     s = bb_data_alloc(d, name, n, 1, h, w, IDX_CLASSES, px);
     if (s != BB_OK) { bb_free(px); bb_free(lab); return s; }
@@ -162,6 +171,21 @@ bb_status bb_dataset_load_idx(bb_dataset *d, const char *images_path, const char
     bb_free(lab);
     bb_augment_default(&d->aug, d);
     return BB_OK;
+}
+
+bb_status bb_dataset_load_idx(bb_dataset *d, const char *images_path, const char *labels_path, const char *name)
+{
+    memset(d, 0, sizeof *d);
+    if (!images_path || !labels_path) return bb_fail(BB_ERR_INVALID, "load_idx: missing images or labels path");
+    idx_source img = {images_path, 0, NULL, 0}, lab = {labels_path, 0, NULL, 0};
+    return load_idx(d, &img, &lab, name);
+}
+
+bb_status bb_dataset_idx_from_memory(bb_dataset *d, const void *images, size_t images_len, const void *labels,
+                                     size_t labels_len, const char *name)
+{
+    idx_source img = {"<images>", 1, images, images_len}, lab = {"<labels>", 1, labels, labels_len};
+    return load_idx(d, &img, &lab, name);
 }
 
 /* dir/base.gz, else dir/base; BB_ERR_IO naming both if neither exists */

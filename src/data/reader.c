@@ -15,7 +15,9 @@
 
 struct bb_in {
     char path[1024];
-    FILE *f;
+    FILE *f;             /* NULL: the bytes come from mem[0, mem_len) */
+    const unsigned char *mem;
+    size_t mem_len, mem_pos;
     int gz;
     int zend;            /* the current gzip member has ended */
     int eof;             /* fread reached the end of the file */
@@ -32,6 +34,19 @@ uint64_t bb_in_offset(const bb_in *in) { return in->pos; }
 
 static unsigned long long coff(const bb_in *in) { return (unsigned long long)(in->fed - in->z.avail_in); }
 
+/* Up to n bytes from the file or the memory buffer: 0 at the end, or on a read
+ * error (src_error tells which). */
+static size_t src_read(bb_in *in, void *dst, size_t n)
+{
+    if (in->f) return fread(dst, 1, n, in->f);
+    size_t left = in->mem_len - in->mem_pos, k = n < left ? n : left;
+    if (k) memcpy(dst, in->mem + in->mem_pos, k);
+    in->mem_pos += k;
+    return k;
+}
+
+static int src_error(const bb_in *in) { return in->f && ferror(in->f); }
+
 /* Makes at least `want` compressed bytes available unless the file ends first. */
 static bb_status fill(bb_in *in, size_t want)
 {
@@ -39,9 +54,9 @@ static bb_status fill(bb_in *in, size_t want)
     if (in->z.avail_in > 0) memmove(in->buf, in->z.next_in, in->z.avail_in);
     in->z.next_in = in->buf;
     while (in->z.avail_in < want && !in->eof) {
-        size_t got = fread(in->buf + in->z.avail_in, 1, IN_BUF - in->z.avail_in, in->f);
+        size_t got = src_read(in, in->buf + in->z.avail_in, IN_BUF - in->z.avail_in);
         if (got == 0) {
-            if (ferror(in->f))
+            if (src_error(in))
                 return bb_fail(BB_ERR_IO, "%s: read error at byte %llu: %s", in->path,
                                (unsigned long long)in->fed, strerror(errno));
             in->eof = 1;
@@ -50,6 +65,21 @@ static bb_status fill(bb_in *in, size_t want)
         in->fed += got;
     }
     return BB_OK;
+}
+
+/* Reads the first bytes and sets up inflate when they are the gzip magic. */
+static bb_status start(bb_in *in)
+{
+    in->z.next_in = in->buf;
+    bb_status s = fill(in, 2);
+    if (s == BB_OK && in->z.avail_in >= 2 && in->buf[0] == 0x1f && in->buf[1] == 0x8b) {
+        in->gz = 1;
+        /* 16 + MAX_WBITS: gzip wrapper only, with its CRC and length checks */
+        int r = inflateInit2(&in->z, 16 + MAX_WBITS);
+        if (r != Z_OK) s = bb_fail(r == Z_MEM_ERROR ? BB_ERR_NOMEM : BB_ERR_IO, "%s: inflateInit2 failed (%d)", in->path, r);
+        else in->gz = 2;  /* 2: inflate state must be freed */
+    }
+    return s;
 }
 
 bb_status bb_in_open(bb_in **out, const char *path)
@@ -71,15 +101,25 @@ bb_status bb_in_open(bb_in **out, const char *path)
         return bb_fail(BB_ERR_IO, "%s: not a regular file", path);
     }
     in->file_size = (uint64_t)st.st_size;
-    in->z.next_in = in->buf;
-    bb_status s = fill(in, 2);
-    if (s == BB_OK && in->z.avail_in >= 2 && in->buf[0] == 0x1f && in->buf[1] == 0x8b) {
-        in->gz = 1;
-        /* 16 + MAX_WBITS: gzip wrapper only, with its CRC and length checks */
-        int r = inflateInit2(&in->z, 16 + MAX_WBITS);
-        if (r != Z_OK) s = bb_fail(r == Z_MEM_ERROR ? BB_ERR_NOMEM : BB_ERR_IO, "%s: inflateInit2 failed (%d)", path, r);
-        else in->gz = 2;  /* 2: inflate state must be freed */
+    bb_status s = start(in);
+    if (s != BB_OK) {
+        bb_in_close(in);
+        return s;
     }
+    *out = in;
+    return BB_OK;
+}
+
+bb_status bb_in_open_mem(bb_in **out, const char *name, const void *buf, size_t len)
+{
+    *out = NULL;
+    bb_in *in = calloc(1, sizeof *in);
+    if (!in) return bb_fail(BB_ERR_NOMEM, "%s: cannot allocate a reader", name);
+    snprintf(in->path, sizeof in->path, "%s", name);
+    in->mem = buf;
+    in->mem_len = buf ? len : 0;
+    in->file_size = in->mem_len;
+    bb_status s = start(in);
     if (s != BB_OK) {
         bb_in_close(in);
         return s;
@@ -149,10 +189,10 @@ bb_status bb_in_read_upto(bb_in *in, void *dst, size_t n, size_t *got)
                 in->z.next_in += step;
                 in->z.avail_in -= (uInt)step;
             } else if (!in->eof) {
-                step = fread(p + *got, 1, n - *got, in->f);
+                step = src_read(in, p + *got, n - *got);
                 in->fed += step;
                 if (step == 0) {
-                    if (ferror(in->f))
+                    if (src_error(in))
                         return bb_fail(BB_ERR_IO, "%s: read error at byte %llu: %s", in->path,
                                        (unsigned long long)in->fed, strerror(errno));
                     in->eof = 1;

@@ -26,6 +26,10 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
     if (n_max < 1) return bb_fail(BB_ERR_INVALID, "executor: batch must be >= 1, got %lld", (long long)n_max);
     if (kernels != BB_KERNELS_FAST && kernels != BB_KERNELS_PORTABLE && kernels != BB_KERNELS_REFERENCE)
         return bb_fail(BB_ERR_INVALID, "executor: unknown kernel set %d", (int)kernels);
+    /* callers read and write the output as (n, c, h, w); the channels-last
+     * passes keep it (n, h, w, c), the same only for a (n, c) output */
+    const bb_dims *od = &net->tensors[net->output];
+    if (od->c > 1 && od->h * od->w > 1) kernels = BB_KERNELS_REFERENCE;
     ex->net = net;
     ex->n_max = n_max;
     ex->kernels = kernels;

@@ -1,6 +1,7 @@
 /* Learning-rate schedule. Warmup is per iteration: gradual adds a constant
  * amount each iteration from ref_lr to the peak, reached exactly at the end of
- * warmup; constant holds ref_lr and then jumps. Decay counts epochs from the
+ * warmup; constant holds ref_lr and then jumps (for kn <= ref_batch both hold
+ * the peak, which is then <= ref_lr). Decay counts epochs from the
  * start of training (the paper's milestones 30/60/80 include warmup); cosine
  * runs from the end of warmup to the last iteration. */
 #include "optim/schedule.h"
@@ -25,8 +26,11 @@ double bb_schedule_lr(const bb_schedule *s, int64_t step)
     warm = floor(warm + 0.5);
     double t = (double)step;
     if (t < warm) {
-        if (s->warmup == BB_WARMUP_CONSTANT) return s->ref_lr;
-        return s->ref_lr + (peak - s->ref_lr) * t / warm;
+        /* from the reference lr up to the peak; a minibatch at or below the
+         * reference has nothing to warm up to and starts at its own lr */
+        double start = s->ref_lr < peak ? s->ref_lr : peak;
+        if (s->warmup == BB_WARMUP_CONSTANT) return start;
+        return start + (peak - start) * t / warm;
     }
     switch (s->decay) {
     case BB_DECAY_STEP: {

@@ -27,7 +27,18 @@ const bb_config_field bb_config_fields[] = {
     {"val-dir", BB_CF_STR, F(val_dir), "", 0, 0, NULL, "imagefolder validation root", 0},
     {"crop-pad", BB_CF_INT, F(crop_pad), "-1", -1, 64, NULL, "random-crop padding in pixels (-1: default for the input size, 0: off)", 1},
     {"flip", BB_CF_BOOL, F(flip), "1", 0, 1, NULL, "random horizontal flips", 1},
-    {"image-size", BB_CF_INT, F(image_size), "224", 8, 1024, NULL, "imagefolder: training crop size", 1},
+    {"image-size", BB_CF_INT, F(image_size), "224", 8, 1024, NULL,
+     "imagefolder: crop size (evaluation: short side resized to image-size / 0.875, centre crop)", 1},
+    {"crop-min-area", BB_CF_FLOAT, F(crop_min_area), "0.08", 0.01, 1, NULL,
+     "imagefolder: smallest random-resized crop, as a fraction of the image area", 1},
+    {"holdout", BB_CF_FLOAT, F(holdout), "0.1", 0, 0.9, NULL,
+     "imagefolder without --val-dir: fraction of each class held out for evaluation (0: --val-dir required)", 1},
+    {"bad-images", BB_CF_CHOICE, F(bad_images), "skip", 0, 0, "skip|fail",
+     "imagefolder: leave out undecodable files (reported) or stop", 0},
+    {"image-cache-mb", BB_CF_INT, F(image_cache_mb), "2048", 0, 1 << 30, NULL,
+     "imagefolder: keep decoded images in memory when a whole set fits in this many MB (0: off)", 1},
+    {"loader-threads", BB_CF_INT, F(loader_threads), "0", 0, 256, NULL,
+     "background threads decoding and augmenting batches (0: 1 on cpu, a rank's cores - 1 (at most 16) on cuda)", 0},
     {"synthetic-train", BB_CF_INT, F(synthetic_train), "8192", 1, 100000000, NULL, "synthetic data: training samples", 1},
     {"synthetic-test", BB_CF_INT, F(synthetic_test), "2048", 1, 100000000, NULL, "synthetic data: test samples", 1},
     {"synthetic-classes", BB_CF_INT, F(synthetic_classes), "10", 2, 100000, NULL, "synthetic data: classes", 1},
@@ -76,6 +87,11 @@ const bb_config_field bb_config_fields[] = {
     {"kernels", BB_CF_CHOICE, F(kernels), "fast", 0, 0, "fast|portable|reference",
      "CPU operators: fast (channels-last direct convolutions), portable (the same in plain C) or reference "
      "(NCHW im2col + BLAS); the mathematics is the same", 0},
+    {"tf32", BB_CF_BOOL, F(tf32), "1", 0, 1, NULL,
+     "cuda: TF32 tensor-core math in convolutions and GEMMs (PyTorch's default for convolutions); 0: full float32", 0},
+    {"deterministic", BB_CF_BOOL, F(deterministic), "0", 0, 1, NULL,
+     "cuda: deterministic convolution algorithms chosen by heuristics, so runs and resumed runs repeat bit for bit "
+     "(the CPU path always does)", 0},
 };
 const int bb_config_nfields = (int)(sizeof bb_config_fields / sizeof bb_config_fields[0]);
 
@@ -95,17 +111,18 @@ void bb_config_defaults(bb_config *c)
     }
 }
 
+/* choices is "a|b|c"; an empty segment ("|a|b") admits the empty value */
 static int in_choices(const char *choices, const char *v)
 {
     size_t n = strlen(v);
-    for (const char *p = choices; p; p = strchr(p, '|')) {
-        if (*p == '|') p++;
+    const char *p = choices;
+    for (;;) {
         const char *end = strchr(p, '|');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == n && strncmp(p, v, n) == 0) return 1;
-        if (!end) break;
+        if (!end) return 0;
+        p = end + 1;
     }
-    return 0;
 }
 
 bb_status bb_config_set(bb_config *c, const char *name, const char *value)
@@ -202,7 +219,7 @@ double bb_config_warmup_epochs(const bb_config *c)
 
 bb_status bb_config_validate(const bb_config *c)
 {
-    BB_TRY(bb_model_check_name(c->model));
+    if (bb_model_check_name(c->model) != BB_OK) return bb_fail_context(BB_ERR_INVALID, "--model");
     if (c->batch_size % c->worker_batch != 0)
         return bb_fail(BB_ERR_INVALID, "--batch-size %lld is not a multiple of --worker-batch %lld: the minibatch kn "
                        "must split into k workers of n samples each", (long long)c->batch_size, (long long)c->worker_batch);
@@ -216,6 +233,9 @@ bb_status bb_config_validate(const bb_config *c)
         return bb_fail(BB_ERR_INVALID, "--epochs must be > 0 (or give --max-steps)");
     if (!strcmp(c->data, "imagefolder") && !c->data_dir[0])
         return bb_fail(BB_ERR_INVALID, "--data imagefolder needs --data-dir ROOT (one folder per class)");
+    if (!strcmp(c->data, "imagefolder") && !c->val_dir[0] && c->holdout <= 0)
+        return bb_fail(BB_ERR_INVALID, "--data imagefolder needs --val-dir VALROOT or --holdout > 0 (a fraction of each "
+                       "class held out for evaluation)");
     if ((!strcmp(c->data, "cifar10") || !strcmp(c->data, "cifar100")) && !c->data_dir[0])
         return bb_fail(BB_ERR_INVALID, "--data %s needs --data-dir with the binary batch files", c->data);
     long long sc, sh, sw;
@@ -223,6 +243,11 @@ bb_status bb_config_validate(const bb_config *c)
     if (sscanf(c->synthetic_shape, "%lldx%lldx%lld%c", &sc, &sh, &sw, &tail) != 3 || sc < 1 || sc > 4 || sh < 1 ||
         sw < 1 || sh > 4096 || sw > 4096)
         return bb_fail(BB_ERR_INVALID, "--synthetic-shape: expected CxHxW with C in 1..4, got '%s'", c->synthetic_shape);
+    if (!strcmp(c->data, "mnist") && !c->data_dir[0])
+        return bb_fail(BB_ERR_INVALID, "--data mnist needs --data-dir with the four IDX files");
+    if (!strcmp(c->data, "synthetic") && c->batch_size > c->synthetic_train)
+        return bb_fail(BB_ERR_INVALID, "--batch-size %lld is larger than the %lld training samples (--synthetic-train)",
+                       (long long)c->batch_size, (long long)c->synthetic_train);
     if (!c->out[0]) return bb_fail(BB_ERR_INVALID, "--out must name a run directory");
     return BB_OK;
 }

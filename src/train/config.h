@@ -23,6 +23,11 @@ typedef struct {
     int64_t crop_pad;          /* -1 = default for the input size */
     int flip;
     int64_t image_size;        /* imagefolder: training crop size */
+    double crop_min_area;      /* imagefolder: smallest random-resized crop, fraction of the image */
+    double holdout;            /* imagefolder without --val-dir: fraction of each class held out */
+    char bad_images[8];        /* imagefolder: skip | fail */
+    int64_t image_cache_mb;    /* imagefolder: decoded-image cache budget */
+    int64_t loader_threads;    /* background threads preparing batches (0 = automatic) */
     int64_t synthetic_train, synthetic_test, synthetic_classes;
     char synthetic_shape[32];
     /* minibatch */
@@ -64,6 +69,8 @@ typedef struct {
     int64_t checksum_every;    /* iterations between weight checksums across ranks */
     char device[8];            /* cpu | cuda */
     char kernels[12];          /* fast | portable | reference (CPU operators; same mathematics) */
+    int tf32;                  /* cuda: TF32 tensor-core math in convolutions and GEMMs */
+    int deterministic;         /* cuda: deterministic convolution algorithms */
 } bb_config;
 
 typedef enum { BB_CF_INT, BB_CF_FLOAT, BB_CF_STR, BB_CF_BOOL, BB_CF_CHOICE } bb_config_type;

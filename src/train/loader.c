@@ -173,6 +173,12 @@ void bb_loader_release(bb_loader *l, int64_t step)
     pthread_mutex_unlock(&l->mu);
 }
 
+void bb_loader_slot_memory(const bb_loader *l, int i, void **x, size_t *bytes)
+{
+    *x = l->slots[i & 1].x;
+    *bytes = (size_t)(l->nlocal * l->n * l->sample_len) * sizeof(float);
+}
+
 int64_t bb_loader_steps_per_epoch(const bb_loader *l) { return bb_sampler_steps_per_epoch(&l->sampler); }
 
 void bb_loader_destroy(bb_loader *l)

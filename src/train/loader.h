@@ -8,6 +8,8 @@
 
 #include "data/data.h"
 
+#include <stddef.h>
+
 typedef struct bb_loader bb_loader;
 
 /* Prepares steps [first_step, end_step) for logical workers [w_lo, w_hi) of
@@ -23,6 +25,10 @@ bb_status bb_loader_get(bb_loader *l, int64_t step, int64_t w, const float **x, 
 /* The step's batches are no longer needed; its slot may be refilled. */
 void bb_loader_release(bb_loader *l, int64_t step);
 void bb_loader_destroy(bb_loader *l);
+/* The sample memory of step slot i (0, 1): a step's batches lie in it one
+ * after the other in worker order, (local workers, n, c, h, w); a GPU backend
+ * page-locks it for asynchronous copies. */
+void bb_loader_slot_memory(const bb_loader *l, int i, void **x, size_t *bytes);
 int64_t bb_loader_steps_per_epoch(const bb_loader *l);
 
 #endif

@@ -1,8 +1,10 @@
 /* The training loop around bb_trainer_step: epochs, evaluation, metrics
  * (JSON Lines and CSV, per iteration and per epoch), progress on the terminal,
  * checkpoints, signals. Only rank 0 writes or prints. */
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 
+#include "train/replicas.h"
 #include "util/file.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -27,7 +29,7 @@ typedef struct {
     double t0;
 } run_out;
 
-static const char ITER_HEADER[] = "step,epoch,loss,err,lr,grad_norm,img_s,t_data,t_fwd,t_bwd,t_reduce,t_update,t_step,b_noise\n";
+static const char ITER_HEADER[] = "step,epoch,loss,err,lr,grad_norm,img_s,t_data,t_fwd,t_bwd,t_reduce,t_update,t_step,b_noise,t_allreduce\n";
 static const char EPOCH_HEADER[] = "epoch,step,train_loss,train_err,test_loss,test_err,test_top5_err,lr,wall_s,img_s\n";
 
 /* Opens a metrics file for appending; on resume it is first cut back to the
@@ -37,7 +39,10 @@ static bb_status open_metrics(const char *dir, const char *name, long keep, cons
 {
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (keep >= 0 && truncate(path, keep) != 0 && errno != ENOENT)
+    struct stat st;
+    /* never lengthen: a file shorter than recorded (lost in a crash of the
+     * machine) is continued as it is rather than padded with zero bytes */
+    if (keep >= 0 && stat(path, &st) == 0 && st.st_size > keep && truncate(path, keep) != 0)
         return bb_fail(BB_ERR_IO, "%s: cannot cut back to %ld bytes: %s", path, keep, strerror(errno));
     FILE *f = fopen(path, keep >= 0 ? "ab" : "wb");
     if (!f) return bb_fail(BB_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
@@ -53,12 +58,9 @@ static void close_out(run_out *o)
     if (o->epoch_csv) fclose(o->epoch_csv);
 }
 
-static bb_status write_config_json(const bb_trainer *t, const char *dir)
+static bb_status config_json_body(FILE *f, void *arg)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    const bb_trainer *t = arg;
     fprintf(f, "{\n  \"model_desc\": \"%s\",\n  \"parameters\": %lld,\n  \"workers\": %lld,\n  \"steps_per_epoch\": %lld,\n"
             "  \"peak_lr\": %.9g,\n  \"warmup_epochs\": %.9g,\n  \"threads\": %d,\n  \"ranks\": %d",
             t->net.model_desc, (long long)t->P, (long long)t->k, (long long)t->steps_per_epoch,
@@ -70,8 +72,14 @@ static bb_status write_config_json(const bb_trainer *t, const char *dir)
         fprintf(f, ",\n  \"%s\": %s", bb_config_fields[i].name, q);
     }
     fprintf(f, "\n}\n");
-    if (fclose(f) != 0) return bb_fail(BB_ERR_IO, "%s: write failed", path);
-    return BB_OK;
+    return BB_OK;  /* stream errors are caught by bb_file_write_atomic */
+}
+
+static bb_status write_config_json(const bb_trainer *t, const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return bb_file_write_atomic(path, config_json_body, (void *)t);
 }
 
 static void fmt_duration(double s, char *buf, size_t cap)
@@ -87,14 +95,15 @@ static void log_iteration(bb_trainer *t, run_out *o, const bb_step_stats *st, do
 {
     fprintf(o->jsonl, "{\"type\":\"iter\",\"step\":%lld,\"epoch\":%.6f,\"loss\":%.7g,\"err\":%.6g,\"lr\":%.9g,"
             "\"grad_norm\":%.7g,\"img_s\":%.2f,\"t_data\":%.6f,\"t_fwd\":%.6f,\"t_bwd\":%.6f,\"t_reduce\":%.6f,"
-            "\"t_update\":%.6f,\"t_step\":%.6f", (long long)st->step, st->epoch, st->loss, st->err, st->lr,
-            st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd, st->t_reduce, st->t_update, st->t_step);
+            "\"t_update\":%.6f,\"t_step\":%.6f,\"t_allreduce\":%.6f", (long long)st->step, st->epoch, st->loss, st->err,
+            st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd, st->t_reduce, st->t_update, st->t_step,
+            st->t_allreduce);
     if (t->cfg.noise_scale)
         fprintf(o->jsonl, ",\"b_noise\":%.7g,\"g2\":%.7g,\"trace_sigma\":%.7g", st->b_noise, t->last_g2, t->last_trs);
     fprintf(o->jsonl, "}\n");
-    fprintf(o->iter_csv, "%lld,%.6f,%.7g,%.6g,%.9g,%.7g,%.2f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.7g\n", (long long)st->step,
+    fprintf(o->iter_csv, "%lld,%.6f,%.7g,%.6g,%.9g,%.7g,%.2f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.7g,%.6f\n", (long long)st->step,
             st->epoch, st->loss, st->err, st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd,
-            st->t_reduce, st->t_update, st->t_step, st->b_noise);
+            st->t_reduce, st->t_update, st->t_step, st->b_noise, st->t_allreduce);
 }
 
 static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double img_s, double eta)
@@ -118,9 +127,12 @@ static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double 
 static bb_status checkpoint(bb_trainer *t, run_out *o)
 {
     if (t->comm->rank != 0) return BB_OK;
-    fflush(o->jsonl);
-    fflush(o->iter_csv);
-    fflush(o->epoch_csv);
+    /* the recorded lengths must be of what is really on disk */
+    FILE *files[3] = {o->jsonl, o->iter_csv, o->epoch_csv};
+    for (int i = 0; i < 3; i++)
+        if (fflush(files[i]) != 0 || ferror(files[i]))
+            return bb_fail(BB_ERR_IO, "%s: writing the metric files failed: %s%s", o->dir, strerror(errno),
+                           errno == ENOSPC ? " (the disk is full)" : "");
     char len[3][32], path[700];
     snprintf(len[0], sizeof len[0], "%ld", ftell(o->jsonl));
     snprintf(len[1], sizeof len[1], "%ld", ftell(o->iter_csv));
@@ -130,27 +142,38 @@ static bb_status checkpoint(bb_trainer *t, run_out *o)
     return bb_trainer_save_with(t, path, extra);
 }
 
-static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int evaluate, double lr, double t_epoch)
+/* Evaluation and the epoch record. At the end of an epoch the epoch's
+ * training sums are reported and reset; a run that stops mid-epoch (--max-steps)
+ * reports its evaluation as an "eval" record and keeps the sums, which the
+ * checkpoint carries into the resumed run. */
+static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int complete, int evaluate, double lr,
+                              double t_epoch)
 {
     bb_eval_result r = {0, NAN, NAN, 0};
     if (evaluate) BB_TRY(bb_trainer_evaluate(t, &r));
+    if (evaluate && !isfinite(r.loss))
+        return bb_fail(BB_ERR_NUMERIC, "non-finite test loss after iteration %lld (epoch %lld): training diverged (the "
+                       "model's outputs overflow); lower --lr or lengthen --warmup-epochs", (long long)t->step, (long long)epoch);
     double tl = t->ep_seen ? t->ep_loss / (double)t->ep_seen : NAN;
     double te = t->ep_seen ? 1.0 - (double)t->ep_correct / (double)t->ep_seen : NAN;
     double img_s = t_epoch > 0 ? (double)t->ep_seen / t_epoch : 0;
     if (t->comm->rank == 0) {
-        fprintf(o->jsonl, "{\"type\":\"epoch\",\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.7g,\"train_err\":%.6g",
-                (long long)epoch, (long long)t->step, tl, te);
+        fprintf(o->jsonl, "{\"type\":\"%s\",\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.7g,\"train_err\":%.6g",
+                complete ? "epoch" : "eval", (long long)epoch, (long long)t->step, tl, te);
         if (evaluate) fprintf(o->jsonl, ",\"test_loss\":%.7g,\"test_err\":%.6g,\"test_top5_err\":%.6g", r.loss, r.top1_err, r.top5_err);
         fprintf(o->jsonl, ",\"lr\":%.9g,\"wall_s\":%.3f,\"img_s\":%.2f}\n", lr, bb_now() - o->t0, img_s);
-        fprintf(o->epoch_csv, "%lld,%lld,%.7g,%.6g,%.7g,%.6g,%.6g,%.9g,%.3f,%.2f\n", (long long)epoch, (long long)t->step,
-                tl, te, r.loss, r.top1_err, r.top5_err, lr, bb_now() - o->t0, img_s);
+        if (complete)
+            fprintf(o->epoch_csv, "%lld,%lld,%.7g,%.6g,%.7g,%.6g,%.6g,%.9g,%.3f,%.2f\n", (long long)epoch, (long long)t->step,
+                    tl, te, r.loss, r.top1_err, r.top5_err, lr, bb_now() - o->t0, img_s);
         if (o->tty) fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "epoch %lld: train loss %.4f err %.2f%%", (long long)epoch, tl, 100 * te);
+        fprintf(stderr, "epoch %lld%s: train loss %.4f err %.2f%%", (long long)epoch, complete ? "" : " (partial)", tl, 100 * te);
         if (evaluate) fprintf(stderr, " | test loss %.4f err %.2f%% (top-5 %.2f%%)", r.loss, 100 * r.top1_err, 100 * r.top5_err);
         fprintf(stderr, " | %.0f img/s, %.1fs\n", img_s, t_epoch);
     }
-    t->ep_loss = 0;
-    t->ep_correct = t->ep_seen = 0;
+    if (complete) {
+        t->ep_loss = 0;
+        t->ep_correct = t->ep_seen = 0;
+    }
     return BB_OK;
 }
 
@@ -169,28 +192,57 @@ bb_status bb_trainer_run(bb_trainer *t)
             /* lengths of the metric files when the checkpoint was written */
             bb_st_file f;
             BB_TRY(bb_st_read(&f, t->cfg.resume));
-            const char *names[3] = {"metrics.jsonl", "iters.csv", "epochs.csv"};
-            for (int i = 0; i < 3; i++) keep[i] = bb_st_meta(&f, names[i]) ? atol(bb_st_meta(&f, names[i])) : 0;
+            s = bb_checkpoint_metric_lengths(&f, keep);
             bb_st_close(&f);
+            BB_TRY(s);
         }
+        /* temporary files of checkpoint writes that a killed process left */
+        static const char *const written[2] = {"checkpoint.safetensors", "config.json"};
+        int stale = 0;
+        for (int i = 0; i < 2; i++) {
+            char path[700];
+            int n = 0;
+            snprintf(path, sizeof path, "%s/%s", o.dir, written[i]);
+            BB_TRY(bb_file_remove_stale_tmp(path, &n));
+            stale += n;
+        }
+        if (stale) fprintf(stderr, "bigbatch: removed %d unfinished temporary file%s of an interrupted run\n", stale, stale > 1 ? "s" : "");
         s = write_config_json(t, o.dir);
         if (s == BB_OK) s = open_metrics(o.dir, "metrics.jsonl", keep[0], NULL, &o.jsonl);
         if (s == BB_OK) s = open_metrics(o.dir, "iters.csv", keep[1], ITER_HEADER, &o.iter_csv);
         if (s == BB_OK) s = open_metrics(o.dir, "epochs.csv", keep[2], EPOCH_HEADER, &o.epoch_csv);
         if (s != BB_OK) { close_out(&o); return s; }
+        char where[300];
+        if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
+        else snprintf(where, sizeof where, "%d threads", t->nex * t->blas_threads);
         fprintf(stderr, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
-                "%s decay | %lld iterations/epoch, %lld total | %d threads x %d rank%s\n",
+                "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s\n",
                 t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
                 bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
-                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, t->nex * t->blas_threads,
+                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
                 t->comm->size, t->comm->size > 1 ? "s" : "");
     }
+    /* the ranks start from the same weights (or stop here, naming the odd ones);
+     * they arrive after loading their data, which may take minutes (an image
+     * folder's index): at least 10 minutes' patience for this one */
+    double watchdog = t->comm->watchdog;
+    if (watchdog > 0 && watchdog < 600) t->comm->watchdog = 600;
+    if (s == BB_OK) s = bb_trainer_check_replicas(t, t->cfg.resume[0] ? "after loading the checkpoint" : "at startup");
+    t->comm->watchdog = watchdog;
     double t_epoch0 = bb_now(), t_last = bb_now();
     double eval_every = t->cfg.eval_every, ckpt_every = t->cfg.checkpoint_every;
+    double sum_allreduce = 0, sum_exposed = 0;
+    int64_t steps_run = 0;
     while (t->step < t->total_steps && s == BB_OK) {
         bb_step_stats st;
+        bb_trainer_fault_point(t);
         s = bb_trainer_step(t, &st);
+        if (s == BB_OK && t->cfg.checksum_every > 0 && t->step % t->cfg.checksum_every == 0)
+            s = bb_trainer_check_replicas(t, "after an update");
         if (s != BB_OK) break;
+        sum_allreduce += st.t_allreduce;
+        sum_exposed += st.t_reduce;
+        steps_run++;
         double now = bb_now();
         double img_s = (double)t->kn / (now - t_last);
         t_last = now;
@@ -203,8 +255,8 @@ bb_status bb_trainer_run(bb_trainer *t)
         if (end_epoch || last) {
             int64_t epoch = (t->step + t->steps_per_epoch - 1) / t->steps_per_epoch;
             int ev = last || (eval_every > 0 && fmod((double)epoch, eval_every) < 1e-9);
-            if (end_epoch || ev) s = end_of_epoch(t, &o, epoch, ev, st.lr, now - t_epoch0);
-            t_epoch0 = bb_now();
+            if (end_epoch || ev) s = end_of_epoch(t, &o, epoch, end_epoch, ev, st.lr, now - t_epoch0);
+            if (end_epoch) t_epoch0 = bb_now();
             if (s == BB_OK && (last || (ckpt_every > 0 && fmod((double)epoch, ckpt_every) < 1e-9)))
                 s = checkpoint(t, &o);
         }
@@ -222,6 +274,11 @@ bb_status bb_trainer_run(bb_trainer *t)
         }
     }
     if (rank0 && o.tty && s != BB_OK) fprintf(stderr, "\n");
+    if (rank0 && t->comm->size > 1 && steps_run > 0 && s == BB_OK && t->ov)
+        fprintf(stderr, "bigbatch: gradient allreduce (%s, %d buckets): %.2f ms per iteration, %.2f ms of it exposed after "
+                "backward (%.0f%% hidden)\n", t->comm->algorithm, bb_overlap_buckets(t->ov), 1e3 * sum_allreduce / (double)steps_run,
+                1e3 * sum_exposed / (double)steps_run,
+                sum_allreduce > 0 ? fmax(0.0, 100.0 * (1.0 - sum_exposed / sum_allreduce)) : 0.0);
     close_out(&o);
     return s;
 }

@@ -3,7 +3,9 @@
 
 #include "model/net.h"
 #include "train/gradsum.h"
+#include "train/imagefolder_config.h"
 #include "train/loader.h"
+#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 #include "util/mem.h"
 
@@ -26,6 +28,7 @@ static bb_status parse_shape(const char *s, int64_t *c, int64_t *h, int64_t *w)
 bb_status bb_data_from_config(const bb_config *cfg, bb_dataset *train, bb_dataset *test)
 {
     const char *dir = cfg->data_dir;
+    if (!strcmp(cfg->data, "imagefolder")) return bb_data_imagefolder(cfg, train, test);  /* sets its own aug */
     if (!strcmp(cfg->data, "fashion-mnist") || !strcmp(cfg->data, "mnist")) {
         if (!dir[0]) {
             if (!strcmp(cfg->data, "mnist"))
@@ -125,6 +128,14 @@ static bb_status setup(bb_trainer *t)
     t->total_steps = (int64_t)floor(cfg->epochs * (double)t->steps_per_epoch + 0.5);
     if (cfg->max_steps > 0 && (cfg->max_steps < t->total_steps || t->total_steps == 0)) t->total_steps = cfg->max_steps;
 
+    /* the device path: the same model, schedule and optimizer settings */
+    if (t->dev_arg || !strcmp(cfg->device, "cuda")) {
+        bb_dev *dev = t->dev_arg;
+        t->dev_arg = NULL;
+        if (!dev) BB_TRY(bb_gpu_open(&dev, cfg, t->comm));
+        return bb_gpu_setup(t, dev);
+    }
+
     /* executors: as many threads as cores (shared among this host's ranks),
      * never more executors than local workers; leftover cores go to BLAS */
     int threads = cfg->threads > 0 ? (int)cfg->threads : cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
@@ -157,6 +168,9 @@ static bb_status setup(bb_trainer *t)
         if (s == BB_OK) s = bb_gradsum_init(&t->gs[e], t->k, t->G, t->ex[e].w_lo, t->ex[e].w_hi);
         if (s != BB_OK) { free(order); return s; }
     }
+    t->comm->watchdog = cfg->watchdog;
+    bb_status os = bb_overlap_create(&t->ov, t->comm, t->gs, t->nex, t->P, t->G, cfg->bucket_kb * 1024 / (int64_t)sizeof(float));
+    if (os != BB_OK) { free(order); return os; }
     /* the loader fills workers round by round: every executor's r-th worker, then r+1 */
     int64_t pos = 0;
     for (int64_t r = 0; r < most; r++)
@@ -177,25 +191,35 @@ static bb_status setup(bb_trainer *t)
     return BB_OK;
 }
 
-bb_status bb_trainer_create_with_data(bb_trainer **out, const bb_config *cfg, bb_comm *comm,
-                                      bb_dataset *train, bb_dataset *test)
+bb_status bb_trainer_create_dev(bb_trainer **out, const bb_config *cfg, bb_comm *comm, bb_dataset *train,
+                                bb_dataset *test, bb_dev *dev)
 {
     *out = NULL;
     bb_trainer *t = calloc(1, sizeof *t);
-    if (!t) return bb_fail(BB_ERR_NOMEM, "trainer: out of memory");
+    if (!t) {
+        bb_dev_destroy(dev);
+        return bb_fail(BB_ERR_NOMEM, "trainer: out of memory");
+    }
+    t->dev_arg = dev;
     t->cfg = *cfg;
     t->train = train;
     t->test = test;
     if (comm) t->comm = comm;
     else {
         bb_status s = bb_comm_single(&t->comm);
-        if (s != BB_OK) { free(t); return s; }
+        if (s != BB_OK) { bb_dev_destroy(dev); free(t); return s; }
         t->own_comm = 1;
     }
     bb_status s = setup(t);
     if (s != BB_OK) { bb_trainer_destroy(t); return s; }
     *out = t;
     return BB_OK;
+}
+
+bb_status bb_trainer_create_with_data(bb_trainer **out, const bb_config *cfg, bb_comm *comm,
+                                      bb_dataset *train, bb_dataset *test)
+{
+    return bb_trainer_create_dev(out, cfg, comm, train, test, NULL);
 }
 
 bb_status bb_trainer_create(bb_trainer **out, const bb_config *cfg, bb_comm *comm)
@@ -220,7 +244,10 @@ bb_status bb_trainer_create(bb_trainer **out, const bb_config *cfg, bb_comm *com
 void bb_trainer_destroy(bb_trainer *t)
 {
     if (!t) return;
+    bb_gpu_destroy(t);
+    bb_dev_destroy(t->dev_arg);
     bb_loader_destroy(t->loader);
+    bb_overlap_destroy(t->ov);
     for (int e = 0; t->ex && e < t->nex; e++) {
         bb_exec_destroy(&t->ex[e].ex);
         bb_gradsum_free(&t->gs[e]);
@@ -270,6 +297,11 @@ static void step_job(void *arg, int ti, int nt)
         memcpy(bb_exec_input(&e->ex), x, in_bytes);
         memcpy(e->ex.labels, y, (size_t)n * sizeof(int32_t));
         float *g = bb_gradsum_begin(gs);
+        /* the last worker's gradient is summed and allreduced bucket by bucket
+         * while its backward runs (overlap.h) */
+        int last = w == e->w_hi - 1;
+        double *sq = t->cfg.noise_scale ? &t->worker_sq[w - t->w_lo] : NULL;
+        if (last) bb_overlap_last_worker(t->ov, ti, w, g, sq);
         t0 = bb_now();
         bb_net_forward(net, &e->ex, n, t->params, t->state, 1, g + t->P);
         int64_t top1 = 0;
@@ -278,16 +310,18 @@ static void step_job(void *arg, int ti, int nt)
                                       (float)t->cfg.label_smoothing, bb_exec_dlogits(&e->ex), &top1, NULL);
         t1 = bb_now();
         if (e->ex.prof) e->ex.prof->fwd[BB_PROF_LOSS] += t1 - tl;
-        bb_net_backward(net, &e->ex, n, t->params, g, NULL, NULL);
+        if (last) bb_overlap_ready(t->ov, ti, t->P);  /* the BN statistics are final */
+        bb_net_backward(net, &e->ex, n, t->params, g, last ? bb_overlap_ready_cb : NULL,
+                        last ? bb_overlap_arg(t->ov, ti) : NULL);
         t2 = bb_now();
-        if (t->cfg.noise_scale) {
-            double sq = 0;
-            for (int64_t i = 0; i < t->P; i++) sq += (double)g[i] * g[i];
-            t->worker_sq[w - t->w_lo] = sq;
+        if (last) {
+            bb_overlap_ready(t->ov, ti, 0);
+        } else {
+            if (sq) *sq = bb_overlap_sq(t->ov, g);
+            double tp = e->ex.prof ? bb_now() : 0.0;
+            bb_gradsum_push(gs, w);
+            if (e->ex.prof) e->ex.prof->bwd[BB_PROF_GRADSUM] += bb_now() - tp;
         }
-        double tp = e->ex.prof ? bb_now() : 0.0;
-        bb_gradsum_push(gs, w);
-        if (e->ex.prof) e->ex.prof->bwd[BB_PROF_GRADSUM] += bb_now() - tp;
         t->worker_loss[w - t->w_lo] = loss;
         t->worker_top1[w - t->w_lo] = top1;
         e->t_fwd += t1 - t0;
@@ -302,7 +336,7 @@ static bb_status ensure_loader(bb_trainer *t)
     t->loader = NULL;
     t->loader_first = t->step;
     return bb_loader_create(&t->loader, t->train, t->k, t->n, t->w_lo, t->w_hi, t->order, (uint64_t)t->cfg.seed,
-                            t->step, INT64_MAX / 2, 1);
+                            t->step, INT64_MAX / 2, bb_loader_producers(&t->cfg, t->train));
 }
 
 /* McCandlish et al.: from |G_small|^2 (B = n, mean over workers) and
@@ -332,16 +366,26 @@ static void noise_scale_update(bb_trainer *t, const float *sum, bb_step_stats *s
 
 bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
 {
+    if (t->gpu) return bb_gpu_step(t, st);
     memset(st, 0, sizeof *st);
     double t_start = bb_now();
     BB_TRY(ensure_loader(t));
     for (int e = 0; e < t->nex; e++) t->ex[e].status = BB_OK;
+    bb_overlap_start(t->ov);
     bb_pool_run(t->pool, step_job, t);
     for (int e = 0; e < t->nex; e++)
-        if (t->ex[e].status != BB_OK) return bb_fail(t->ex[e].status, "%s", t->ex[e].errmsg);
+        if (t->ex[e].status != BB_OK) {
+            bb_overlap_abandon(t->ov);
+            for (int x = 0; x < t->nex; x++) bb_gradsum_reset(&t->gs[x]);
+            return bb_fail(t->ex[e].status, "%s", t->ex[e].errmsg);
+        }
     double t_reduce = bb_now();
-    float *sum = bb_gradsum_combine(t->gs, t->nex);
-    if (t->comm->size > 1) BB_TRY(t->comm->allreduce(t->comm, sum, t->G));
+    float *sum = NULL;
+    bb_status rs = bb_overlap_finish(t->ov, &sum, &st->t_allreduce);
+    if (rs != BB_OK) {
+        for (int x = 0; x < t->nex; x++) bb_gradsum_reset(&t->gs[x]);
+        return bb_fail_context(rs, "iteration %lld: gradient allreduce", (long long)t->step);
+    }
 
     /* loss and error in a fixed order over workers, then across ranks */
     int64_t local = t->w_hi - t->w_lo;
@@ -413,6 +457,7 @@ static void eval_job(void *arg, int ti, int nt)
 
 bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
 {
+    if (t->gpu) return bb_gpu_evaluate(t, r);
     for (int e = 0; e < t->nex; e++) t->ex[e].status = BB_OK;
     bb_pool_run(t->pool, eval_job, t);
     for (int e = 0; e < t->nex; e++)
@@ -435,9 +480,14 @@ bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
 /* ---- accessors ---- */
 const bb_net *bb_trainer_net(const bb_trainer *t) { return &t->net; }
 const bb_config *bb_trainer_config(const bb_trainer *t) { return &t->cfg; }
-float *bb_trainer_params(bb_trainer *t) { return t->params; }
-float *bb_trainer_momentum(bb_trainer *t) { return t->momentum; }
-float *bb_trainer_state(bb_trainer *t) { return t->state; }
+/* on a device these are host copies, refreshed by each call */
+static void sync_host(bb_trainer *t)
+{
+    if (t->gpu && bb_gpu_download(t) != BB_OK) memset(t->params, 0xff, (size_t)t->P * sizeof(float));  /* NaN: loud */
+}
+float *bb_trainer_params(bb_trainer *t) { sync_host(t); return t->params; }
+float *bb_trainer_momentum(bb_trainer *t) { sync_host(t); return t->momentum; }
+float *bb_trainer_state(bb_trainer *t) { sync_host(t); return t->state; }
 int64_t bb_trainer_iteration(const bb_trainer *t) { return t->step; }
 int64_t bb_trainer_steps_per_epoch(const bb_trainer *t) { return t->steps_per_epoch; }
 int64_t bb_trainer_total_steps(const bb_trainer *t) { return t->total_steps; }

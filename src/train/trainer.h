@@ -20,6 +20,8 @@ typedef struct {
     double loss, err;        /* minibatch mean loss and top-1 error */
     double lr, grad_norm;
     double t_data, t_fwd, t_bwd, t_reduce, t_update, t_step;  /* seconds; per-thread ones averaged */
+    double t_allreduce;      /* seconds in gradient allreduce, overlapped with backward or not; the part
+                                not hidden is in t_reduce (the wait after the last backward) */
     double b_noise;          /* gradient noise scale estimate (with --noise-scale), else 0 */
 } bb_step_stats;
 

@@ -4,8 +4,10 @@
 
 #include "train/gradsum.h"
 #include "train/loader.h"
+#include "train/overlap.h"
 #include "train/trainer.h"
 #include "util/pool.h"
+#include "util/safetensors.h"
 
 #include <stdio.h>
 
@@ -33,6 +35,7 @@ struct bb_trainer {
     bb_pool *pool;
     bb_executor *ex;
     bb_gradsum *gs;
+    bb_overlap *ov;            /* gradient buckets, allreduced while backward runs */
     int nex, blas_threads;
     int64_t *order;
     bb_loader *loader;
@@ -50,6 +53,21 @@ struct bb_trainer {
     /* gradient noise scale */
     double ema_g2, ema_trs, last_g2, last_trs;
     int64_t noise_steps;
+    /* --device cuda: the device half (trainer_gpu.c); NULL on the CPU */
+    struct bb_gtrainer *gpu;
+    struct bb_dev *dev_arg;    /* a device given to bb_trainer_create_dev */
 };
+
+/* bb_trainer_create_with_data on a given device (the GPU engine on any
+ * backend, e.g. the host one in tests); takes ownership of dev. */
+bb_status bb_trainer_create_dev(bb_trainer **out, const bb_config *cfg, bb_comm *comm, bb_dataset *train,
+                                bb_dataset *test, struct bb_dev *dev);
+/* Checkpoint loading from a parsed file (bb_trainer_load and
+ * bb_checkpoint_read_config read the file, then call these; so do the fuzz
+ * targets). Nothing in the trainer changes unless every field checks out. */
+bb_status bb_trainer_load_from(bb_trainer *t, const bb_st_file *f);
+bb_status bb_checkpoint_config_from(const bb_st_file *f, bb_config *cfg);
+/* The metric files' lengths recorded in a checkpoint (0 when absent). */
+bb_status bb_checkpoint_metric_lengths(const bb_st_file *f, long keep[3]);
 
 #endif

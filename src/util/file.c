@@ -2,12 +2,15 @@
  * checked and errno reported. */
 #include "util/file.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static bb_status fsync_dir(const char *path)
@@ -24,27 +27,91 @@ static bb_status fsync_dir(const char *path)
     return BB_OK;
 }
 
+/* "No space left on device (the disk is full)" and the like */
+static const char *io_hint(int err)
+{
+    if (err == ENOSPC) return " (the disk is full)";
+#ifdef EDQUOT
+    if (err == EDQUOT) return " (the disk quota is used up)";
+#endif
+    return "";
+}
+
 bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return bb_fail(BB_ERR_INVALID, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
-    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot create: %s%s", tmp, strerror(errno), io_hint(errno));
+    errno = 0;
     bb_status s = write(f, arg);
+    int err = errno;  /* why the writer failed, when a write call did */
     if (s == BB_OK && (ferror(f) || fflush(f) != 0))
-        s = bb_fail(BB_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+        err = errno, s = bb_fail(BB_ERR_IO, "%s: write failed: %s%s", tmp, strerror(err), io_hint(err));
     if (s == BB_OK && fsync(fileno(f)) != 0)
-        s = bb_fail(BB_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
+        err = errno, s = bb_fail(BB_ERR_IO, "%s: fsync failed: %s%s", tmp, strerror(err), io_hint(err));
     if (fclose(f) != 0 && s == BB_OK)
-        s = bb_fail(BB_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
+        err = errno, s = bb_fail(BB_ERR_IO, "%s: close failed: %s%s", tmp, strerror(err), io_hint(err));
     if (s == BB_OK && rename(tmp, path) != 0)
-        s = bb_fail(BB_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+        err = errno, s = bb_fail(BB_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
     if (s != BB_OK) {
         unlink(tmp);
-        return s;
+        char msg[900];
+        snprintf(msg, sizeof msg, "%s", bb_last_error());
+        return bb_fail(s, "%s%s; %s was left as it was", msg, strstr(msg, "(the disk") ? "" : io_hint(err), path);
     }
     return fsync_dir(path);
+}
+
+void bb_file_pause(FILE *f)
+{
+    const char *v = getenv("BB_TEST_WRITE_DELAY_MS");
+    long ms = v ? atol(v) : 0;
+    if (ms <= 0) return;
+    fflush(f);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* the pid in NAME = BASE ".tmp." DIGITS, or -1 */
+static long tmp_pid(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    if (strncmp(name, base, n) != 0 || strncmp(name + n, ".tmp.", 5) != 0) return -1;
+    const char *d = name + n + 5;
+    if (!*d || strlen(d) > 9) return -1;
+    for (const char *c = d; *c; c++)
+        if (*c < '0' || *c > '9') return -1;
+    return atol(d);
+}
+
+bb_status bb_file_remove_stale_tmp(const char *path, int *removed)
+{
+    *removed = 0;
+    char dbuf[4096], bbuf[4096];
+    if (snprintf(dbuf, sizeof dbuf, "%s", path) >= (int)sizeof dbuf) return bb_fail(BB_ERR_INVALID, "%s: path too long", path);
+    snprintf(bbuf, sizeof bbuf, "%s", path);
+    const char *dir = dirname(dbuf), *base = basename(bbuf);
+    DIR *dh = opendir(dir);
+    if (!dh) return errno == ENOENT ? BB_OK : bb_fail(BB_ERR_IO, "%s: cannot list: %s", dir, strerror(errno));
+    bb_status s = BB_OK;
+    for (struct dirent *e; (e = readdir(dh)) != NULL;) {
+        long pid = tmp_pid(e->d_name, base);
+        if (pid <= 0) continue;
+        /* our own pid: a file from an earlier process that had it (containers
+         * restart with the same pids); ESRCH: its writer is gone */
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH)) continue;
+        char full[8300];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        if (unlink(full) != 0 && errno != ENOENT) {
+            s = bb_fail(BB_ERR_IO, "%s: cannot remove stale temporary file: %s", full, strerror(errno));
+            break;
+        }
+        (*removed)++;
+    }
+    closedir(dh);
+    return s;
 }
 
 bb_status bb_file_read_all(const char *path, size_t max_bytes, unsigned char **out, size_t *len)

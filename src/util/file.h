@@ -14,6 +14,17 @@
 typedef bb_status (*bb_file_writer)(FILE *f, void *arg);
 bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg);
 
+/* Removes path.tmp.<pid> files that bb_file_write_atomic left behind when
+ * its process died mid-write (the pid no longer runs, or is this process's
+ * own: call it before writing). *removed counts them. */
+bb_status bb_file_remove_stale_tmp(const char *path, int *removed);
+
+/* Called by writers between parts of a file. Only for tests: with
+ * BB_TEST_WRITE_DELAY_MS=N in the environment it flushes and sleeps N ms, so
+ * that a test can kill the process while the temporary file is half written.
+ * Without it, nothing. */
+void bb_file_pause(FILE *f);
+
 /* Reads a whole file (at most max_bytes) into a malloc'd buffer. */
 bb_status bb_file_read_all(const char *path, size_t max_bytes, unsigned char **out, size_t *len);
 

@@ -132,7 +132,7 @@ static bb_status parse_container(parser *p, bb_json *node, char close)
         }
         bb_json *v = NULL;
         bb_status s = parse_value(p, &v);
-        if (s != BB_OK) { free(key); return s; }
+        if (s != BB_OK) { bb_json_free(v); free(key); return s; }  /* v: what was built before the error */
         v->key = key;
         *tail = v;
         tail = &v->next;

@@ -5,6 +5,7 @@
 #include "util/file.h"
 #include "util/json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,14 @@ static bb_status write_body(FILE *f, void *arg)
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)j->header_len >> (8 * i));
     if (fwrite(len8, 1, 8, f) != 8 || fwrite(j->header, 1, j->header_len, f) != j->header_len)
-        return bb_fail(BB_ERR_IO, "writing safetensors header failed");
+        return bb_fail(BB_ERR_IO, "writing the safetensors header failed: %s", strerror(errno));
+    bb_file_pause(f);
     for (int i = 0; i < j->n; i++) {
         size_t bytes = (size_t)dtype_size(j->t[i].dtype);
         for (int d = 0; d < j->t[i].ndim; d++) bytes *= (size_t)j->t[i].shape[d];
         if (bytes && fwrite(j->t[i].data, 1, bytes, f) != bytes)
-            return bb_fail(BB_ERR_IO, "writing tensor %s failed", j->t[i].name);
+            return bb_fail(BB_ERR_IO, "writing tensor %s failed: %s", j->t[i].name, strerror(errno));
+        bb_file_pause(f);
     }
     return BB_OK;
 }
@@ -135,6 +138,11 @@ static int cmp_begin(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const bb_st_entry *)a)->name, ((const bb_st_entry *)b)->name);
+}
+
 static bb_status bad(bb_st_file *f, const char *name, const char *msg)
 {
     bb_status s = bb_fail(BB_ERR_FORMAT, "%s: tensor '%s': %s", f->path, name, msg);
@@ -209,6 +217,7 @@ bb_status bb_st_parse(bb_st_file *f, const char *what, unsigned char *buf, size_
     for (const bb_json *j = s == BB_OK ? root->child : NULL; j && s == BB_OK; j = j->next) {
         if (strcmp(j->key, "__metadata__") == 0) {
             if (j->type != BB_JSON_OBJECT) { s = bb_fail(BB_ERR_FORMAT, "%s: __metadata__ is not an object", what); break; }
+            if (f->meta) { s = bb_fail(BB_ERR_FORMAT, "%s: __metadata__ appears twice", what); break; }
             size_t m = bb_json_count(j);
             f->meta = calloc(2 * m + 1, sizeof *f->meta);
             if (!f->meta) { s = bb_fail(BB_ERR_NOMEM, "%s: out of memory", what); break; }
@@ -221,9 +230,7 @@ bb_status bb_st_parse(bb_st_file *f, const char *what, unsigned char *buf, size_
             }
             continue;
         }
-        for (int i = 0; i < f->n; i++)
-            if (strcmp(f->entries[i].name, j->key) == 0) { s = bad(f, j->key, "appears twice"); break; }
-        if (s == BB_OK) s = parse_entry(f, j, &f->entries[f->n]);
+        s = parse_entry(f, j, &f->entries[f->n]);
         if (s == BB_OK) f->n++;
     }
     bb_json_free(root);
@@ -231,7 +238,11 @@ bb_status bb_st_parse(bb_st_file *f, const char *what, unsigned char *buf, size_
         bb_st_entry *sorted = malloc((size_t)f->n * sizeof *sorted);
         if (!sorted) s = bb_fail(BB_ERR_NOMEM, "%s: out of memory", what);
         else {
+            /* sorting keeps both checks O(n log n) for headers of any size */
             memcpy(sorted, f->entries, (size_t)f->n * sizeof *sorted);
+            qsort(sorted, (size_t)f->n, sizeof *sorted, cmp_name);
+            for (int i = 1; i < f->n && s == BB_OK; i++)
+                if (strcmp(sorted[i].name, sorted[i - 1].name) == 0) s = bad(f, sorted[i].name, "appears twice");
             qsort(sorted, (size_t)f->n, sizeof *sorted, cmp_begin);
             for (int i = 1; i < f->n && s == BB_OK; i++)
                 if (sorted[i].begin < sorted[i - 1].end)
@@ -277,7 +288,7 @@ static bb_status get_typed(const bb_st_file *f, const char *name, const char *dt
     if (have != count)
         return bb_fail(BB_ERR_FORMAT, "%s: tensor '%s' has %lld elements, expected %lld", f->path, name,
                        (long long)have, (long long)count);
-    memcpy(dst, f->data + e->begin, (size_t)(e->end - e->begin));
+    if (dst) memcpy(dst, f->data + e->begin, (size_t)(e->end - e->begin));
     return BB_OK;
 }
 

@@ -49,7 +49,7 @@ void bb_st_close(bb_st_file *f);
 const bb_st_entry *bb_st_find(const bb_st_file *f, const char *name);
 const char *bb_st_meta(const bb_st_file *f, const char *key);
 /* Copies a tensor that must have dtype F32 (or I32 for the _i32 form) and
- * exactly `count` elements. */
+ * exactly `count` elements; dst NULL only checks. */
 bb_status bb_st_get_f32(const bb_st_file *f, const char *name, float *dst, int64_t count);
 bb_status bb_st_get_i32(const bb_st_file *f, const char *name, int32_t *dst, int64_t count);
 

@@ -1,0 +1,78 @@
+/* Host-side planning for the GPU engine, free of any device code so that it is
+ * built and tested everywhere:
+ * - fusion: a BN whose output only feeds a ReLU, or an add (whose output may
+ *   feed a ReLU), becomes one op [relu](bn(x) [+ s]); the intermediate tensors
+ *   are never stored;
+ * - gradient slots: backward keeps a tensor's gradient only while it is live
+ *   (from its first writer to its producer), in a few buffers of the largest
+ *   tensor's size; the first writer of a gradient sets it, later ones add;
+ * - readiness: after each op's backward, the lowest parameter offset above
+ *   which every gradient is final (what the overlapped allreduce needs);
+ * - allreduce buckets in reverse layer order, and the number of logical
+ *   workers a chunk of the device's memory holds. */
+#ifndef BB_GPU_PLAN_H
+#define BB_GPU_PLAN_H
+
+#include "model/net.h"
+
+typedef enum { BB_G_CONV, BB_G_BN, BB_G_RELU, BB_G_ADD, BB_G_MAXPOOL, BB_G_AVGPOOL, BB_G_LINEAR, BB_G_PADSHORT } bb_gop_kind;
+
+typedef struct {
+    bb_gop_kind kind;
+    int layer;                /* the net layer whose operator and parameters it runs (fused: the BN) */
+    int last_layer;           /* the last net layer it covers */
+    int in[2];                /* tensors read; in[1]: ADD's second input or the fused BN's residual, else -1 */
+    int out;                  /* tensor written */
+    int relu;                 /* BN: ReLU fused */
+    int grad_out;             /* gradient slot of out */
+    int grad_in[2];           /* gradient slots of in[j], -1 where no gradient is needed */
+    int set_in[2];            /* 1: the first write of that gradient in backward (set, not add) */
+    int64_t ready_lo;         /* after its backward, gradients at offsets >= ready_lo are final */
+} bb_gop;
+
+typedef struct {
+    const bb_net *net;
+    bb_gop *ops;
+    int nops;
+    int ntensors;
+    unsigned char *mat;       /* per tensor: stored (materialized) */
+    int nslots;               /* gradient slots */
+    int want_input_grad;
+    int64_t max_len;          /* floats per sample of the largest stored tensor */
+    int64_t act_per_sample;   /* floats per sample of all stored tensors (each padded to 16) */
+    int64_t argmax_per_sample;/* int32 per sample (max pools) */
+    int64_t bn_cells;         /* channels summed over BN ops: per-worker saved mean / inverse std */
+    int64_t bn_max_c;         /* the widest BN */
+} bb_gplan;
+
+/* Elements of one (worker, channel) batch-norm cell per reduction part. */
+#define BB_GPLAN_PART 8192
+
+bb_status bb_gplan_build(bb_gplan *p, const bb_net *net, int want_input_grad);
+void bb_gplan_free(bb_gplan *p);
+
+/* Parts of a BN cell of len elements and the elements of each. */
+int64_t bb_gplan_bn_parts(int64_t len, int64_t *part_len);
+
+/* The most (channel, part) reduction cells one BN needs for a worker of n samples. */
+int64_t bb_gplan_bn_partial_cells(const bb_gplan *p, int64_t n);
+
+/* Device bytes one logical worker of n samples needs (activations, pool
+ * indices, gradient slots, BN per-worker values and scratch). */
+int64_t bb_gplan_worker_bytes(const bb_gplan *p, int64_t n);
+
+/* Workers per chunk: as many of `local` as budget_bytes holds at worker_bytes
+ * each (at most cap when cap > 0) and no tensor of a chunk over 2^31 - 1
+ * elements; 0 if not even one fits. */
+int64_t bb_gplan_chunk_workers(const bb_gplan *p, int64_t n, int64_t local, int64_t budget_bytes, int64_t cap);
+
+/* Float range [lo, hi) of the gradient buffer. */
+typedef struct { int64_t lo, hi; } bb_gbucket;
+
+/* Allreduce buckets in launch order: the BN statistics [P, G) first (when the
+ * net has BN), then parameter ranges from the end (reverse layer order), each
+ * of at least `floats` floats except the last, cut at parameter boundaries.
+ * out must hold net->nparams + 1 entries; returns the count. */
+int bb_gplan_buckets(const bb_net *net, int64_t floats, bb_gbucket *out);
+
+#endif

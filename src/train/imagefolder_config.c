@@ -1,0 +1,40 @@
+/* Folder data sets from the configuration, and the loader's thread count. */
+#include "train/imagefolder_config.h"
+
+#include "data/imagefolder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* under mpirun only rank 0 reports */
+static int is_rank0(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) != 0) return 0;
+    }
+    return 1;
+}
+
+bb_status bb_data_imagefolder(const bb_config *cfg, bb_dataset *train, bb_dataset *test)
+{
+    bb_imagefolder_options o;
+    bb_imagefolder_defaults(&o);
+    o.size = cfg->image_size;
+    o.min_area = cfg->crop_min_area;
+    o.flip = cfg->flip;
+    o.holdout = cfg->holdout;
+    o.bad_fail = !strcmp(cfg->bad_images, "fail");
+    o.cache_bytes = cfg->image_cache_mb * 1000000;
+    o.index_dir = cfg->out[0] ? cfg->out : NULL;
+    o.log = is_rank0() ? stderr : NULL;
+    return bb_imagefolder_load(train, test, cfg->data_dir, cfg->val_dir[0] ? cfg->val_dir : NULL, &o);
+}
+
+int bb_loader_producers(const bb_config *cfg, const bb_dataset *train)
+{
+    (void)train;
+    return cfg->loader_threads > 0 ? (int)cfg->loader_threads : 1;
+}

@@ -1,0 +1,558 @@
+/* One iteration on a device (trainer_gpu.h). Per step: the local workers'
+ * batches arrive in one page-locked copy on the copy stream (prefetched during
+ * the previous step); chunks of workers run forward (per-worker BN), loss
+ * (normalized by kn), backward into one gradient buffer; with several ranks
+ * the gradient buckets are allreduced on the comm stream as soon as backward
+ * has finished them; then one small copy of the step's sums to the host, the
+ * only synchronization, and the SGD and BN running-average updates. */
+#include "train/trainer_gpu.h"
+
+#include "gpu/gnet.h"
+#include "train/trainer_internal.h"
+#include "util/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* events */
+enum { E_COPY0 = 0, E_COPY1, E_SCAL, E_COMM, E_BUCKET, E_EVAL0, E_EVAL1, E_T0 = 16 };
+#define SGD_BLOCK 8192
+
+typedef struct bb_gtrainer {
+    bb_dev *dev;
+    bb_gnet g;
+    int64_t L, len, m, nchunks;
+    float *params, *mom, *grad, *state;
+    float *in[2];
+    int32_t *lab[2];
+    int64_t in_step[2];        /* the step whose batches in[i] holds, -1 none */
+    double prefetch_wait;
+    double *loss, *top1, *top5;/* per local sample */
+    double *scal, *hscal;      /* step sums: loss, top-1 count, |grad|^2 */
+    bb_kseg *seg;
+    int64_t nseg, nblocks;
+    double *norms;
+    float *seg_lr;
+    bb_gbucket *buckets;
+    int nbuckets, next_bucket;
+    bb_loader *loader;
+    int64_t loader_first, *order;
+    int producers;
+    void *reg[2];
+    /* evaluation */
+    int64_t eval_count;
+    double *eloss, *etop1, *etop5;
+    float *ex, *hx[2];
+    int32_t *ey, *hy[2];
+    bb_pool *pool;
+    /* device allocations, for destroy */
+    void **allocs;
+    int nallocs;
+    char desc[256];
+} bb_gtrainer;
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int env_int(const char *name, int def)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : def;
+}
+
+static int local_rank(const bb_comm *c)
+{
+    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK",
+                                 "SLURM_LOCALID", "PMI_LOCAL_RANK", NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return c ? c->rank : 0;
+}
+
+bb_status bb_gpu_open(bb_dev **out, const bb_config *cfg, const bb_comm *comm)
+{
+    bb_dev_opts o;
+    bb_dev_default_opts(&o);
+    o.tf32 = cfg->tf32;
+    /* timing-based choices can differ from one process to the next, and some
+     * algorithms sum in a varying order: --deterministic avoids both, so a run
+     * and its resumption repeat bit for bit */
+    o.deterministic = cfg->deterministic;
+    o.find = cfg->deterministic ? 0 : env_int("BB_CUDNN_FIND", 1);
+    return bb_dev_cuda_create(out, local_rank(comm), &o);
+}
+
+static bb_status dalloc(bb_gtrainer *gp, void **p, size_t bytes, const char *what)
+{
+    void **a = realloc(gp->allocs, (size_t)(gp->nallocs + 1) * sizeof *a);
+    if (!a) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of host memory");
+    gp->allocs = a;
+    bb_status s = gp->dev->alloc(gp->dev, p, bytes ? bytes : 16);
+    if (s != BB_OK) return bb_fail_context(s, "GPU trainer: %s", what);
+    gp->allocs[gp->nallocs++] = *p;
+    return BB_OK;
+}
+
+static void drop_loader(bb_gtrainer *gp)
+{
+    if (!gp->loader) return;
+    gp->dev->sync(gp->dev);  /* no copy may still read the slots */
+    for (int i = 0; i < 2; i++)
+        if (gp->reg[i]) gp->dev->host_unregister(gp->dev, gp->reg[i]);
+    gp->reg[0] = gp->reg[1] = NULL;
+    bb_loader_destroy(gp->loader);
+    gp->loader = NULL;
+    gp->in_step[0] = gp->in_step[1] = -1;
+}
+
+static bb_status ensure_loader(bb_trainer *t)
+{
+    bb_gtrainer *gp = t->gpu;
+    if (gp->loader && gp->loader_first <= t->step) return BB_OK;
+    drop_loader(gp);
+    gp->loader_first = t->step;
+    BB_TRY(bb_loader_create(&gp->loader, t->train, t->k, t->n, t->w_lo, t->w_hi, gp->order, (uint64_t)t->cfg.seed,
+                            t->step, INT64_MAX / 2, gp->producers));
+    for (int i = 0; i < 2; i++) {
+        void *p;
+        size_t bytes;
+        bb_loader_slot_memory(gp->loader, i, &p, &bytes);
+        gp->reg[i] = gp->dev->host_register(gp->dev, p, bytes) ? p : NULL;
+    }
+    return BB_OK;
+}
+
+/* the local workers' batches of `step` to in[step % 2], on the copy stream */
+static bb_status fetch(bb_trainer *t, int64_t step, double *waited)
+{
+    bb_gtrainer *gp = t->gpu;
+    bb_dev *d = gp->dev;
+    const float *x0 = NULL;
+    const int32_t *y0 = NULL;
+    double total = 0;
+    for (int64_t w = t->w_lo; w < t->w_hi; w++) {
+        const float *x;
+        const int32_t *y;
+        double wt = 0;
+        BB_TRY(bb_loader_get(gp->loader, step, w, &x, &y, &wt));
+        total += wt;
+        if (w == t->w_lo) { x0 = x; y0 = y; }
+    }
+    int i = (int)(step & 1);
+    int64_t samples = gp->L * t->n;
+    d->copy(d, BB_STREAM_COPY, gp->in[i], x0, (size_t)(samples * gp->len) * sizeof(float), BB_COPY_H2D);
+    d->copy(d, BB_STREAM_COPY, gp->lab[i], y0, (size_t)samples * sizeof(int32_t), BB_COPY_H2D);
+    d->record(d, E_COPY0 + i, BB_STREAM_COPY);
+    gp->in_step[i] = step;
+    *waited = total;
+    return BB_OK;
+}
+
+static void launch_bucket(bb_trainer *t, int b)
+{
+    bb_gtrainer *gp = t->gpu;
+    bb_dev *d = gp->dev;
+    d->record(d, E_BUCKET, BB_STREAM_COMPUTE);
+    d->wait(d, BB_STREAM_COMM, E_BUCKET);
+    d->allreduce(d, gp->grad + gp->buckets[b].lo, gp->buckets[b].hi - gp->buckets[b].lo);
+}
+
+/* backward's readiness hook: start every bucket whose gradients are final */
+static void bucket_ready(void *arg, int64_t lo)
+{
+    bb_trainer *t = arg;
+    bb_gtrainer *gp = t->gpu;
+    while (gp->next_bucket < gp->nbuckets && gp->buckets[gp->next_bucket].lo >= lo) launch_bucket(t, gp->next_bucket++);
+}
+
+static bb_status upload_all(bb_trainer *t)
+{
+    bb_gtrainer *gp = t->gpu;
+    bb_dev *d = gp->dev;
+    d->copy(d, BB_STREAM_COMPUTE, gp->params, t->params, (size_t)t->P * 4, BB_COPY_H2D);
+    d->copy(d, BB_STREAM_COMPUTE, gp->mom, t->momentum, (size_t)t->P * 4, BB_COPY_H2D);
+    if (t->net.state_count > 0)
+        d->copy(d, BB_STREAM_COMPUTE, gp->state, t->state, (size_t)t->net.state_count * 4, BB_COPY_H2D);
+    return d->sync(d);
+}
+
+bb_status bb_gpu_download(bb_trainer *t)
+{
+    bb_gtrainer *gp = t->gpu;
+    bb_dev *d = gp->dev;
+    d->copy(d, BB_STREAM_COMPUTE, t->params, gp->params, (size_t)t->P * 4, BB_COPY_D2H);
+    d->copy(d, BB_STREAM_COMPUTE, t->momentum, gp->mom, (size_t)t->P * 4, BB_COPY_D2H);
+    if (t->net.state_count > 0)
+        d->copy(d, BB_STREAM_COMPUTE, t->state, gp->state, (size_t)t->net.state_count * 4, BB_COPY_D2H);
+    bb_status s = d->sync(d);
+    return s == BB_OK ? s : bb_fail_context(s, "copying the model from the GPU");
+}
+
+bb_status bb_gpu_upload(bb_trainer *t)
+{
+    drop_loader(t->gpu);
+    bb_status s = upload_all(t);
+    return s == BB_OK ? s : bb_fail_context(s, "copying the model to the GPU");
+}
+
+const char *bb_gpu_describe(const bb_trainer *t) { return t->gpu ? t->gpu->desc : ""; }
+
+/* ---- setup ---- */
+
+static bb_status build_segments(bb_trainer *t)
+{
+    bb_gtrainer *gp = t->gpu;
+    gp->nseg = t->net.nparams;
+    bb_kseg *seg = calloc((size_t)gp->nseg + 1, sizeof *seg);
+    if (!seg) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
+    int64_t blocks = 0;
+    for (int64_t i = 0; i < gp->nseg; i++) {
+        const bb_param *p = &t->net.params[i];
+        seg[i].offset = p->offset;
+        seg[i].count = p->count;
+        seg[i].wd = bb_sgd_decays(&t->sgd, p) ? (float)t->sgd.weight_decay : 0.0f;
+        seg[i].first_block = blocks;
+        blocks += (p->count + SGD_BLOCK - 1) / SGD_BLOCK;
+    }
+    seg[gp->nseg].offset = t->P;
+    seg[gp->nseg].first_block = blocks;
+    gp->nblocks = blocks;
+    bb_status s = dalloc(gp, (void **)&gp->seg, ((size_t)gp->nseg + 1) * sizeof *seg, "optimizer table");
+    if (s == BB_OK) s = dalloc(gp, (void **)&gp->norms, ((size_t)blocks + (size_t)gp->nseg + 1) * 2 * sizeof(double), "optimizer scratch");
+    if (s == BB_OK) s = dalloc(gp, (void **)&gp->seg_lr, ((size_t)gp->nseg + 1) * sizeof(float), "optimizer scratch");
+    if (s == BB_OK) {
+        gp->dev->copy(gp->dev, BB_STREAM_COMPUTE, gp->seg, seg, ((size_t)gp->nseg + 1) * sizeof *seg, BB_COPY_H2D);
+        s = gp->dev->sync(gp->dev);  /* seg is freed below */
+    }
+    free(seg);
+    return s;
+}
+
+static bb_status setup(bb_trainer *t)
+{
+    bb_gtrainer *gp = t->gpu;
+    bb_dev *d = gp->dev;
+    const bb_config *cfg = &t->cfg;
+    if (cfg->noise_scale)
+        return bb_fail(BB_ERR_UNSUPPORTED, "--noise-scale needs each worker's own gradient, which the GPU backend "
+                       "(it sums all local workers in one pass) does not form; use --device cpu");
+    for (int i = 0; i < t->net.nlayers; i++)
+        if (t->net.layers[i].kind == BB_L_BN && t->net.layers[i].stat_off != t->net.layers[i].run_off)
+            return bb_fail(BB_ERR_INVALID, "GPU trainer: BN statistics and running state are laid out differently");
+    gp->L = t->w_hi - t->w_lo;
+    gp->len = t->spec.c * t->spec.h * t->spec.w;
+    gp->in_step[0] = gp->in_step[1] = -1;
+    int per_rank = cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
+    gp->producers = per_rank > 2 ? per_rank - 1 : 1;
+    if (gp->producers > 16) gp->producers = 16;
+    if (cfg->loader_threads > 0) gp->producers = (int)cfg->loader_threads;
+    gp->order = calloc((size_t)gp->L, sizeof *gp->order);
+    if (!gp->order) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
+    for (int64_t i = 0; i < gp->L; i++) gp->order[i] = t->w_lo + i;
+
+    long long elo, ehi;
+    bb_split_range(t->test->n, t->comm->size, t->comm->rank, &elo, &ehi);
+    t->eval_lo = elo;
+    t->eval_hi = ehi;
+    gp->eval_count = ehi - elo;
+    if (t->comm->size > 1) BB_TRY(d->comm_init(d, t->comm));
+
+    /* how many workers a chunk holds: what is left after the fixed buffers */
+    bb_gplan plan;
+    BB_TRY(bb_gplan_build(&plan, &t->net, 0));
+    size_t free_b = 0, total_b = 0;
+    d->mem_info(d, &free_b, &total_b);
+    int64_t samples = gp->L * t->n;
+    int64_t fixed = 4 * (3 * t->P + (t->G) + t->net.state_count) + 2 * samples * (4 * gp->len + 4) + 24 * samples +
+                    24 * gp->eval_count + 16 * (gp->nblocks + t->net.nparams + 8) + ((int64_t)64 << 20);
+    int64_t slack = (int64_t)(0.04 * (double)total_b) + ((int64_t)256 << 20);
+    int64_t budget = (int64_t)free_b - fixed - d->ws_limit - slack;
+    int64_t per = bb_gplan_worker_bytes(&plan, t->n) + t->n * (4 * gp->len + 4);  /* + the evaluation input */
+    int64_t cap = env_int("BB_GPU_CHUNK_WORKERS", 0);
+    int64_t m = budget > 0 ? budget / per : 0;
+    if (m > gp->L) m = gp->L;
+    if (cap > 0 && m > cap) m = cap;
+    int64_t lim = bb_gplan_chunk_workers(&plan, t->n, gp->L, INT64_MAX / 4, 0);
+    if (m > lim) m = lim;
+    bb_gplan_free(&plan);
+    if (m < 1)
+        return bb_fail(BB_ERR_NOMEM, "the GPU's %.1f GiB free cannot hold one worker of %lld samples of %s "
+                       "(%.2f GiB each after %.2f GiB of fixed buffers): lower --worker-batch",
+                       (double)free_b / 1073741824.0, (long long)t->n, t->net.model_desc, (double)per / 1073741824.0,
+                       (double)(fixed + d->ws_limit) / 1073741824.0);
+    gp->nchunks = (gp->L + m - 1) / m;
+    gp->m = (gp->L + gp->nchunks - 1) / gp->nchunks;
+    int64_t counts[2] = {gp->m * t->n, (gp->L / gp->nchunks) * t->n};
+    int ncounts = counts[1] > 0 && counts[1] != counts[0] ? 2 : 1;
+    BB_TRY(bb_gnet_create(&gp->g, d, &t->net, t->n, gp->m, 0, counts, ncounts));
+
+    size_t S = (size_t)gp->g.s_max;
+    bb_status s = BB_OK;
+#define A(ptr, bytes, what) do { if (s == BB_OK) s = dalloc(gp, (void **)&(ptr), (bytes), (what)); } while (0)
+    A(gp->params, (size_t)t->P * 4, "parameters");
+    A(gp->mom, (size_t)t->P * 4, "momentum");
+    A(gp->grad, (size_t)t->G * 4, "gradients");
+    A(gp->state, (size_t)t->net.state_count * 4 + 4, "BN state");
+    for (int i = 0; i < 2; i++) {
+        A(gp->in[i], (size_t)(samples * gp->len) * 4, "input batches");
+        A(gp->lab[i], (size_t)samples * 4, "labels");
+    }
+    A(gp->loss, (size_t)samples * 8, "losses");
+    A(gp->top1, (size_t)samples * 8, "losses");
+    A(gp->top5, (size_t)samples * 8, "losses");
+    A(gp->scal, 8 * 8, "sums");
+    A(gp->eloss, (size_t)gp->eval_count * 8 + 8, "evaluation");
+    A(gp->etop1, (size_t)gp->eval_count * 8 + 8, "evaluation");
+    A(gp->etop5, (size_t)gp->eval_count * 8 + 8, "evaluation");
+    A(gp->ex, S * (size_t)gp->len * 4, "evaluation input");
+    A(gp->ey, S * 4, "evaluation labels");
+#undef A
+    if (s == BB_OK) s = d->host_alloc(d, (void **)&gp->hscal, 8 * 8);
+    for (int i = 0; i < 2 && s == BB_OK; i++) {
+        s = d->host_alloc(d, (void **)&gp->hx[i], S * (size_t)gp->len * 4);
+        if (s == BB_OK) s = d->host_alloc(d, (void **)&gp->hy[i], S * 4);
+    }
+    if (s != BB_OK) return bb_fail_context(s, "GPU memory for %s", t->net.model_desc);
+    BB_TRY(build_segments(t));
+    if (t->comm->size > 1) {
+        gp->buckets = calloc((size_t)t->net.nparams + 2, sizeof *gp->buckets);
+        if (!gp->buckets) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
+        int64_t floats = cfg->bucket_kb * 1024 / 4;
+        gp->nbuckets = bb_gplan_buckets(&t->net, floats > 0 ? floats : 1, gp->buckets);
+    }
+    int threads = per_rank < 8 ? per_rank : 8;
+    BB_TRY(bb_pool_create(&gp->pool, threads > 0 ? threads : 1));
+    BB_TRY(upload_all(t));
+    snprintf(gp->desc, sizeof gp->desc, "%s, %lld worker%s of %lld per pass%s", d->name, (long long)gp->m,
+             gp->m > 1 ? "s" : "", (long long)t->n, d->opts.tf32 ? ", TF32" : "");
+    t->lr_prev = -1.0;
+    return BB_OK;
+}
+
+bb_status bb_gpu_setup(bb_trainer *t, bb_dev *dev)
+{
+    t->gpu = calloc(1, sizeof *t->gpu);
+    if (!t->gpu) {
+        bb_dev_destroy(dev);
+        return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
+    }
+    t->gpu->dev = dev;
+    return setup(t);
+}
+
+void bb_gpu_destroy(bb_trainer *t)
+{
+    bb_gtrainer *gp = t->gpu;
+    if (!gp) return;
+    bb_dev *d = gp->dev;
+    if (d) {
+        d->sync(d);
+        drop_loader(gp);
+        bb_gnet_destroy(&gp->g);
+        for (int i = 0; i < gp->nallocs; i++) d->free(d, gp->allocs[i]);
+        d->host_free(d, gp->hscal);
+        for (int i = 0; i < 2; i++) {
+            d->host_free(d, gp->hx[i]);
+            d->host_free(d, gp->hy[i]);
+        }
+        bb_dev_destroy(d);
+    }
+    bb_pool_destroy(gp->pool);
+    free(gp->allocs);
+    free(gp->buckets);
+    free(gp->order);
+    free(gp);
+    t->gpu = NULL;
+}
+
+/* ---- one iteration ---- */
+
+bb_status bb_gpu_step(bb_trainer *t, bb_step_stats *st)
+{
+    bb_gtrainer *gp = t->gpu;
+    bb_dev *d = gp->dev;
+    memset(st, 0, sizeof *st);
+    double t_start = bb_now();
+    BB_TRY(ensure_loader(t));
+    int cur = (int)(t->step & 1);
+    double waited = gp->prefetch_wait;
+    gp->prefetch_wait = 0;
+    if (gp->in_step[cur] != t->step) {
+        double w = 0;
+        BB_TRY(fetch(t, t->step, &w));
+        waited += w;
+    }
+    int multi = t->comm->size > 1;
+    int timed = 2 * gp->nchunks + 1 <= BB_DEV_EVENTS - E_T0;
+    d->wait(d, BB_STREAM_COMPUTE, E_COPY0 + cur);
+    d->memset0(d, BB_STREAM_COMPUTE, gp->grad, (size_t)t->G * 4);
+    gp->next_bucket = 0;
+    float *stats = gp->grad + t->P;
+    for (int64_t c = 0; c < gp->nchunks; c++) {
+        long long w0, w1;
+        bb_split_range(gp->L, (int)gp->nchunks, (int)c, &w0, &w1);
+        int64_t mc = w1 - w0, off = w0 * t->n;
+        if (timed) d->record(d, E_T0 + 2 * (int)c, BB_STREAM_COMPUTE);
+        bb_gnet_forward(&gp->g, gp->in[cur] + off * gp->len, mc, 1, gp->params, gp->state, stats);
+        bb_kxent xe = {mc * t->n, t->spec.classes, bb_gnet_logits(&gp->g), gp->lab[cur] + off, (double)t->kn,
+                       (float)t->cfg.label_smoothing, bb_gnet_dlogits(&gp->g), gp->loss + off, gp->top1 + off,
+                       gp->top5 + off};
+        d->xent(d, &xe);
+        if (timed) d->record(d, E_T0 + 2 * (int)c + 1, BB_STREAM_COMPUTE);
+        int last = c == gp->nchunks - 1;
+        if (last && multi) bucket_ready(t, t->P);  /* the BN statistics [P, G) are complete */
+        bb_gnet_backward(&gp->g, gp->params, gp->grad, last && multi ? bucket_ready : NULL, t);
+    }
+    if (timed) d->record(d, E_T0 + 2 * (int)gp->nchunks, BB_STREAM_COMPUTE);
+    if (multi) {
+        bucket_ready(t, 0);
+        d->record(d, E_COMM, BB_STREAM_COMM);
+        d->wait(d, BB_STREAM_COMPUTE, E_COMM);
+    }
+    int64_t samples = gp->L * t->n;
+    d->reduce(d, BB_REDUCE_SUM_F64, gp->loss, samples, gp->scal);
+    d->reduce(d, BB_REDUCE_SUM_F64, gp->top1, samples, gp->scal + 1);
+    d->reduce(d, BB_REDUCE_SUMSQ_F32, gp->grad, t->P, gp->scal + 2);
+    d->copy(d, BB_STREAM_COMPUTE, gp->hscal, gp->scal, 3 * sizeof(double), BB_COPY_D2H);
+    d->record(d, E_SCAL, BB_STREAM_COMPUTE);
+    /* the next step's batches travel while this one computes */
+    double w = 0;
+    if (fetch(t, t->step + 1, &w) == BB_OK) gp->prefetch_wait = w;
+    bb_status s = d->sync_event(d, E_SCAL);
+    if (s != BB_OK) return bb_fail_context(s, "GPU step %lld", (long long)t->step);
+    bb_loader_release(gp->loader, t->step);
+
+    double acc[2] = {gp->hscal[0], gp->hscal[1]};
+    if (multi) BB_TRY(t->comm->allreduce_f64(t->comm, acc, 2));
+    double gn = gp->hscal[2];
+    double t_update = bb_now();
+    st->step = t->step;
+    st->loss = acc[0] / (double)t->kn;
+    st->err = 1.0 - acc[1] / (double)t->kn;
+    st->grad_norm = sqrt(gn);
+    st->lr = bb_schedule_lr(&t->sched, t->step);
+    if (!isfinite(st->loss) || !isfinite(gn))
+        return bb_fail(BB_ERR_NUMERIC, "non-finite %s at iteration %lld (epoch %.2f, lr %g): training diverged; "
+                       "lower --lr or lengthen --warmup-epochs", isfinite(st->loss) ? "gradient" : "loss",
+                       (long long)t->step, (double)t->step / (double)t->steps_per_epoch, st->lr);
+    double lr_prev = t->lr_prev > 0 ? t->lr_prev : st->lr;
+    bb_ksgd k;
+    memset(&k, 0, sizeof k);
+    k.nseg = gp->nseg;
+    k.nblocks = gp->nblocks;
+    k.block_len = SGD_BLOCK;
+    k.seg = gp->seg;
+    k.w = gp->params;
+    k.u = gp->mom;
+    k.g = gp->grad;
+    k.form = t->sgd.form == BB_MOMENTUM_FORM9 ? (t->sgd.nesterov ? BBK_FORM9_NESTEROV : BBK_FORM9) : BBK_FORM10;
+    k.m = (float)t->sgd.momentum;
+    k.flr = (float)st->lr;
+    k.c = t->sgd.form == BB_MOMENTUM_FORM10 && lr_prev > 0 ? (float)(st->lr / lr_prev) : 1.0f;
+    k.lars = t->sgd.lars;
+    k.lr = st->lr;
+    k.eta = t->sgd.lars_eta;
+    k.norms = gp->norms;
+    k.seg_lr = gp->seg_lr;
+    d->sgd(d, &k);
+    t->lr_prev = st->lr;
+    if (t->net.state_count > 0)
+        d->running(d, gp->state, stats, t->net.state_count, (float)t->cfg.bn_momentum, (double)t->k);
+    double t_end = bb_now();
+    if (timed)
+        for (int64_t c = 0; c < gp->nchunks; c++) {
+            st->t_fwd += d->elapsed(d, E_T0 + 2 * (int)c, E_T0 + 2 * (int)c + 1);
+            st->t_bwd += d->elapsed(d, E_T0 + 2 * (int)c + 1, E_T0 + 2 * (int)c + 2);
+        }
+    st->t_data = waited;
+    st->t_reduce = timed ? d->elapsed(d, E_T0 + 2 * (int)gp->nchunks, E_SCAL) : 0;
+    st->t_update = t_end - t_update;
+    st->t_step = t_end - t_start;
+    t->step++;
+    st->epoch = (double)t->step / (double)t->steps_per_epoch;
+    t->ep_loss += acc[0];
+    t->ep_correct += (int64_t)acc[1];
+    t->ep_seen += t->kn;
+    return BB_OK;
+}
+
+/* ---- evaluation ---- */
+
+typedef struct {
+    bb_trainer *t;
+    int64_t lo, m;
+    float *x;
+    int32_t *y;
+    bb_status status[64];
+    char msg[512];
+} eval_fill;
+
+static void fill_job(void *arg, int ti, int nt)
+{
+    eval_fill *f = arg;
+    const bb_dataset *ds = f->t->test;
+    long long a, b;
+    bb_split_range(f->m, nt, ti, &a, &b);
+    int64_t len = ds->c * ds->h * ds->w;
+    f->status[ti] = BB_OK;
+    for (int64_t i = a; i < b; i++) {
+        bb_status s = ds->fetch(ds, f->lo + i, 0, 0, 0, f->x + i * len);
+        if (s != BB_OK) {
+            f->status[ti] = s;
+            if (ti == 0 || !f->msg[0]) snprintf(f->msg, sizeof f->msg, "%s", bb_last_error());
+            return;
+        }
+        f->y[i] = ds->labels[f->lo + i];
+    }
+}
+
+bb_status bb_gpu_evaluate(bb_trainer *t, bb_eval_result *r)
+{
+    bb_gtrainer *gp = t->gpu;
+    bb_dev *d = gp->dev;
+    int64_t S = gp->g.s_max, count = gp->eval_count;
+    int64_t nch = (count + S - 1) / S;
+    eval_fill f;
+    memset(&f, 0, sizeof f);
+    f.t = t;
+    for (int64_t ch = 0; ch < nch; ch++) {
+        int b = (int)(ch & 1);
+        if (ch >= 2) BB_TRY(d->sync_event(d, E_EVAL0 + b));  /* the copy out of this host buffer is done */
+        f.lo = t->eval_lo + ch * S;
+        f.m = t->eval_hi - f.lo < S ? t->eval_hi - f.lo : S;
+        f.x = gp->hx[b];
+        f.y = gp->hy[b];
+        bb_pool_run(gp->pool, fill_job, &f);
+        for (int i = 0; i < bb_pool_size(gp->pool) && i < 64; i++)
+            if (f.status[i] != BB_OK) return bb_fail(f.status[i], "evaluating: %s", f.msg);
+        d->copy(d, BB_STREAM_COMPUTE, gp->ex, f.x, (size_t)(f.m * gp->len) * 4, BB_COPY_H2D);
+        d->copy(d, BB_STREAM_COMPUTE, gp->ey, f.y, (size_t)f.m * 4, BB_COPY_H2D);
+        d->record(d, E_EVAL0 + b, BB_STREAM_COMPUTE);
+        bb_gnet_forward(&gp->g, gp->ex, f.m, 0, gp->params, gp->state, NULL);
+        bb_kxent xe = {f.m, t->spec.classes, bb_gnet_logits(&gp->g), gp->ey, 1.0, 0.0f, NULL,
+                       gp->eloss + ch * S, gp->etop1 + ch * S, gp->etop5 + ch * S};
+        d->xent(d, &xe);
+    }
+    d->reduce(d, BB_REDUCE_SUM_F64, gp->eloss, count, gp->scal);
+    d->reduce(d, BB_REDUCE_SUM_F64, gp->etop1, count, gp->scal + 1);
+    d->reduce(d, BB_REDUCE_SUM_F64, gp->etop5, count, gp->scal + 2);
+    d->copy(d, BB_STREAM_COMPUTE, gp->hscal, gp->scal, 3 * sizeof(double), BB_COPY_D2H);
+    d->record(d, E_SCAL, BB_STREAM_COMPUTE);
+    bb_status s = d->sync_event(d, E_SCAL);
+    if (s != BB_OK) return bb_fail_context(s, "evaluating on the GPU");
+    double acc[3] = {gp->hscal[0], gp->hscal[1], gp->hscal[2]};
+    if (t->comm->size > 1) BB_TRY(t->comm->allreduce_f64(t->comm, acc, 3));
+    double n = (double)t->test->n;
+    r->count = t->test->n;
+    r->loss = acc[0] / n;
+    r->top1_err = 1.0 - acc[1] / n;
+    r->top5_err = 1.0 - acc[2] / n;
+    return BB_OK;
+}
