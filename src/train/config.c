@@ -92,17 +92,17 @@ void bb_config_defaults(bb_config *c)
     }
 }
 
+/* choices "a|b|c"; an empty alternative ("|A|B") accepts the empty string */
 static int in_choices(const char *choices, const char *v)
 {
     size_t n = strlen(v);
-    for (const char *p = choices; p; p = strchr(p, '|')) {
-        if (*p == '|') p++;
+    for (const char *p = choices;;) {
         const char *end = strchr(p, '|');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == n && strncmp(p, v, n) == 0) return 1;
-        if (!end) break;
+        if (!end) return 0;
+        p = end + 1;
     }
-    return 0;
 }
 
 bb_status bb_config_set(bb_config *c, const char *name, const char *value)
