@@ -4,6 +4,7 @@
 
 #include "train/gradsum.h"
 #include "train/loader.h"
+#include "train/noise.h"
 #include "train/trainer.h"
 #include "util/pool.h"
 
@@ -47,9 +48,9 @@ struct bb_trainer {
     /* running sums of the current epoch (kept in checkpoints) */
     double ep_loss;
     int64_t ep_correct, ep_seen;
-    /* gradient noise scale */
-    double ema_g2, ema_trs, last_g2, last_trs;
-    int64_t noise_steps;
+    /* gradient noise scale: averages (kept in checkpoints) and the last step's estimates */
+    bb_noise_avg noise;
+    bb_noise_est noise_last;
 };
 
 #endif
