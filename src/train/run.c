@@ -19,6 +19,7 @@
 static volatile sig_atomic_t stop_signal;
 
 void bb_trainer_request_stop(int signo) { stop_signal = signo ? signo : SIGTERM; }
+int bb_trainer_stop_requested(void) { return stop_signal; }
 
 typedef struct {
     FILE *jsonl, *iter_csv, *epoch_csv;
@@ -150,8 +151,12 @@ static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int eval
         if (evaluate) fprintf(stderr, " | test loss %.4f err %.2f%% (top-5 %.2f%%)", r.loss, 100 * r.top1_err, 100 * r.top5_err);
         fprintf(stderr, " | %.0f img/s, %.1fs\n", img_s, t_epoch);
     }
-    t->ep_loss = 0;
-    t->ep_correct = t->ep_seen = 0;
+    /* a record for a partial epoch (--max-steps) keeps the sums, so that a
+     * resumed run's record of that epoch covers all of it */
+    if (t->step % t->steps_per_epoch == 0) {
+        t->ep_loss = 0;
+        t->ep_correct = t->ep_seen = 0;
+    }
     return BB_OK;
 }
 

@@ -56,6 +56,9 @@ bb_status bb_checkpoint_read_config(const char *path, bb_config *cfg);
 bb_status bb_trainer_run(bb_trainer *t);
 /* Async-signal-safe: the run stops after the current iteration. */
 void bb_trainer_request_stop(int signo);
+/* The signal that asked for a stop, 0 if none (so a caller running several
+ * trainings one after another stops between them too). */
+int bb_trainer_stop_requested(void);
 
 /* accessors */
 const bb_net *bb_trainer_net(const bb_trainer *t);
