@@ -91,8 +91,8 @@ static void log_iteration(bb_trainer *t, run_out *o, const bb_step_stats *st, do
             "\"t_update\":%.6f,\"t_step\":%.6f", (long long)st->step, st->epoch, st->loss, st->err, st->lr,
             st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd, st->t_reduce, st->t_update, st->t_step);
     if (t->cfg.noise_scale)
-        fprintf(o->jsonl, ",\"b_noise\":%.7g,\"g2\":%.7g,\"trace_sigma\":%.7g", st->b_noise, t->noise_last.g2,
-                t->noise_last.trace);
+        fprintf(o->jsonl, ",\"b_noise\":%.7g,\"g2\":%.7g,\"trace_sigma\":%.7g", st->b_noise, st->noise_g2,
+                st->noise_trace);
     fprintf(o->jsonl, "}\n");
     fprintf(o->iter_csv, "%lld,%.6f,%.7g,%.6g,%.9g,%.7g,%.2f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.7g\n", (long long)st->step,
             st->epoch, st->loss, st->err, st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd,

@@ -325,8 +325,10 @@ static bb_status noise_scale_update(bb_trainer *t, const float *sum, double sum_
     bb_noise_input in = {.k = t->k, .n = t->n, .population = augmented ? 0 : t->train->n,
                          .parts_sq = parts, .total_sq = sum_sq,
                          .total_dot_reg = dot, .reg_sq = rr};
-    t->noise_last = bb_noise_estimate(&in);
-    bb_noise_avg_update(&t->noise, BB_NOISE_DECAY, t->noise_last);
+    bb_noise_est e = bb_noise_estimate(&in);
+    st->noise_g2 = e.g2;
+    st->noise_trace = e.trace;
+    bb_noise_avg_update(&t->noise, BB_NOISE_DECAY, e);
     st->b_noise = bb_noise_scale(&t->noise);
     return BB_OK;
 }

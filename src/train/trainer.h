@@ -21,6 +21,7 @@ typedef struct {
     double lr, grad_norm;
     double t_data, t_fwd, t_bwd, t_reduce, t_update, t_step;  /* seconds; per-thread ones averaged */
     double b_noise;          /* gradient noise scale estimate (with --noise-scale), else 0 */
+    double noise_g2, noise_trace;  /* this step's unbiased estimates of |G|^2 and tr(Sigma) */
 } bb_step_stats;
 
 typedef struct {

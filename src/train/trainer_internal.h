@@ -48,9 +48,7 @@ struct bb_trainer {
     /* running sums of the current epoch (kept in checkpoints) */
     double ep_loss;
     int64_t ep_correct, ep_seen;
-    /* gradient noise scale: averages (kept in checkpoints) and the last step's estimates */
-    bb_noise_avg noise;
-    bb_noise_est noise_last;
+    bb_noise_avg noise;        /* gradient noise scale averages (kept in checkpoints) */
 };
 
 #endif
