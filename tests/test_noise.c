@@ -141,7 +141,7 @@ TEST(noise_scale_without_replacement_from_a_finite_set)
     }
     CHECK_NEAR(acc[0][0] / M, g2, 4 * se[0]);
     CHECK_NEAR(acc[0][1] / M, tr, 4 * se[1]);
-    /* without the correction: |G|^2 + (1/N)... is missed by tr(Sigma)/N, far outside the tolerance */
+    /* without the correction the |G|^2 estimate is low by about tr(Sigma)/N, far outside the tolerance */
     CHECK_NEAR(acc[1][0] / M, g2 - tr / P, 4 * se[0] + 1e-3 * g2);
     CHECK(fabs(acc[1][0] / M - g2) > 8 * se[0]);
 }
