@@ -12,6 +12,9 @@ int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_schedule(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
+int cli_sweep(int argc, char **argv);
+int cli_plot(int argc, char **argv);
+int cli_advise(int argc, char **argv);
 
 /* Applies --flag value / --flag=value pairs of the configuration table to cfg.
  * Arguments named in `extra` (NULL-terminated, without "--") are not config
