@@ -187,7 +187,7 @@ static void kn_label(int64_t kn, char *buf, size_t cap)
 
 static void preamble(FILE *f, const plot_ctx *c, const char *name, int w, int h)
 {
-    if (!strcmp(c->term, "pngcairo"))
+    if (!c->term || !strcmp(c->term, "pngcairo"))  /* without gnuplot here: scripts for one that has cairo */
         fprintf(f, "set terminal pngcairo noenhanced size %d,%d font \"DejaVu Sans,11\" linewidth 1.5\n", w, h);
     else
         fprintf(f, "set terminal png noenhanced size %d,%d\n", w, h);
