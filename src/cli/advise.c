@@ -35,7 +35,7 @@ static void report(const bb_config *cfg, const bb_advice *a, const char *dir)
     printf("\ncritical minibatch size ~ B_noise: kn = %.0f (the nearest power of two), lr = %.4g by the linear\n"
            "rule (%g x %.0f / %g), with gradual warmup\n", a->suggested_kn, a->suggested_lr, cfg->lr, a->suggested_kn,
            cfg->ref_batch);
-    printf("\nthe trade-off it predicts (McCandlish et al., eq. 2.11): steps S = S_min (1 + B_noise/kn), samples\n"
+    printf("\nthe trade-off McCandlish et al.'s model predicts: steps S = S_min (1 + B_noise/kn), samples\n"
            "E = E_min (1 + kn/B_noise); kn = B_noise needs twice the minimum of each:\n");
     printf("  %8s  %11s  %13s\n", "kn", "S / S_min", "E / E_min");
     double lo = fmin((double)a->n * 8, cfg->ref_batch), hi = fmax(4 * a->suggested_kn, 2 * lo);

@@ -1,10 +1,10 @@
 /* Plots of a sweep or of one run, made by gnuplot from generated scripts. The
  * data files (whitespace columns, one block per run or variant) and the .gp
  * scripts stay next to the PNGs, so a figure can be restyled and remade with
- * `cd DIR/plots && gnuplot NAME.gp`. Figures follow Goyal et al.: test error vs
- * minibatch size (their Figure 1), training error of a small vs a large
- * minibatch (Figure 2), warmup variants (Figure 4); plus lr schedules, the lr
- * scaling variants and the gradient noise scale. */
+ * `cd DIR/plots && gnuplot NAME.gp`. Figures in the manner of Goyal et al.:
+ * test error vs minibatch size, training error of a small vs a large
+ * minibatch, warmup variants; plus lr schedules, the lr scaling variants and
+ * the gradient noise scale. */
 #include "sweep/sweep.h"
 
 #include "util/file.h"
@@ -274,7 +274,7 @@ static void xtics_kn(FILE *f, const int64_t *kns, int n)
     fprintf(f, ")\n");
 }
 
-/* Figure 1: final test (and training) error against kn, one line per variant. */
+/* Final test (and training) error against kn, one line per variant. */
 static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows, const int *block)
 {
     const bb_sweep_results *r = c->r;
@@ -338,7 +338,7 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
     script_run(c, &s, "error_vs_batch");
 }
 
-/* Figure 2: training error vs epochs, the smallest kn against each larger one. */
+/* Training error vs epochs, the smallest kn against each larger one. */
 static void plot_train_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
 {
     int64_t kns[64];
@@ -398,7 +398,7 @@ static void plot_test_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
     else { fclose(s.f); free(s.buf); }
 }
 
-/* Figure 4 style: the variants in `which` at the kn where most of them ran,
+/* The variants in `which` at the kn where most of them ran,
  * training error (left) and lr (right) vs epochs, with the smallest kn. */
 static void plot_variants(plot_ctx *c, const char *name, const char *what, const int *which, int nwhich)
 {
