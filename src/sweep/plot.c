@@ -113,14 +113,17 @@ static void write_lr_block(FILE *f, const bb_sweep_run_result *u)
     fprintf(f, "\n\n");
 }
 
-/* One block: per-epoch records: epoch train_err% test_err% */
+/* One block: per-epoch records at the fractional epoch they were written
+ * (a run stopped mid-epoch has a record for its partial epoch):
+ * epoch train_err% test_err% */
 static void write_epoch_block(FILE *f, const bb_sweep_run_result *u)
 {
     const bb_csv *t = &u->epochs;
+    double spe = u->steps_per_epoch > 0 ? (double)u->steps_per_epoch : 1;
     fprintf(f, "# %s: epoch train_err_%% test_err_%%\n", u->name);
     for (int64_t i = 0; i < t->nrows; i++) {
         double te = bb_csv_at(t, i, bb_csv_col(t, "test_err"));
-        fprintf(f, "%.6g %.6g ", bb_csv_at(t, i, bb_csv_col(t, "epoch")), 100 * bb_csv_at(t, i, bb_csv_col(t, "train_err")));
+        fprintf(f, "%.6g %.6g ", bb_csv_at(t, i, bb_csv_col(t, "step")) / spe, 100 * bb_csv_at(t, i, bb_csv_col(t, "train_err")));
         if (isfinite(te)) fprintf(f, "%.6g\n", 100 * te);
         else fprintf(f, "?\n");
     }
@@ -357,7 +360,7 @@ static void plot_train_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
     kn_label(kns[0], ls, sizeof ls);
     preamble(f, c, "train_curves", cols == 1 ? W : 480 * cols, cols == 1 ? H : 380 * rws + 60);
     fprintf(f, "set multiplot layout %d,%d title \"Training error, kn = %s vs larger minibatches (%s)\"\n", rws, cols, ls, setup);
-    fprintf(f, "set xlabel \"epochs\"\nset ylabel \"training error (%%)\"\nset yrange [0:100]\nset key top right\n");
+    fprintf(f, "set xlabel \"epochs\"\nset ylabel \"training error (%%)\"\nset yrange [0:100]\nset key bottom left\n");
     for (int p = 0; p < panels; p++) {
         /* the largest sizes when there are more than six */
         int64_t kn = kns[nk - panels + p];
@@ -383,7 +386,7 @@ static void plot_test_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
     preamble(f, c, "test_curves", W, H);
     fprintf(f, "set title \"Test error after each epoch (gradual warmup, linear scaling)\\n%s\"\n", setup);
     fprintf(f, "set xlabel \"epochs\"\nset ylabel \"test error (%%, log scale)\"\nset logscale y\nset format y \"%%g\"\n"
-            "set key top right\nplot ");
+            "set key bottom left\nplot ");
     int n = 0;
     for (int i = 0; i < nrows; i++) {
         int u = rows[i].variant == 0 ? pick_run(c->r, rows[i].kn, 0) : -1;
@@ -429,7 +432,7 @@ static void plot_variants(plot_ctx *c, const char *name, const char *what, const
         const char *file = panel ? "lr.dat" : "iters.dat";
         if (panel) fprintf(f, "set title \"learning rate\"\nset ylabel \"lr\"\nset yrange [0:*]\n");
         else fprintf(f, "set title \"training error\"\nset ylabel \"training error (%%)\"\nset yrange [0:100]\n");
-        fprintf(f, "set xlabel \"epochs\"\nset key top right\nplot ");
+        fprintf(f, "set xlabel \"epochs\"\nset key %s\nplot ", panel ? "top right" : "bottom left");
         int n = 0;
         if (small >= 0) {
             fprintf(f, "\"%s\" index %d using 1:2 with lines lt 8 dt 2 title \"kn = %s (%s)\"", file, small, ls,
@@ -537,7 +540,7 @@ static void plot_run_errors(plot_ctx *c)
     setup_text(&u->cfg, setup, sizeof setup);
     preamble(f, c, "errors", W, H);
     fprintf(f, "set title \"%s: kn = %lld, peak lr %.4g\\n%s\"\n", u->name, (long long)u->cfg.batch_size, u->peak_lr, setup);
-    fprintf(f, "set xlabel \"epochs\"\nset ylabel \"error (%%, log scale)\"\nset logscale y\nset format y \"%%g\"\nset key top right\n"
+    fprintf(f, "set xlabel \"epochs\"\nset ylabel \"error (%%, log scale)\"\nset logscale y\nset format y \"%%g\"\nset key bottom left\n"
             "plot \"iters.dat\" index 0 using 1:2 with lines lt 1 title \"training error (1/8-epoch bins)\", "
             "\"epochs.dat\" index 0 using 1:2 with linespoints lt 1 pt 6 title \"training error (epoch)\", "
             "\"\" index 0 using 1:3 with linespoints lt 2 title \"test error\"\n");
