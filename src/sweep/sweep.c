@@ -183,11 +183,12 @@ static bb_status write_done(FILE *f, void *arg)
 {
     const done_rec *d = arg;
     const bb_sweep_run_result *r = d->r;
-    char q[1200];
+    char q[1200], qn[300];
     bb_json_quote(q, sizeof q, d->message ? d->message : "");
-    fprintf(f, "{\"status\":\"%s\",\"name\":\"%s\",\"kn\":%lld,\"n\":%lld,\"seed\":%lld,\"variant\":\"%s\","
+    bb_json_quote(qn, sizeof qn, r->name);
+    fprintf(f, "{\"status\":\"%s\",\"name\":%s,\"kn\":%lld,\"n\":%lld,\"seed\":%lld,\"variant\":\"%s\","
             "\"peak_lr\":%.9g,\"steps\":%lld,\"total_steps\":%lld",
-            d->status, r->name, (long long)r->cfg.batch_size, (long long)r->cfg.worker_batch, (long long)r->cfg.seed,
+            d->status, qn, (long long)r->cfg.batch_size, (long long)r->cfg.worker_batch, (long long)r->cfg.seed,
             d->variant >= 0 ? bb_sweep_variants[d->variant].name : "other", r->peak_lr, (long long)r->steps_done,
             (long long)r->total_steps);
     if (isfinite(r->final_test_err))
