@@ -33,12 +33,13 @@ static void report(const bb_config *cfg, const bb_advice *a, const char *dir)
     printf("  over 5 blocks of those iterations %.0f..%.0f; first quarter of the run %.0f; running estimate %.0f\n",
            a->b_lo, a->b_hi, a->b_early, a->b_ema);
     printf("\ncritical minibatch size ~ B_noise: kn = %.0f (the nearest power of two), lr = %.4g by the linear\n"
-           "rule (%g x %.0f / %g), with gradual warmup\n", a->suggested_kn, a->suggested_lr, cfg->lr, a->suggested_kn,
-           cfg->ref_batch);
+           "rule (%g x %.0f / %g)%s\n", a->suggested_kn, a->suggested_lr, cfg->lr, a->suggested_kn, cfg->ref_batch,
+           a->suggested_kn > cfg->ref_batch ? ", with gradual warmup" : "");
     printf("\nthe trade-off McCandlish et al.'s model predicts: steps S = S_min (1 + B_noise/kn), samples\n"
            "E = E_min (1 + kn/B_noise); kn = B_noise needs twice the minimum of each:\n");
     printf("  %8s  %11s  %13s\n", "kn", "S / S_min", "E / E_min");
-    double lo = fmin((double)a->n * 8, cfg->ref_batch), hi = fmax(4 * a->suggested_kn, 2 * lo);
+    /* powers of two from a quarter of the suggestion (at least n) to 8x it (at least 4x the reference) */
+    double lo = fmax((double)a->n, a->suggested_kn / 4), hi = fmax(8 * a->suggested_kn, 4 * cfg->ref_batch);
     int sizes = 0;
     for (double kn = lo; kn <= hi * 1.0001 && kn <= (double)a->n_train; kn *= 2, sizes++)
         printf("  %8.0f  %11.2f  %13.2f%s\n", kn, 1 + a->b_noise / kn, 1 + kn / a->b_noise,
