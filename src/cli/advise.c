@@ -56,11 +56,32 @@ static void report(const bb_config *cfg, const bb_advice *a, const char *dir)
            "advice: %s/advise.json; curves: bigbatch plot %s\n", dir, dir);
 }
 
+/* --from DIR: the advice from a run that was trained with --noise-scale */
+static int analyze_only(const char *dir)
+{
+    bb_sweep_run_result r;
+    bb_advice a;
+    bb_status s = bb_sweep_read_run(dir, &r);
+    if (s == BB_OK) {
+        bb_csv_free(&r.epochs);
+        bb_csv_free(&r.iters);
+        s = bb_advise_analyze(dir, &a);
+    }
+    if (s == BB_OK) s = bb_advise_write(dir, &a);
+    if (s != BB_OK) {
+        fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
+        return 1;
+    }
+    report(&r.cfg, &a, dir);
+    return 0;
+}
+
 int cli_advise(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: bigbatch advise [--steps N] [training flags]\n"
+                   "       bigbatch advise --from RUN_DIR   (the same from a run trained with --noise-scale)\n"
                    "Trains --steps iterations (default 300) of the configuration with the gradient noise\n"
                    "scale estimate on (k = kn/n workers give gradients at batch n and kn every step), then\n"
                    "reports B_noise (the critical minibatch size of McCandlish et al.), the learning rate\n"
@@ -70,12 +91,13 @@ int cli_advise(int argc, char **argv)
             cli_print_flags(stdout);
             return 0;
         }
-    static const char *const extra[] = {"steps", NULL};
-    const char *vals[1] = {"300"};
+    static const char *const extra[] = {"steps", "from", NULL};
+    const char *vals[2] = {"300", NULL};
     bb_config cfg;
     bb_config_defaults(&cfg);
     unsigned char seen[128] = {0};
     if (cli_parse("advise", argc, argv, &cfg, extra, vals, seen) != 0) return 2;
+    if (vals[1]) return analyze_only(vals[1]);
     if (!seen[bb_config_find("out") - bb_config_fields]) snprintf(cfg.out, sizeof cfg.out, "runs/advise");
     char *end;
     long long steps = strtoll(vals[0], &end, 10);

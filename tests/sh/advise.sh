@@ -25,3 +25,8 @@ grep -q '"trace_sigma"' "$tmp/a/metrics.jsonl"
 test "$(tail -n +2 "$tmp/a/iters.csv" | wc -l)" -eq 60
 if "$bb" advise $flags --batch-size 8 --steps 30 --out "$tmp/b" > "$tmp/out2" 2>&1; then exit 1; fi
 grep -q "at least 2 workers" "$tmp/out2"
+# --from: the same analysis of an existing run, without training again
+rm "$j"
+"$bb" advise --from "$tmp/a" > "$tmp/out3" 2>&1 || { cat "$tmp/out3"; exit 1; }
+test "$(sed -n 's/.*"b_noise": \([0-9.e+]*\),*/\1/p' "$j")" = "$b"
+grep -q "critical minibatch size" "$tmp/out3"
