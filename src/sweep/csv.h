@@ -1,6 +1,7 @@
 /* Numeric CSV tables with a header line (the trainer's iters.csv and
  * epochs.csv): columns found by name, every cell a double ("nan" allowed).
- * A last line without its newline (a writer stopped mid-line) is ignored. */
+ * A last line without its newline (a writer stopped mid-line, or one still
+ * writing) is ignored; a file without a complete header line is an empty table. */
 #ifndef BB_SWEEP_CSV_H
 #define BB_SWEEP_CSV_H
 

@@ -76,6 +76,7 @@ static void write_iter_block(FILE *f, const bb_sweep_run_result *u)
     int ce = bb_csv_col(t, "epoch"), cr = bb_csv_col(t, "err"), cl = bb_csv_col(t, "lr"), cs = bb_csv_col(t, "step");
     int64_t spe = u->steps_per_epoch > 0 ? u->steps_per_epoch : 1;
     fprintf(f, "# %s: epoch train_err_%% lr (bins of 1/8 epoch)\n", u->name);
+    if (t->nrows == 0) fprintf(f, "? ? ?\n");  /* an empty block would shift the index of the next ones */
     double se = 0, sr = 0, sl = 0;
     int64_t cnt = 0, bin = -1;
     for (int64_t i = 0; i <= t->nrows; i++) {
@@ -102,6 +103,7 @@ static void write_lr_block(FILE *f, const bb_sweep_run_result *u)
     int ce = bb_csv_col(t, "epoch"), cl = bb_csv_col(t, "lr"), cb = bb_csv_col(t, "b_noise");
     int64_t every = t->nrows > 4000 ? t->nrows / 2000 : 1;
     fprintf(f, "# %s: epoch lr b_noise\n", u->name);
+    if (t->nrows == 0) fprintf(f, "? ? ?\n");
     /* the lr holds during an iteration: the point at its start */
     for (int64_t i = 0; i < t->nrows; i += every) {
         double b = bb_csv_at(t, i, cb);
@@ -121,6 +123,7 @@ static void write_epoch_block(FILE *f, const bb_sweep_run_result *u)
     const bb_csv *t = &u->epochs;
     double spe = u->steps_per_epoch > 0 ? (double)u->steps_per_epoch : 1;
     fprintf(f, "# %s: epoch train_err_%% test_err_%%\n", u->name);
+    if (t->nrows == 0) fprintf(f, "? ? ?\n");
     for (int64_t i = 0; i < t->nrows; i++) {
         double te = bb_csv_at(t, i, bb_csv_col(t, "test_err"));
         fprintf(f, "%.6g %.6g ", bb_csv_at(t, i, bb_csv_col(t, "step")) / spe, 100 * bb_csv_at(t, i, bb_csv_col(t, "train_err")));
