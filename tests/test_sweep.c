@@ -274,3 +274,36 @@ TEST(sweep_records_a_diverged_run_and_goes_on)
     bb_sweep_results_free(&res);
     bb_comm_destroy(comm);
 }
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) { fputs(text, f); fclose(f); }
+}
+
+TEST(sweep_csv_reader)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/t.csv", bb_test_tmpdir());
+    bb_csv t;
+    /* a file its writer has not flushed yet: no columns, no rows */
+    write_text(path, "");
+    CHECK_OK(bb_csv_read(path, &t));
+    CHECK(t.nrows == 0 && bb_csv_col(&t, "step") < 0 && isnan(bb_csv_at(&t, 0, 0)));
+    bb_csv_free(&t);
+    write_text(path, "step,err");
+    CHECK_OK(bb_csv_read(path, &t));
+    CHECK(t.nrows == 0);
+    bb_csv_free(&t);
+    /* a last line cut short is ignored; nan and empty cells are NAN */
+    write_text(path, "step,err,lr\n0,0.5,nan\n1,,0.1\n2,0.2");
+    CHECK_OK(bb_csv_read(path, &t));
+    CHECK(t.nrows == 2 && t.ncols == 3 && bb_csv_col(&t, "lr") == 2);
+    CHECK(bb_csv_at(&t, 0, 1) == 0.5 && isnan(bb_csv_at(&t, 0, 2)) && isnan(bb_csv_at(&t, 1, 1)));
+    CHECK(bb_csv_at(&t, 1, 2) == 0.1);
+    bb_csv_free(&t);
+    write_text(path, "step,err\n0,0.5\n1,x\n");
+    CHECK_FAILS(bb_csv_read(path, &t), BB_ERR_FORMAT, "line 3, column 'err'");
+    write_text(path, "step,err\n0,0.5,7\n");
+    CHECK_FAILS(bb_csv_read(path, &t), BB_ERR_FORMAT, "line 2");
+}
