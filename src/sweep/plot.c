@@ -305,13 +305,14 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
     if (!f) return;
     char setup[300];
     setup_text(&r->runs[0].cfg, setup, sizeof setup);
-    preamble(f, c, "error_vs_batch", W, H);
+    preamble(f, c, "error_vs_batch", W + 150, H);
     double lo = (double)kns[0] / 1.5, hi = (double)kns[nk - 1] * 1.5;
     if (c->b_noise > 0) { lo = fmin(lo, c->b_noise / 1.5); hi = fmax(hi, c->b_noise * 1.5); }
     fprintf(f, "set title \"Error vs minibatch size kn (linear scaling rule)\\n%s\"\n", setup);
     fprintf(f, "set xlabel \"minibatch size kn (log2 scale)\"\nset ylabel \"error (%%)\"\nset xrange [%g:%g]\n", lo, hi);
     xtics_kn(f, kns, nk);
-    fprintf(f, "set key below maxrows 3\nset autoscale y\nset offsets 0, 0, graph 0.08, graph 0.08\n");
+    fprintf(f, "set key outside right top vertical Left reverse width -2\nset autoscale y\n"
+            "set offsets 0, 0, graph 0.08, graph 0.08\n");
     if (isfinite(base_err)) {
         char l[32];
         kn_label(base_kn, l, sizeof l);
@@ -321,7 +322,7 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
     }
     if (c->b_noise > 0)
         fprintf(f, "set arrow 2 from %.6g, graph 0 to %.6g, graph 1 nohead dt 2 lw 2 lc rgb \"#9467bd\"\n"
-                "set label 2 \"B_noise = %.0f (advise)\" at %.6g, graph 0.5 rotate by 90 offset -1,0 center tc rgb \"#9467bd\"\n",
+                "set label 2 \"B_noise = %.0f (advise)\" at %.6g, graph 0.5 rotate by 90 offset 1.5,0 center tc rgb \"#9467bd\"\n",
                 c->b_noise, c->b_noise, c->b_noise, c->b_noise);
     fprintf(f, "plot ");
     int first = 1;

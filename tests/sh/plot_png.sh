@@ -28,7 +28,7 @@ check_png() {
 if command -v gnuplot > /dev/null; then
     "$bb" plot "$tmp/s" > "$tmp/plot.log" 2>&1 || { cat "$tmp/plot.log"; exit 1; }
     p="$tmp/s/plots"
-    check_png "$p/error_vs_batch.png" 1000 640
+    check_png "$p/error_vs_batch.png" 1150 640
     check_png "$p/test_curves.png" 1000 640
     check_png "$p/lr_schedule.png" 1000 640
     check_png "$p/train_curves.png" 960 440
