@@ -405,20 +405,34 @@ static void plot_test_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
     else { fclose(s.f); free(s.buf); }
 }
 
-/* The variants in `which` at the kn where most of them ran,
- * training error (left) and lr (right) vs epochs, with the smallest kn. */
-static void plot_variants(plot_ctx *c, const char *name, const char *what, const int *which, int nwhich)
+/* The variants in `which` at one kn (NAME_knKN.png for every kn where at
+ * least two of them ran), training error (left) and lr (right) vs epochs,
+ * with the smallest kn of the recipe for reference. */
+static void plot_variants_at(plot_ctx *c, const char *base, const char *what, const int *which, int nwhich,
+                             int64_t best_kn);
+
+static void plot_variants(plot_ctx *c, const char *base, const char *what, const int *which, int nwhich)
 {
     const bb_sweep_results *r = c->r;
-    int64_t best_kn = 0;
-    int best = 1;  /* at least two variants at one kn */
+    int64_t done[64];
+    int ndone = 0;
     for (int i = 0; i < r->nruns; i++) {
         int64_t kn = r->runs[i].cfg.batch_size;
-        int cnt = 0;
+        int cnt = 0, seen = 0;
+        for (int j = 0; j < ndone; j++) seen |= done[j] == kn;
         for (int w = 0; w < nwhich; w++) cnt += pick_run(r, kn, which[w]) >= 0;
-        if (cnt > best || (cnt == best && best_kn && kn > best_kn)) { best = cnt; best_kn = kn; }
+        if (seen || cnt < 2 || ndone == 64) continue;
+        done[ndone++] = kn;
+        plot_variants_at(c, base, what, which, nwhich, kn);
     }
-    if (!best_kn) return;
+}
+
+static void plot_variants_at(plot_ctx *c, const char *base, const char *what, const int *which, int nwhich,
+                             int64_t best_kn)
+{
+    const bb_sweep_results *r = c->r;
+    char name[64];
+    snprintf(name, sizeof name, "%s_kn%lld", base, (long long)best_kn);
     int64_t small_kn = 0;
     for (int i = 0; i < r->nruns; i++)
         if (r->runs[i].variant == 0 && (!small_kn || r->runs[i].cfg.batch_size < small_kn)) small_kn = r->runs[i].cfg.batch_size;

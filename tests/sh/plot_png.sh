@@ -32,8 +32,8 @@ if command -v gnuplot > /dev/null; then
     check_png "$p/test_curves.png" 1000 640
     check_png "$p/lr_schedule.png" 1000 640
     check_png "$p/train_curves.png" 960 440
-    check_png "$p/warmup.png" 1300 560
-    check_png "$p/lr_scaling.png" 1300 560
+    check_png "$p/warmup_kn64.png" 1300 560
+    check_png "$p/lr_scaling_kn64.png" 1300 560
     if [ -f "$tmp/s/advise/advise.json" ]; then check_png "$p/noise_scale.png" 1000 640; fi
     test -f "$p/error_vs_batch.gp" && test -f "$p/summary.dat"
     ! ls "$p"/*.log 2> /dev/null
