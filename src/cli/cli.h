@@ -15,6 +15,9 @@ int cli_inspect(int argc, char **argv);
 int cli_bench(int argc, char **argv);  /* bench.c: dispatches `bigbatch bench SUBCOMMAND` */
 /* `bigbatch bench allreduce` (argv[0] = "allreduce") */
 int cli_bench_allreduce(int argc, char **argv);
+int cli_sweep(int argc, char **argv);
+int cli_plot(int argc, char **argv);
+int cli_advise(int argc, char **argv);
 
 /* Applies --flag value / --flag=value pairs of the configuration table to cfg.
  * Arguments named in `extra` (NULL-terminated, without "--") are not config

@@ -10,6 +10,9 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"schedule", cli_schedule, "print the learning rate per epoch or iteration of a configuration"},
     {"inspect", cli_inspect, "show a checkpoint's metadata and tensor hashes"},
     {"summary", cli_summary, "print a model's layers, parameter count and FLOPs"},
+    {"sweep", cli_sweep, "train at several minibatch sizes (and seeds, recipe variants); table and plots"},
+    {"plot", cli_plot, "plot a run or sweep directory (PNG, with gnuplot)"},
+    {"advise", cli_advise, "estimate the critical minibatch size from a short run (gradient noise scale)"},
     {"bench", cli_bench, "measurements: bench train (throughput, per-layer profile), bench allreduce (under mpirun -np P)"},
 };
 

@@ -91,9 +91,9 @@ bb_status bb_trainer_save_with(bb_trainer *t, const char *path, const char *cons
     PUT("epoch_loss_sum", "%.17g", t->ep_loss);
     PUT("epoch_correct", "%lld", (long long)t->ep_correct);
     PUT("epoch_seen", "%lld", (long long)t->ep_seen);
-    PUT("noise_ema_g2", "%.17g", t->ema_g2);
-    PUT("noise_ema_trs", "%.17g", t->ema_trs);
-    PUT("noise_steps", "%lld", (long long)t->noise_steps);
+    PUT("noise_ema_g2", "%.17g", t->noise.g2);
+    PUT("noise_ema_trs", "%.17g", t->noise.trace);
+    PUT("noise_steps", "%lld", (long long)t->noise.steps);
     for (int f = 0; f < bb_config_nfields; f++) {
         snprintf(m[j].key, sizeof m[j].key, "config.%s", bb_config_fields[f].name);
         bb_config_get(&t->cfg, &bb_config_fields[f], m[j].val, sizeof m[j].val);
@@ -234,9 +234,9 @@ static bb_status load_from(bb_trainer *t, const bb_st_file *f)
     t->ep_loss = el;
     t->ep_correct = ec;
     t->ep_seen = es;
-    t->ema_g2 = g2;
-    t->ema_trs = trs;
-    t->noise_steps = ns;
+    t->noise.g2 = g2;
+    t->noise.trace = trs;
+    t->noise.steps = ns;
     bb_loader_destroy(t->loader);
     t->loader = NULL;
     if (t->gpu) BB_TRY(bb_gpu_upload(t));

@@ -21,6 +21,7 @@
 static volatile sig_atomic_t stop_signal;
 
 void bb_trainer_request_stop(int signo) { stop_signal = signo ? signo : SIGTERM; }
+int bb_trainer_stop_requested(void) { return stop_signal; }
 
 typedef struct {
     FILE *jsonl, *iter_csv, *epoch_csv;
@@ -99,7 +100,8 @@ static void log_iteration(bb_trainer *t, run_out *o, const bb_step_stats *st, do
             st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd, st->t_reduce, st->t_update, st->t_step,
             st->t_allreduce);
     if (t->cfg.noise_scale)
-        fprintf(o->jsonl, ",\"b_noise\":%.7g,\"g2\":%.7g,\"trace_sigma\":%.7g", st->b_noise, t->last_g2, t->last_trs);
+        fprintf(o->jsonl, ",\"b_noise\":%.7g,\"g2\":%.7g,\"trace_sigma\":%.7g", st->b_noise, st->noise_g2,
+                st->noise_trace);
     fprintf(o->jsonl, "}\n");
     fprintf(o->iter_csv, "%lld,%.6f,%.7g,%.6g,%.9g,%.7g,%.2f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.7g,%.6f\n", (long long)st->step,
             st->epoch, st->loss, st->err, st->lr, st->grad_norm, img_s, st->t_data, st->t_fwd, st->t_bwd,

@@ -339,29 +339,38 @@ static bb_status ensure_loader(bb_trainer *t)
                             t->step, INT64_MAX / 2, bb_loader_producers(&t->cfg, t->train));
 }
 
-/* McCandlish et al.: from |G_small|^2 (B = n, mean over workers) and
- * |G_big|^2 (B = kn), unbiased estimates of |G|^2 and tr(Sigma); the noise
- * scale is the ratio of their exponential averages. */
-static void noise_scale_update(bb_trainer *t, const float *sum, bb_step_stats *st)
+/* The gradient noise scale (noise.h) from this step's per-worker squared norms
+ * and the summed gradient. The weight-decay term lambda*w is part of the
+ * gradient SGD follows but not of the workers' gradients: it moves |G|^2 and
+ * leaves tr(Sigma) alone. Indices are drawn without replacement, so with no
+ * augmentation the finite-population correction applies; with augmentation
+ * every draw is a new sample and the draws count as independent. */
+static bb_status noise_scale_update(bb_trainer *t, const float *sum, double sum_sq, bb_step_stats *st)
 {
-    double small = 0, big = 0;
+    double parts = 0, dot = 0, rr = 0;
     int64_t local = t->w_hi - t->w_lo;
-    for (int64_t i = 0; i < local; i++) small += t->worker_sq[i];
-    double pair[1] = {small};
-    if (t->comm->size > 1) t->comm->allreduce_f64(t->comm, pair, 1);
-    double k = (double)t->k;
-    small = k * pair[0];  /* g_w = mean gradient of worker w / k: mean_w |k g_w|^2 = k sum_w |g_w|^2 */
-    for (int64_t i = 0; i < t->P; i++) big += (double)sum[i] * sum[i];
-    double bs = (double)t->n, bbig = (double)t->kn;
-    double g2 = (bbig * big - bs * small) / (bbig - bs);
-    double trs = (small - big) / (1.0 / bs - 1.0 / bbig);
-    const double decay = 0.95;
-    t->ema_g2 = t->noise_steps ? decay * t->ema_g2 + (1 - decay) * g2 : g2;
-    t->ema_trs = t->noise_steps ? decay * t->ema_trs + (1 - decay) * trs : trs;
-    t->noise_steps++;
-    t->last_g2 = g2;
-    t->last_trs = trs;
-    st->b_noise = t->ema_g2 > 0 ? t->ema_trs / t->ema_g2 : 0.0;
+    for (int64_t i = 0; i < local; i++) parts += t->worker_sq[i];
+    if (t->comm->size > 1) BB_TRY(t->comm->allreduce_f64(t->comm, &parts, 1));
+    for (int p = 0; p < t->net.nparams; p++) {
+        const bb_param *pr = &t->net.params[p];
+        if (!bb_sgd_decays(&t->sgd, pr) || t->sgd.weight_decay == 0) continue;
+        const float *w = t->params + pr->offset, *g = sum + pr->offset;
+        for (int64_t j = 0; j < pr->count; j++) {
+            double r = t->sgd.weight_decay * (double)w[j];
+            dot += (double)g[j] * r;
+            rr += r * r;
+        }
+    }
+    int augmented = t->train->aug.crop_pad > 0 || t->train->aug.flip;
+    bb_noise_input in = {.k = t->k, .n = t->n, .population = augmented ? 0 : t->train->n,
+                         .parts_sq = parts, .total_sq = sum_sq,
+                         .total_dot_reg = dot, .reg_sq = rr};
+    bb_noise_est e = bb_noise_estimate(&in);
+    st->noise_g2 = e.g2;
+    st->noise_trace = e.trace;
+    bb_noise_avg_update(&t->noise, BB_NOISE_DECAY, e);
+    st->b_noise = bb_noise_scale(&t->noise);
+    return BB_OK;
 }
 
 bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
@@ -406,7 +415,7 @@ bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
                        "lower --lr or lengthen --warmup-epochs", isfinite(st->loss) ? "gradient" : "loss",
                        (long long)t->step, (double)t->step / (double)t->steps_per_epoch, st->lr);
     }
-    if (t->cfg.noise_scale && t->k > 1) noise_scale_update(t, sum, st);
+    if (t->cfg.noise_scale && t->k > 1) BB_TRY(noise_scale_update(t, sum, gn, st));
     bb_sgd_step(&t->sgd, &t->net, t->params, t->momentum, sum, st->lr, t->lr_prev > 0 ? t->lr_prev : st->lr);
     t->lr_prev = st->lr;
     for (int i = 0; i < t->net.nlayers; i++) {

@@ -23,6 +23,7 @@ typedef struct {
     double t_allreduce;      /* seconds in gradient allreduce, overlapped with backward or not; the part
                                 not hidden is in t_reduce (the wait after the last backward) */
     double b_noise;          /* gradient noise scale estimate (with --noise-scale), else 0 */
+    double noise_g2, noise_trace;  /* this step's unbiased estimates of |G|^2 and tr(Sigma) */
 } bb_step_stats;
 
 typedef struct {
@@ -58,6 +59,9 @@ bb_status bb_checkpoint_read_config(const char *path, bb_config *cfg);
 bb_status bb_trainer_run(bb_trainer *t);
 /* Async-signal-safe: the run stops after the current iteration. */
 void bb_trainer_request_stop(int signo);
+/* The signal that asked for a stop, 0 if none (so a caller running several
+ * trainings one after another stops between them too). */
+int bb_trainer_stop_requested(void);
 
 /* accessors */
 const bb_net *bb_trainer_net(const bb_trainer *t);

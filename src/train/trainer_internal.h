@@ -5,6 +5,7 @@
 #include "train/gradsum.h"
 #include "train/loader.h"
 #include "train/overlap.h"
+#include "train/noise.h"
 #include "train/trainer.h"
 #include "util/pool.h"
 #include "util/safetensors.h"
@@ -50,9 +51,7 @@ struct bb_trainer {
     /* running sums of the current epoch (kept in checkpoints) */
     double ep_loss;
     int64_t ep_correct, ep_seen;
-    /* gradient noise scale */
-    double ema_g2, ema_trs, last_g2, last_trs;
-    int64_t noise_steps;
+    bb_noise_avg noise;        /* gradient noise scale averages (kept in checkpoints) */
     /* --device cuda: the device half (trainer_gpu.c); NULL on the CPU */
     struct bb_gtrainer *gpu;
     struct bb_dev *dev_arg;    /* a device given to bb_trainer_create_dev */

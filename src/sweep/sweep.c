@@ -1,0 +1,322 @@
+/* Running a sweep (sweep.h): the plan, the shared configuration record, the
+ * lock, and each run through the trainer with its completion record. Runs
+ * happen in this process one after another; a run is a `bigbatch train` run
+ * directory, so anything that reads one reads a sweep's runs. */
+#include "sweep/sweep.h"
+
+#include "train/trainer.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const bb_sweep_variant bb_sweep_variants[] = {
+    {"gradual", "linear", "gradual", "linear scaling rule, gradual warmup (the recipe)"},
+    {"no-warmup", "linear", "none", "linear scaling rule, no warmup"},
+    {"constant-warmup", "linear", "constant", "linear scaling rule, constant warmup (reference lr, then a jump)"},
+    {"sqrt-lr", "sqrt", "gradual", "lr scaled by sqrt(kn / ref-batch), gradual warmup"},
+    {"unscaled-lr", "none", "none", "the reference lr at every kn"},
+};
+const int bb_sweep_nvariants = (int)(sizeof bb_sweep_variants / sizeof bb_sweep_variants[0]);
+
+int bb_sweep_variant_find(const char *name)
+{
+    for (int i = 0; i < bb_sweep_nvariants; i++)
+        if (!strcmp(bb_sweep_variants[i].name, name)) return i;
+    return -1;
+}
+
+int bb_sweep_variant_of(const bb_config *c)
+{
+    for (int i = 0; i < bb_sweep_nvariants; i++)
+        if (!strcmp(bb_sweep_variants[i].lr_scaling, c->lr_scaling) && !strcmp(bb_sweep_variants[i].warmup, c->warmup))
+            return i;
+    return -1;
+}
+
+int bb_sweep_parse_list(const char *text, int64_t *out, int max, const char *flag)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long long a = strtoll(p, &end, 10), b = a;
+        if (end == p || a < 1) goto bad;
+        if (*end == ':') {  /* a:b, the powers of two from a to b */
+            p = end + 1;
+            b = strtoll(p, &end, 10);
+            if (end == p || b < a) goto bad;
+        }
+        for (long long v = a; v <= b; v *= 2) {
+            if (n >= max) {
+                bb_fail(BB_ERR_INVALID, "--%s: more than %d values", flag, max);
+                return -1;
+            }
+            for (int i = 0; i < n; i++)
+                if (out[i] == v) {
+                    bb_fail(BB_ERR_INVALID, "--%s: %lld appears twice", flag, v);
+                    return -1;
+                }
+            out[n++] = v;
+            if (v > (1LL << 40)) break;
+        }
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) goto bad;
+    }
+    if (n == 0) goto bad;
+    for (int i = 1; i < n; i++)  /* ascending */
+        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) { int64_t x = out[j]; out[j] = out[j - 1]; out[j - 1] = x; }
+    return n;
+bad:
+    bb_fail(BB_ERR_INVALID, "--%s: expected positive integers separated by commas (or A:B for the powers of two "
+            "from A to B), got '%s'", flag, text);
+    return -1;
+}
+
+void bb_sweep_run_config(const bb_sweep_spec *s, int64_t kn, int variant, int64_t seed, bb_config *out, char *name,
+                         size_t cap)
+{
+    const bb_sweep_variant *v = &bb_sweep_variants[variant];
+    *out = s->base;
+    out->batch_size = kn;
+    out->seed = seed;
+    snprintf(out->lr_scaling, sizeof out->lr_scaling, "%s", v->lr_scaling);
+    snprintf(out->warmup, sizeof out->warmup, "%s", v->warmup);
+    /* warmup climbs from the reference lr to a larger one: none at or below the reference minibatch */
+    if ((double)kn <= s->base.ref_batch) out->warmup_epochs = 0;
+    snprintf(name, cap, "kn%05lld-%s-s%lld", (long long)kn, v->name, (long long)seed);
+    char dir[sizeof out->out];
+    snprintf(dir, sizeof dir, "%.400s/runs/%.100s", s->base.out, name);
+    snprintf(out->out, sizeof out->out, "%s", dir);
+    out->resume[0] = 0;
+}
+
+/* ---- sweep.json: the configuration every run shares ---- */
+
+static int per_run_field(const char *name)
+{
+    return !strcmp(name, "batch-size") || !strcmp(name, "seed") || !strcmp(name, "lr-scaling") || !strcmp(name, "warmup");
+}
+
+static bb_status write_sweep_json(FILE *f, void *arg)
+{
+    const bb_config *c = arg;
+    fprintf(f, "{\n  \"format\": \"bigbatch-sweep-1\"");
+    for (int i = 0; i < bb_config_nfields; i++) {
+        const bb_config_field *fd = &bb_config_fields[i];
+        if (!fd->math || per_run_field(fd->name)) continue;
+        char v[600], q[1300];
+        bb_config_get(c, fd, v, sizeof v);
+        bb_json_quote(q, sizeof q, v);
+        fprintf(f, ",\n  \"%s\": %s", fd->name, q);
+    }
+    fprintf(f, "\n}\n");
+    return BB_OK;
+}
+
+/* The first invocation records the shared mathematics; later ones must agree,
+ * so that one directory never mixes runs of different configurations. */
+static bb_status check_sweep_json(const bb_sweep_spec *s, int rank0)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/sweep.json", s->base.out);
+    if (access(path, F_OK) != 0) return rank0 ? bb_file_write_atomic(path, write_sweep_json, (void *)&s->base) : BB_OK;
+    unsigned char *text = NULL;
+    size_t len = 0;
+    BB_TRY(bb_file_read_all(path, 1 << 20, &text, &len));
+    bb_json *j = NULL;
+    bb_status st = bb_json_parse((const char *)text, len, path, &j);
+    free(text);
+    if (st != BB_OK) return st;
+    for (int i = 0; st == BB_OK && i < bb_config_nfields; i++) {
+        const bb_config_field *fd = &bb_config_fields[i];
+        if (!fd->math || per_run_field(fd->name)) continue;
+        const bb_json *v = bb_json_get(j, fd->name);
+        if (!v) continue;  /* a field newer than the sweep keeps its default */
+        char mine[600];
+        bb_config_get(&s->base, fd, mine, sizeof mine);
+        if (v->type != BB_JSON_STRING)
+            st = bb_fail(BB_ERR_FORMAT, "%s: \"%s\" is not a string", path, fd->name);
+        else if (strcmp(v->str, mine) != 0)
+            st = bb_fail(BB_ERR_INVALID, "%s: this sweep was started with --%s %s, this command has --%s %s; give the "
+                         "same flags to continue it, or another --out for a new sweep", path, fd->name, v->str,
+                         fd->name, mine);
+    }
+    bb_json_free(j);
+    return st;
+}
+
+/* One sweep per directory at a time: an advisory lock held while we run. */
+static bb_status lock_dir(const char *dir, int *fd_out)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0) return bb_fail(BB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        close(fd);
+        return bb_fail(BB_ERR_INVALID, "%s: another bigbatch sweep is running in this directory", dir);
+    }
+    *fd_out = fd;
+    return BB_OK;
+}
+
+/* ---- one run ---- */
+
+typedef struct {
+    const bb_sweep_run_result *r;
+    const char *status, *message;
+    int variant;
+} done_rec;
+
+static bb_status write_done(FILE *f, void *arg)
+{
+    const done_rec *d = arg;
+    const bb_sweep_run_result *r = d->r;
+    char q[1200], qn[300];
+    bb_json_quote(q, sizeof q, d->message ? d->message : "");
+    bb_json_quote(qn, sizeof qn, r->name);
+    fprintf(f, "{\"status\":\"%s\",\"name\":%s,\"kn\":%lld,\"n\":%lld,\"seed\":%lld,\"variant\":\"%s\","
+            "\"peak_lr\":%.9g,\"steps\":%lld,\"total_steps\":%lld",
+            d->status, qn, (long long)r->cfg.batch_size, (long long)r->cfg.worker_batch, (long long)r->cfg.seed,
+            d->variant >= 0 ? bb_sweep_variants[d->variant].name : "other", r->peak_lr, (long long)r->steps_done,
+            (long long)r->total_steps);
+    if (isfinite(r->final_test_err))
+        fprintf(f, ",\"test_err\":%.6g,\"test_top5_err\":%.6g,\"test_loss\":%.7g", r->final_test_err, r->final_test_top5,
+                r->final_test_loss);
+    if (isfinite(r->final_train_err)) fprintf(f, ",\"train_err\":%.6g,\"train_loss\":%.7g", r->final_train_err, r->final_train_loss);
+    fprintf(f, ",\"train_s\":%.3f,\"message\":%s}\n", r->train_s, q);
+    return BB_OK;
+}
+
+static bb_status record_done(const char *dir, const char *status, const char *message)
+{
+    bb_sweep_run_result r;
+    BB_TRY(bb_sweep_read_run(dir, &r));
+    done_rec d = {&r, status, message, r.variant};
+    char path[800];
+    snprintf(path, sizeof path, "%s/done.json", dir);
+    bb_status s = bb_file_write_atomic(path, write_done, &d);
+    bb_csv_free(&r.epochs);
+    bb_csv_free(&r.iters);
+    return s;
+}
+
+static int64_t full_steps(const bb_config *c, int64_t n_train)
+{
+    int64_t spe = n_train / c->batch_size;
+    return (int64_t)floor(c->epochs * (double)spe + 0.5);
+}
+
+static bb_status run_one(const bb_config *cfg, const char *name, bb_comm *comm, int64_t n_train, bb_sweep_tally *tally)
+{
+    char done[700], ckpt[sizeof cfg->resume];
+    snprintf(done, sizeof done, "%s/done.json", cfg->out);
+    if (snprintf(ckpt, sizeof ckpt, "%.480s/checkpoint.safetensors", cfg->out) >= (int)sizeof ckpt)
+        return bb_fail(BB_ERR_INVALID, "%s: path too long", cfg->out);
+    int rank0 = comm->rank == 0;
+    if (access(done, F_OK) == 0) {
+        if (rank0) fprintf(stderr, "sweep: %s: finished before, skipped\n", name);
+        tally->skipped++;
+        return BB_OK;
+    }
+    bb_config c = *cfg;
+    int resume = access(ckpt, F_OK) == 0;
+    if (resume) snprintf(c.resume, sizeof c.resume, "%s", ckpt);
+    bb_trainer *t = NULL;
+    bb_status s = bb_trainer_create(&t, &c, comm);
+    if (s == BB_OK && resume) s = bb_trainer_load(t, ckpt);
+    if (s != BB_OK) {
+        bb_trainer_destroy(t);
+        return bb_fail_context(s, "sweep run %s", name);
+    }
+    if (rank0) {
+        if (resume) fprintf(stderr, "sweep: %s: resuming from iteration %lld (%s)\n", name, (long long)bb_trainer_iteration(t), ckpt);
+        else fprintf(stderr, "sweep: %s: starting (kn %lld, %s, seed %lld)\n", name, (long long)c.batch_size,
+                     bb_sweep_variant_of(&c) >= 0 ? bb_sweep_variants[bb_sweep_variant_of(&c)].help : "", (long long)c.seed);
+    }
+    s = bb_trainer_run(t);
+    int64_t reached = bb_trainer_iteration(t);
+    bb_trainer_destroy(t);
+    if (s == BB_ERR_NUMERIC) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", bb_last_error());
+        if (rank0) {
+            fprintf(stderr, "sweep: %s: diverged: %s\n", name, msg);
+            BB_TRY(record_done(cfg->out, "diverged", msg));
+        }
+        tally->diverged++;
+        return BB_OK;
+    }
+    if (s != BB_OK) return s == BB_ERR_INTERRUPTED ? s : bb_fail_context(s, "sweep run %s", name);
+    if (reached < full_steps(cfg, n_train)) {  /* stopped by --max-steps */
+        if (rank0) fprintf(stderr, "sweep: %s: stopped at iteration %lld of %lld (--max-steps); the next sweep "
+                           "command continues it\n", name, (long long)reached, (long long)full_steps(cfg, n_train));
+        tally->unfinished++;
+        return BB_OK;
+    }
+    if (rank0) BB_TRY(record_done(cfg->out, "done", ""));
+    tally->finished++;
+    return BB_OK;
+}
+
+bb_status bb_sweep_run(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally *tally)
+{
+    memset(tally, 0, sizeof *tally);
+    int rank0 = comm->rank == 0;
+    if (s->base.resume[0])
+        return bb_fail(BB_ERR_INVALID, "--resume is not a sweep flag: run the same sweep command again to continue it");
+    if (s->nsizes < 1 || s->nseeds < 1 || s->nvariants < 1) return bb_fail(BB_ERR_INVALID, "sweep: empty plan");
+    /* every run's configuration must be valid before hours are spent on the first */
+    for (int i = 0; i < s->nsizes; i++) {
+        bb_config c;
+        char name[128];
+        bb_sweep_run_config(s, s->sizes[i], s->variants[0], s->seeds[0], &c, name, sizeof name);
+        BB_TRY(bb_config_validate(&c));
+    }
+    bb_dataset train, test;
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    BB_TRY(bb_data_from_config(&s->base, &train, &test));
+    int64_t n_train = train.n;
+    bb_dataset_free(&train);
+    bb_dataset_free(&test);
+    for (int i = 0; i < s->nsizes; i++)
+        if (s->sizes[i] > n_train)
+            return bb_fail(BB_ERR_INVALID, "--sizes: %lld is larger than the %lld training samples (an epoch would "
+                           "have no iteration)", (long long)s->sizes[i], (long long)n_train);
+
+    char runs[700];
+    snprintf(runs, sizeof runs, "%s/runs", s->base.out);
+    int lock = -1;
+    if (rank0) {
+        BB_TRY(bb_mkdirs(runs));
+        BB_TRY(lock_dir(s->base.out, &lock));
+    }
+    bb_status st = check_sweep_json(s, rank0);
+    tally->planned = s->nsizes * s->nseeds * s->nvariants;
+    for (int a = 0; st == BB_OK && a < s->nseeds; a++)
+        for (int v = 0; st == BB_OK && v < s->nvariants; v++)
+            for (int i = 0; st == BB_OK && i < s->nsizes; i++) {
+                if (bb_trainer_stop_requested()) {
+                    st = bb_fail(BB_ERR_INTERRUPTED, "sweep stopped by a signal; run the same command to continue");
+                    break;
+                }
+                bb_config c;
+                char name[128];
+                bb_sweep_run_config(s, s->sizes[i], s->variants[v], s->seeds[a], &c, name, sizeof name);
+                st = run_one(&c, name, comm, n_train, tally);
+            }
+    if (lock >= 0) close(lock);
+    return st;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# bigbatch advise: a short run with the noise-scale estimate, then B_noise, the
+# suggested minibatch and its linear-rule lr, in the report and in advise.json;
+# one worker (no second batch size) is refused before training.
+set -eu
+bb="$PWD/${BB_BUILD:-build}/bigbatch"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+flags="--data synthetic --synthetic-shape 1x8x8 --synthetic-train 2048 --synthetic-test 64 --synthetic-classes 4
+       --model resnet8 --width 4 --worker-batch 8 --threads 2 --epochs 4"
+"$bb" advise $flags --batch-size 64 --steps 60 --out "$tmp/a" > "$tmp/out" 2> "$tmp/err" || { cat "$tmp/out" "$tmp/err"; exit 1; }
+grep -q "gradient noise scale B_noise" "$tmp/out"
+grep -q "critical minibatch size" "$tmp/out"
+j="$tmp/a/advise.json"
+b=$(sed -n 's/.*"b_noise": \([0-9.e+]*\),*/\1/p' "$j")
+kn=$(sed -n 's/.*"suggested_kn": \([0-9.e+]*\),*/\1/p' "$j")
+lr=$(sed -n 's/.*"suggested_lr": \([0-9.e+]*\),*/\1/p' "$j")
+test -n "$b" && test -n "$kn" && test -n "$lr"
+awk -v b="$b" -v kn="$kn" -v lr="$lr" 'BEGIN {
+    if (!(b > 0)) { print "B_noise " b; exit 1 }
+    l = log(kn) / log(2); if (l != int(l) || kn < 8) { print "suggested kn " kn; exit 1 }
+    if (lr != 0.1 * kn / 256) { print "lr " lr " for kn " kn; exit 1 } }'
+# the run directory has the per-iteration estimates
+grep -q '"trace_sigma"' "$tmp/a/metrics.jsonl"
+test "$(tail -n +2 "$tmp/a/iters.csv" | wc -l)" -eq 60
+if "$bb" advise $flags --batch-size 8 --steps 30 --out "$tmp/b" > "$tmp/out2" 2>&1; then exit 1; fi
+grep -q "at least 2 workers" "$tmp/out2"
+# --from: the same analysis of an existing run, without training again
+rm "$j"
+"$bb" advise --from "$tmp/a" > "$tmp/out3" 2>&1 || { cat "$tmp/out3"; exit 1; }
+test "$(sed -n 's/.*"b_noise": \([0-9.e+]*\),*/\1/p' "$j")" = "$b"
+grep -q "critical minibatch size" "$tmp/out3"
