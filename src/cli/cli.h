@@ -14,6 +14,8 @@ int cli_schedule(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 /* `bigbatch bench allreduce` (argv[0] = "allreduce") */
 int cli_bench_allreduce(int argc, char **argv);
+/* `bigbatch simulate`: the scaling model of src/sim/sim.h */
+int cli_simulate(int argc, char **argv);
 
 /* Applies --flag value / --flag=value pairs of the configuration table to cfg.
  * Arguments named in `extra` (NULL-terminated, without "--") are not config

@@ -18,6 +18,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"inspect", cli_inspect, "show a checkpoint's metadata and tensor hashes"},
     {"summary", cli_summary, "print a model's layers, parameter count and FLOPs"},
     {"bench", bench, "benchmarks: `bench allreduce` (under mpirun -np P)"},
+    {"simulate", cli_simulate, "predict time per iteration and scaling on a cluster (docs/SCALING.md)"},
 };
 
 static void usage(FILE *f)
