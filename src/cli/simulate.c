@@ -21,10 +21,11 @@ typedef struct {
     bb_model_spec spec;
     int64_t worker_batch, batch_size;
     double fwd_ms, bwd_ms, gflops, update_ms;
-    const char *profile, *run, *calib[8];
-    int ncalib;
-    int per_server, nservers, servers[MAXN], nranks, ranks[MAXN], host_cores, threads;
-    double host_load, run_load;
+    const char *profile, *run[16], *calib[8];
+    int ncalib, nrun, nrun_cores;
+    double run_cores[16];
+    int per_server, nservers, servers[MAXN], nranks, ranks[MAXN], threads;
+    double host_cores, calib_cores;
     double intra_us, intra_gbps, inter_us, inter_gbps, reduce_gbs;
     int inter_given;
     int nalgo;
@@ -47,7 +48,8 @@ static void usage(FILE *f)
 "  --fwd-ms F --bwd-ms B     forward and backward ms per worker, split over the layers by multiply-adds\n"
 "  --device-gflops R         forward = 2 x MACs x N / R, backward = 2 x forward\n"
 "  --profile FILE            output of `bigbatch bench train --profile` (same model and N)\n"
-"  --run DIR                 a `bigbatch train` run: per-worker medians of iters.csv (after iteration 0)\n"
+"  --run DIR                 a `bigbatch train` run: per-worker medians of iters.csv (after iteration 0);\n"
+"                            repeat it for several runs of one configuration (the median of each time)\n"
 "  --update-ms U             optimizer time per step (default 0, or from --profile/--run)\n"
 "cluster:\n"
 "  --workers-per-server G    (default 8)     --servers LIST   e.g. 1,2,4 or 1..128 (doubling; default 1..128)\n"
@@ -62,14 +64,17 @@ static void usage(FILE *f)
 "calibration on this machine:\n"
 "  --calibrate FILE          `bigbatch bench allreduce` output (repeatable): alpha and beta fitted to its\n"
 "                            ring and hd rows set both links; gamma is timed here unless --reduce-gbs\n"
-"  --host-cores C            all ranks on one host of C cores (no network): give --ranks and --batch-size;\n"
-"                            ranks time-share the cores and the allreduce runs on them too (no overlap)\n"
+"  --host-cores C            all ranks on one host with C cores available to this job (may be fractional\n"
+"                            on a shared host; no network): give --ranks and --batch-size. N busy threads\n"
+"                            run at min(1, C / N) of a core each; the allreduce runs on the same cores\n"
+"                            after backward (no overlap)\n"
+"  --run-cores C,...         cores that were available to each --run calibration run (default --host-cores)\n"
+"  --calibrate-cores C       cores that were available to the --calibrate benchmark (default --host-cores):\n"
+"                            its times are scaled to ranks on cores of their own first\n"
 "  --ranks LIST              rank counts for --host-cores (default 1,2,4)\n"
 "  --batch-size KN           the minibatch (host mode): KN / N logical workers over ranks x threads\n"
 "  --threads T               executors per rank (host mode; default C / ranks, at least 1)\n"
-"  --host-load L             other runnable threads competing for the cores (host mode; default 0): N busy\n"
-"                            threads of this job run at min(1, C / (N + L)) of a core each\n"
-"  --run-load L              the same while the --run calibration run ran (default: --host-load)\n"
+
 "output:\n"
 "  --sizes                   also the allreduce time of single buffers, 4 KiB .. 256 MiB\n"
 "  --csv FILE                every row as CSV (for plots)\n");
@@ -143,7 +148,10 @@ static int parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--device-gflops")) rc = num(a, v, 1e-6, &o->gflops);
         else if (!strcmp(a, "--update-ms")) rc = num(a, v, 0, &o->update_ms);
         else if (!strcmp(a, "--profile")) o->profile = v;
-        else if (!strcmp(a, "--run")) o->run = v;
+        else if (!strcmp(a, "--run")) {
+            if (o->nrun == 16) return bad(a, v, "at most 16 directories");
+            o->run[o->nrun++] = v;
+        }
         else if (!strcmp(a, "--calibrate")) {
             if (o->ncalib == 8) return bad(a, v, "at most 8 files");
             o->calib[o->ncalib++] = v;
@@ -151,10 +159,18 @@ static int parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--workers-per-server")) { if (!(rc = num(a, v, 1, &x))) o->per_server = (int)x; }
         else if (!strcmp(a, "--servers")) rc = int_list(a, v, o->servers, &o->nservers);
         else if (!strcmp(a, "--ranks")) rc = int_list(a, v, o->ranks, &o->nranks);
-        else if (!strcmp(a, "--host-cores")) { if (!(rc = num(a, v, 1, &x))) o->host_cores = (int)x; }
+        else if (!strcmp(a, "--host-cores")) rc = num(a, v, 0.01, &o->host_cores);
+        else if (!strcmp(a, "--run-cores")) {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            o->nrun_cores = 0;
+            for (char *tok = strtok(buf, ","); tok && !rc; tok = strtok(NULL, ",")) {
+                if (o->nrun_cores == 16) return bad(a, v, "at most 16 values");
+                rc = num(a, tok, 0.01, &o->run_cores[o->nrun_cores++]);
+            }
+        }
+        else if (!strcmp(a, "--calibrate-cores")) rc = num(a, v, 0.01, &o->calib_cores);
         else if (!strcmp(a, "--threads")) { if (!(rc = num(a, v, 1, &x))) o->threads = (int)x; }
-        else if (!strcmp(a, "--host-load")) rc = num(a, v, 0, &o->host_load);
-        else if (!strcmp(a, "--run-load")) rc = num(a, v, 0, &o->run_load);
         else if (!strcmp(a, "--intra-latency-us")) rc = num(a, v, 0, &o->intra_us);
         else if (!strcmp(a, "--intra-gbps")) rc = num(a, v, 1e-6, &o->intra_gbps);
         else if (!strcmp(a, "--inter-latency-us")) { rc = num(a, v, 0, &o->inter_us); o->inter_given = 1; }
@@ -238,6 +254,10 @@ static int calibrate(opts *o, bb_link *link, double *gamma)
             if (!grown) { free(b); free(all); return 1; }
             all = grown;
             all[nall++] = b[i];
+            /* on a shared host: P ranks had `cores` between them */
+            double cores = o->calib_cores > 0 ? o->calib_cores : o->host_cores;
+            double slow = cores > 0 && b[i].ranks > cores ? b[i].ranks / cores : 1;
+            for (int k = 0; k < b[i].n; k++) all[nall - 1].seconds[k] /= slow;
         }
         free(b);
     }
@@ -284,18 +304,38 @@ static void print_sizes(const opts *o, const bb_topology *t)
     }
 }
 
-/* N busy threads of this job and `load` others on `cores`: each runs at
- * min(1, cores / (N + load)) of a core */
-static double share_slowdown(double busy, double load, int cores)
+static int cmp_double(const void *a, const void *b)
 {
-    double s = (busy + load) / (double)cores;
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* N busy threads of this job on the cores available to it: each runs at
+ * min(1, cores / N) of a core */
+static double share_slowdown(double busy, double cores)
+{
+    double s = busy / cores;
     return s > 1 ? s : 1;
+}
+
+/* bigbatch's default: the host's cores divided among its ranks, at least 1
+ * (the machine's cores, not the fraction available) */
+static int default_threads(const opts *o, int P)
+{
+    int cores = (int)(o->host_cores + 0.999);
+    return o->threads ? o->threads : cores / P > 1 ? cores / P : 1;
 }
 
 /* compute per worker from the chosen source */
 static int set_compute(const opts *o, bb_sim_model *m, const char **how)
 {
-    int sources = (o->fwd_ms > 0 || o->bwd_ms > 0) + (o->gflops > 0) + (o->profile != NULL) + (o->run != NULL);
+    int sources = (o->fwd_ms > 0 || o->bwd_ms > 0) + (o->gflops > 0) + (o->profile != NULL) + (o->nrun > 0);
     if (sources != 1) {
         fprintf(stderr, "bigbatch simulate: give exactly one source of compute times: --fwd-ms/--bwd-ms, "
                 "--device-gflops, --profile or --run (got %d)\n", sources);
@@ -310,21 +350,32 @@ static int set_compute(const opts *o, bb_sim_model *m, const char **how)
         free(text);
         if (s != BB_OK) { fprintf(stderr, "bigbatch simulate: %s\n", bb_last_error()); return 1; }
         *how = "per layer type from the profile, spread over layers by multiply-adds or output size";
-    } else if (o->run) {
-        bb_sim_run_times rt;
-        if (bb_sim_read_run(o->run, 1, &rt) != BB_OK) { fprintf(stderr, "bigbatch simulate: %s\n", bb_last_error()); return 1; }
-        /* on a shared host, to the time on a core of its own */
-        double s = 1, su = 1;
-        if (o->host_cores > 0) {
-            double load = o->run_load >= 0 ? o->run_load : o->host_load;
-            s = share_slowdown((double)(rt.ranks * rt.threads), load, o->host_cores);
-            su = share_slowdown((double)rt.ranks, load, o->host_cores);
+    } else if (o->nrun) {
+        if (o->nrun_cores && o->nrun_cores != o->nrun) {
+            fprintf(stderr, "bigbatch simulate: --run-cores: %d values for %d --run directories\n", o->nrun_cores, o->nrun);
+            return 2;
         }
-        bb_sim_split_by_macs(m, rt.t_fwd / s, rt.t_bwd / s);
-        m->t_other = rt.t_other / s;
-        m->t_update = rt.t_update / su;
-        *how = o->host_cores > 0 ? "medians of the run's iters.csv, per core of its own, split over layers by multiply-adds"
-                                 : "medians of the run's iters.csv, split over layers by multiply-adds";
+        double t[4][16];  /* forward, backward, other, update of each run */
+        for (int r = 0; r < o->nrun; r++) {
+            bb_sim_run_times rt;
+            if (bb_sim_read_run(o->run[r], 1, &rt) != BB_OK) { fprintf(stderr, "bigbatch simulate: %s\n", bb_last_error()); return 1; }
+            /* on a shared host, to the time on a core of its own */
+            double s = 1, su = 1;
+            if (o->host_cores > 0) {
+                double cores = o->nrun_cores ? o->run_cores[r] : o->host_cores;
+                s = share_slowdown((double)(rt.ranks * rt.threads), cores);
+                su = share_slowdown((double)rt.ranks, cores);
+            }
+            t[0][r] = rt.t_fwd / s;
+            t[1][r] = rt.t_bwd / s;
+            t[2][r] = rt.t_other / s;
+            t[3][r] = rt.t_update / su;
+        }
+        bb_sim_split_by_macs(m, median(t[0], o->nrun), median(t[1], o->nrun));
+        m->t_other = median(t[2], o->nrun);
+        m->t_update = median(t[3], o->nrun);
+        *how = o->host_cores > 0 ? "medians of the runs' iters.csv, per core of its own, split over layers by multiply-adds"
+                                 : "medians of the runs' iters.csv, split over layers by multiply-adds";
     } else if (o->gflops > 0) {
         double f = 2.0 * macs * (double)m->worker_batch / (o->gflops * 1e9);
         bb_sim_split_by_macs(m, f, 2 * f);
@@ -339,7 +390,7 @@ static int set_compute(const opts *o, bb_sim_model *m, const char **how)
 
 int cli_simulate(int argc, char **argv)
 {
-    opts o = {.worker_batch = 32, .run_load = -1, .per_server = 8, .intra_us = 10, .intra_gbps = 160, .inter_us = 25,
+    opts o = {.worker_batch = 32, .per_server = 8, .intra_us = 10, .intra_gbps = 160, .inter_us = 25,
               .inter_gbps = 50, .bucket_kb = 1024, .local_workers = 1,
               .nalgo = 4, .algo = {BB_SIM_RING, BB_SIM_HD, BB_SIM_HIER_RING, BB_SIM_HIER_HD}};
     o.spec = (bb_model_spec){.c = 3, .h = 224, .w = 224, .classes = 1000};
@@ -393,10 +444,10 @@ int cli_simulate(int argc, char **argv)
     printf("compute per worker of %lld samples: forward %.2f ms, backward %.2f ms, other %.2f ms; update %.2f ms per step "
            "(%s)\n", (long long)m.worker_batch, 1e3 * f, 1e3 * b, 1e3 * m.t_other, 1e3 * m.t_update, how);
     if (host)
-        printf("one host of %d cores, %.2f other runnable threads: link alpha %.1f us, %.3f GB/s; gamma %.2f GB/s; "
-               "ranks time-share the cores (compute x max(1, (ranks x threads + load) / cores), allreduce and update "
-               "x max(1, (ranks + load) / cores)); the allreduce runs on the same cores, after backward\n",
-               o.host_cores, o.host_load, 1e6 * topo.intra.alpha, 1e-9 / topo.intra.beta, 1e-9 / topo.gamma);
+        printf("one host, %.2f cores available: link alpha %.1f us, %.3f GB/s; gamma %.2f GB/s; ranks time-share the "
+               "cores (compute x max(1, ranks x threads / cores), allreduce and update x max(1, ranks / cores)); the "
+               "allreduce runs on the same cores, after backward\n",
+               o.host_cores, 1e6 * topo.intra.alpha, 1e-9 / topo.intra.beta, 1e-9 / topo.gamma);
     else
         printf("servers of %d workers: intra alpha %.1f us, %.2f GB/s; inter alpha %.1f us, %.3f GB/s shared by a server's "
                "workers; reduction %.1f GB/s\n", o.per_server, 1e6 * topo.intra.alpha, 1e-9 / topo.intra.beta,
@@ -411,12 +462,12 @@ int cli_simulate(int argc, char **argv)
         for (int a = 0; a < o.nalgo && !rc; a++) {
             bb_sim_config c = {.topo = topo, .algo = o.algo[a], .local_workers = o.local_workers, .slowdown = 1, .overlap = 1};
             if (host) {
-                int P = o.ranks[i], T = o.threads ? o.threads : (o.host_cores / P > 1 ? o.host_cores / P : 1);
+                int P = o.ranks[i], T = default_threads(&o, P);
                 int64_t k = o.batch_size / o.worker_batch;
                 c.topo.per_server = P;
                 c.local_workers = (k + (int64_t)P * T - 1) / ((int64_t)P * T);
-                c.slowdown = share_slowdown((double)P * T, o.host_load, o.host_cores);
-                c.slowdown_comm = share_slowdown((double)P, o.host_load, o.host_cores);
+                c.slowdown = share_slowdown((double)P * T, o.host_cores);
+                c.slowdown_comm = share_slowdown((double)P, o.host_cores);
                 c.overlap = 0;
             } else {
                 c.topo.servers = o.servers[i];
@@ -447,7 +498,7 @@ int cli_simulate(int argc, char **argv)
             const char *name = bb_sim_algo_name(o.algo[a]), *mark = a == best && o.nalgo > 1 ? " *" : "";
             double eff = host ? r->images_per_s / base : r->images_per_s / (double)o.servers[i] / base;
             if (host) {
-                int P = o.ranks[i], T = o.threads ? o.threads : (o.host_cores / P > 1 ? o.host_cores / P : 1);
+                int P = o.ranks[i], T = default_threads(&o, P);
                 int64_t k = o.batch_size / o.worker_batch, w = (k + (int64_t)P * T - 1) / ((int64_t)P * T);
                 printf("| %d | %d | %lld | %s%s | %.1f | %.1f | %.2f | %.2f | %.2f |\n", P, T, (long long)w, name, mark,
                        1e3 * r->t_iter, r->images_per_s, eff, 1e3 * r->t_comm, 1e3 * r->t_exposed);
