@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Predicted against measured time per iteration on this host for P = 1, 2, 4
 # ranks (docs/SCALING.md). Calibrates the model from measurements that are not
-# the ones it predicts: `bench allreduce` at P = 2 (alpha, beta), the reduction
-# loop (gamma) and one single-rank run of each workload at HALF the minibatch
+# the ones it predicts: `bench allreduce` at P = 2 with training's polling
+# (alpha, beta), the reduction loop (gamma) and single-rank runs of each
+# workload at HALF the minibatch
 # (compute per worker); then measures kn = 256 on 1 rank x 2 threads, 2 ranks
 # and 4 ranks (oversubscribed), REPS times, alternating with the calibration
 # runs, and prints both.
 # The host is shared: before and after every measurement the script probes how
 # many cores a job gets right now and gives the means to the model
 # (--host-cores, --run-cores, --calibrate-cores).
-# usage: scripts/validate_scaling.sh [REPS] [OUTDIR]     (default 3, runs/validate)
-#        WORKLOADS="resnet20 mlp" STEPS=6 ALGO=ring CORES=2 scripts/validate_scaling.sh
+# usage: scripts/validate_scaling.sh [REPS] [OUTDIR]     (default 5, runs/validate)
+#        WORKLOADS="resnet20 mlp" STEPS=5 MLP_STEPS=20 ALGO=ring CORES=2 scripts/validate_scaling.sh
 set -eu
 cd "$(dirname "$0")/.."
-reps=${1:-3}; out=${2:-runs/validate}
-steps=${STEPS:-6}; algo=${ALGO:-ring}; cores=${CORES:-$(nproc)}
+reps=${1:-5}; out=${2:-runs/validate}
+steps=${STEPS:-5}; mlp_steps=${MLP_STEPS:-20}; algo=${ALGO:-ring}; cores=${CORES:-$(nproc)}
 workloads=${WORKLOADS:-"resnet20 mlp"}
 build=${BB_BUILD:-build}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -57,26 +58,28 @@ mpi="mpirun --oversubscribe --bind-to none"
 log "bench allreduce, P = 2 and 4"
 for P in 2 4; do
     [ -s "$out/bench_p$P.md" ] && continue
-    # the sizes that gradient buckets have (--bucket-kb 1024 and below)
-    measure "$out/bench_p$P" $P $mpi -np $P "$build/bigbatch" bench allreduce --algorithms ring,hd --max-bytes 16M
+    # the sizes gradient buckets have (--bucket-kb 1024 and below), waiting as training waits
+    measure "$out/bench_p$P" $P $mpi -np $P "$build/bigbatch" bench allreduce --algorithms ring,hd --max-bytes 16M \
+        --spin 5e-5
     mv "$out/bench_p$P.log" "$out/bench_p$P.md"
 done
 
 train() { local dir=$1 n=$2; shift 2; measure "$dir" "$n" "$@" --out "$dir"; }
 for w in $workloads; do
     mf=$(model_flags "$w")
+    n=$steps; [ "$w" = mlp ] && n=$mlp_steps  # MLP steps are short: run longer than the core probes
     for r in $(seq "$reps"); do
         if [ ! -s "$out/$w-cal-r$r/iters.csv" ]; then
             log "$w: calibration run $r (1 rank x 2 threads, kn = 128)"
             train "$out/$w-cal-r$r" 2 "$build/bigbatch" train $common $mf --batch-size 128 --threads 2 \
-                --max-steps $((steps + 2))
+                --max-steps $((n + 2))
         fi
         for P in 1 2 4; do
             d="$out/$w-P$P-r$r"
             [ -s "$d/iters.csv" ] && continue
             log "$w: P = $P, run $r"
-            if [ "$P" = 1 ]; then train "$d" 2 "$build/bigbatch" train $common $mf --batch-size 256 --threads 2 --max-steps "$steps"
-            else train "$d" "$P" $mpi -np "$P" "$build/bigbatch" train $common $mf --batch-size 256 --threads 1 --max-steps "$steps"; fi
+            if [ "$P" = 1 ]; then train "$d" 2 "$build/bigbatch" train $common $mf --batch-size 256 --threads 2 --max-steps "$n"
+            else train "$d" "$P" $mpi -np "$P" "$build/bigbatch" train $common $mf --batch-size 256 --threads 1 --max-steps "$n"; fi
         done
     done
 done

@@ -287,9 +287,14 @@ static int calibrate(opts *o, bb_link *link, double *gamma)
     return 0;
 }
 
-static void print_sizes(const opts *o, const bb_topology *t)
+/* slow: the one-host slowdown of the allreduce (1 on a cluster) */
+static void print_sizes(const opts *o, const bb_topology *t, double slow)
 {
-    printf("\nallreduce of one buffer on %d servers x %d: ms (latency share)\n| size |", t->servers, t->per_server);
+    if (slow > 1)
+        printf("\nallreduce of one buffer by %d ranks on %.2f cores (x %.2f): ms (latency share)\n| size |", t->per_server,
+               o->host_cores, slow);
+    else
+        printf("\nallreduce of one buffer on %d servers x %d: ms (latency share)\n| size |", t->servers, t->per_server);
     for (int a = 0; a < o->nalgo; a++) printf(" %s |", bb_sim_algo_name(o->algo[a]));
     printf("\n|---:|");
     for (int a = 0; a < o->nalgo; a++) printf("---:|");
@@ -298,7 +303,7 @@ static void print_sizes(const opts *o, const bb_topology *t)
         if (b >= 1048576) printf("| %.0f MiB |", b / 1048576); else printf("| %.0f KiB |", b / 1024);
         for (int a = 0; a < o->nalgo; a++) {
             bb_cost c = bb_sim_allreduce_cost(t, o->algo[a], b);
-            printf(" %.3f (%.0f%%) |", 1e3 * bb_cost_total(c), 100 * c.latency / bb_cost_total(c));
+            printf(" %.3f (%.0f%%) |", 1e3 * slow * bb_cost_total(c), 100 * c.latency / bb_cost_total(c));
         }
         printf("\n");
     }
@@ -521,7 +526,7 @@ int cli_simulate(int argc, char **argv)
         bb_topology t = topo;
         if (host) t.per_server = o.ranks[o.nranks - 1];
         else t.servers = o.servers[o.nservers - 1];
-        print_sizes(&o, &t);
+        print_sizes(&o, &t, host ? share_slowdown((double)t.per_server, o.host_cores) : 1.0);
     }
 done:
     if (csv && fclose(csv) != 0) { fprintf(stderr, "bigbatch simulate: writing %s failed\n", o.csv); rc = 1; }
