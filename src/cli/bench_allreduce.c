@@ -87,18 +87,20 @@ static bb_status time_calls(bb_comm *c, float *x, int64_t len, double budget, do
 int cli_bench_allreduce(int argc, char **argv)
 {
     int64_t lo = 4096, hi = 256 * 1048576;
-    double budget = 0.3;
+    double budget = 0.3, spin = 1e9;
     const char *algos = "mpi,ring,hd";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: mpirun -np P bigbatch bench allreduce [--min-bytes 4K] [--max-bytes 256M] [--algorithms mpi,ring,hd]\n"
-                   "                                            [--seconds 0.3]\n"
+                   "                                            [--seconds 0.3] [--spin S]\n"
                    "Times each allreduce algorithm (float32 sum) for message sizes from --min-bytes to --max-bytes in x4\n"
                    "steps, after checking its result; prints time per call, algbw = bytes/time and\n"
                    "busbw = algbw * 2(P-1)/P (nccl-tests definitions). --seconds: timing budget per row.\n"
                    "Algorithms: mpi (MPI_Iallreduce, polled: what training uses), ring, hd, and blocking (a plain\n"
-                   "MPI_Allreduce, for reference; training does not use it: the watchdog cannot interrupt it).\n");
+                   "MPI_Allreduce, for reference; training does not use it: the watchdog cannot interrupt it).\n"
+                   "--spin S: seconds a wait polls without sleeping (default: always; training's waits sleep\n"
+                   "between polls after 5e-05 s, which --spin 5e-05 reproduces).\n");
             return 0;
         }
         if (!v) { fprintf(stderr, "bigbatch bench allreduce: %s needs a value\n", a); return 2; }
@@ -109,6 +111,10 @@ int cli_bench_allreduce(int argc, char **argv)
             if (a[2] == 'm' && a[3] == 'i') lo = b; else hi = b;
         } else if (!strcmp(a, "--algorithms")) {
             algos = v;
+        } else if (!strcmp(a, "--spin")) {
+            char *end;
+            spin = strtod(v, &end);
+            if (end == v || *end || !(spin >= 0)) { fprintf(stderr, "bigbatch bench allreduce: --spin: expected seconds >= 0, got '%s'\n", v); return 2; }
         } else if (!strcmp(a, "--seconds")) {
             budget = atof(v);
             if (!(budget > 0)) { fprintf(stderr, "bigbatch bench allreduce: --seconds: expected a positive number, got '%s'\n", v); return 2; }
@@ -132,7 +138,7 @@ int cli_bench_allreduce(int argc, char **argv)
             bb_comm_destroy(c);
             return 2;
         }
-    c->spin = 1e9;  /* latency matters here: poll without sleeping */
+    c->spin = spin;  /* by default latency matters here: poll without sleeping */
     int64_t maxlen = hi / 4;
     float *x = bb_alloc((size_t)maxlen * sizeof *x);
     if (!x) { fprintf(stderr, "bigbatch bench allreduce: cannot allocate %lld bytes\n", (long long)hi); bb_comm_destroy(c); return 1; }

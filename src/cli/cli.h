@@ -18,6 +18,8 @@ int cli_bench_allreduce(int argc, char **argv);
 int cli_sweep(int argc, char **argv);
 int cli_plot(int argc, char **argv);
 int cli_advise(int argc, char **argv);
+/* `bigbatch simulate`: the scaling model of src/sim/sim.h */
+int cli_simulate(int argc, char **argv);
 
 /* Applies --flag value / --flag=value pairs of the configuration table to cfg.
  * Arguments named in `extra` (NULL-terminated, without "--") are not config

@@ -14,6 +14,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"plot", cli_plot, "plot a run or sweep directory (PNG, with gnuplot)"},
     {"advise", cli_advise, "estimate the critical minibatch size from a short run (gradient noise scale)"},
     {"bench", cli_bench, "measurements: bench train (throughput, per-layer profile), bench allreduce (under mpirun -np P)"},
+    {"simulate", cli_simulate, "predict time per iteration and scaling on a cluster (docs/SCALING.md)"},
 };
 
 static void usage(FILE *f)
