@@ -294,10 +294,12 @@ bb_status bb_sim_apply_profile(bb_sim_model *m, const char *text, const char *wh
             continue;
         }
         if (!strncmp(line, "profile:", 8)) { in_table = 1; continue; }
-        if (!strncmp(line, "step wall clock", 15)) {
-            const char *u = strstr(line, "update ");
-            if (u) update_wall = atof(u + 7);
-            in_table = 0;
+        /* "step, wall clock (ms, mean):" then one row per part, e.g.
+         * "  update (SGD, BN running stats)   1.65" */
+        if (!strncmp(line, "step, wall clock", 16)) { in_table = 2; continue; }
+        if (in_table == 2) {
+            char *s = trim(line), *close = strchr(s, ')');
+            if (!strncmp(s, "update", 6) && close) update_wall = atof(close + 1);
             continue;
         }
         if (!in_table) continue;
