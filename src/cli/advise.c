@@ -8,12 +8,9 @@
 #include "train/trainer.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void on_signal(int signo) { bb_trainer_request_stop(signo); }
 
 static void fmt_time(double s, char *buf, size_t cap)
 {
@@ -122,13 +119,7 @@ int cli_advise(int argc, char **argv)
         fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_stop_on_signals();
     bb_trainer *t = NULL;
     bb_status s = bb_trainer_create(&t, &cfg, comm);
     if (s == BB_OK) s = bb_trainer_run(t);

@@ -1,14 +1,19 @@
 /* Command-line flags from the configuration table, and the presets. */
 #include "cli/cli.h"
 
+#include "train/trainer.h"
+
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 static const struct { const char *name, *help; const char *const kv[16]; } presets[] = {
-    {"quick", "the defaults: ResNet-20, kn 256, cosine decay, 4 epochs (about 5 minutes on 2 cores)", {NULL}},
+    {"quick", "the defaults: ResNet-20, kn 128, cosine decay, 3 epochs, no augmentation (about 5 minutes on 2 cores, "
+              "90% test accuracy on Fashion-MNIST)", {NULL}},
     {"goyal", "the paper's full recipe scaled to 30 epochs: step decay by 10x at epochs 10, 20 and 26.7 "
-              "(30/60/80 of 90), gradual warmup over 5 epochs when kn > 256, zero-gamma, wd 1e-4 on weights only",
-     {"decay", "step", "epochs", "30", "milestones", "", "warmup", "gradual", NULL}},
+              "(30/60/80 of 90), gradual warmup over 5 epochs when kn > 256, zero-gamma, wd 1e-4 on weights only, "
+              "random crops and flips",
+     {"decay", "step", "epochs", "30", "milestones", "", "warmup", "gradual", "crop-pad", "-1", "flip", "1", NULL}},
 };
 
 int cli_preset(bb_config *cfg, const char *name)
@@ -92,4 +97,17 @@ int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char
         if (seen) seen[fd - bb_config_fields] = 1;
     }
     return 0;
+}
+
+static void on_signal(int signo) { bb_trainer_request_stop(signo); }
+
+void cli_stop_on_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;  /* a second signal ends the process at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }

@@ -31,5 +31,8 @@ int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char
 void cli_print_flags(FILE *f);
 /* Applies a preset ("quick", "goyal") before the user's flags. */
 int cli_preset(bb_config *cfg, const char *name);
+/* SIGINT/SIGTERM ask a running trainer to stop after its current step and
+ * write a checkpoint; a second signal ends the process at once. */
+void cli_stop_on_signals(void);
 
 #endif

@@ -6,23 +6,9 @@
 #include "sweep/sweep.h"
 #include "train/trainer.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void on_signal(int signo) { bb_trainer_request_stop(signo); }
-
-static void install_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;  /* a second signal ends the process at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 static int flag_index(const char *name)
 {
@@ -148,7 +134,7 @@ int cli_sweep(int argc, char **argv)
         fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
         return 1;
     }
-    install_handlers();
+    cli_stop_on_signals();
     bb_sweep_tally tally;
     bb_status s = bb_sweep_run(&spec, comm, &tally);
     int rank0 = comm->rank == 0, rc = 0;

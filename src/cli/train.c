@@ -4,25 +4,11 @@
 #include "comm/comm.h"
 #include "train/trainer.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static void on_signal(int signo) { bb_trainer_request_stop(signo); }
-
-static void install_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;  /* a second signal ends the process at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 static int fail(const char *cmd, bb_comm *comm)
 {
@@ -113,7 +99,7 @@ int cli_train(int argc, char **argv)
     bb_status s = bb_trainer_create(&t, &cfg, comm);
     if (s == BB_OK && cfg.resume[0]) s = bb_trainer_load(t, cfg.resume);
     if (s == BB_OK) {
-        install_handlers();
+        cli_stop_on_signals();
         s = bb_trainer_run(t);
     }
     if (s != BB_OK) rc = s == BB_ERR_INTERRUPTED ? 130 : 1;

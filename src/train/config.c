@@ -25,8 +25,8 @@ const bb_config_field bb_config_fields[] = {
     {"data-dir", BB_CF_STR, F(data_dir), "", 0, 0, NULL,
      "where the data is (default: /usr/share/datasets/fashion-mnist for fashion-mnist)", 0},
     {"val-dir", BB_CF_STR, F(val_dir), "", 0, 0, NULL, "imagefolder validation root", 0},
-    {"crop-pad", BB_CF_INT, F(crop_pad), "-1", -1, 64, NULL, "random-crop padding in pixels (-1: default for the input size, 0: off)", 1},
-    {"flip", BB_CF_BOOL, F(flip), "1", 0, 1, NULL, "random horizontal flips", 1},
+    {"crop-pad", BB_CF_INT, F(crop_pad), "0", -1, 64, NULL, "random-crop padding in pixels (0: off; -1: the input size's default, 2 for 28x28 and 4 for 32x32)", 1},
+    {"flip", BB_CF_BOOL, F(flip), "0", 0, 1, NULL, "random horizontal flips", 1},
     {"image-size", BB_CF_INT, F(image_size), "224", 8, 1024, NULL,
      "imagefolder: crop size (evaluation: short side resized to image-size / 0.875, centre crop)", 1},
     {"crop-min-area", BB_CF_FLOAT, F(crop_min_area), "0.08", 0.01, 1, NULL,
@@ -44,7 +44,7 @@ const bb_config_field bb_config_fields[] = {
     {"synthetic-classes", BB_CF_INT, F(synthetic_classes), "10", 2, 100000, NULL, "synthetic data: classes", 1},
     {"synthetic-shape", BB_CF_STR, F(synthetic_shape), "1x28x28", 0, 0, NULL, "synthetic data: CxHxW", 1},
     /* minibatch */
-    {"batch-size", BB_CF_INT, F(batch_size), "256", 1, 1 << 24, NULL, "total minibatch kn (all workers together)", 1},
+    {"batch-size", BB_CF_INT, F(batch_size), "128", 1, 1 << 24, NULL, "total minibatch kn (all workers together)", 1},
     {"worker-batch", BB_CF_INT, F(worker_batch), "32", 1, 1 << 20, NULL,
      "per-worker batch n: batch-norm statistics are computed over these n samples", 1},
     /* optimization */
@@ -57,7 +57,7 @@ const bb_config_field bb_config_fields[] = {
     {"milestones", BB_CF_STR, F(milestones), "", 0, 0, NULL,
      "step decay epochs, e.g. 30,60,80 (empty: 1/3, 2/3, 8/9 of --epochs as in the paper's 30/60/80 of 90)", 1},
     {"decay-factor", BB_CF_FLOAT, F(decay_factor), "0.1", 0, 1, NULL, "lr factor at each milestone", 1},
-    {"epochs", BB_CF_FLOAT, F(epochs), "4", 0, 1e6, NULL, "training length in epochs", 1},
+    {"epochs", BB_CF_FLOAT, F(epochs), "3", 0, 1e6, NULL, "training length in epochs", 1},
     {"momentum", BB_CF_FLOAT, F(momentum), "0.9", 0, 0.9999, NULL, "momentum m", 1},
     {"momentum-form", BB_CF_CHOICE, F(momentum_form), "form9", 0, 0, "form9|form10|form10-uncorrected",
      "paper's eq. 9, eq. 10 with momentum correction, or eq. 10 without it", 1},

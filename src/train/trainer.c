@@ -279,6 +279,7 @@ void bb_trainer_destroy(bb_trainer *t)
 
 static void step_job(void *arg, int ti, int nt)
 {
+    bb_flush_denormals();
     (void)nt;
     bb_trainer *t = arg;
     bb_executor *e = &t->ex[ti];
@@ -435,18 +436,24 @@ bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
     st->t_reduce = t_update - t_reduce;
     st->t_update = t_end - t_update;
     st->t_step = t_end - t_start;
+    bb_trainer_count_step(t, st, acc);
+    return BB_OK;
+}
+
+void bb_trainer_count_step(bb_trainer *t, bb_step_stats *st, const double acc[2])
+{
     t->step++;
     st->epoch = (double)t->step / (double)t->steps_per_epoch;
     t->ep_loss += acc[0];
     t->ep_correct += (int64_t)acc[1];
     t->ep_seen += t->kn;
-    return BB_OK;
 }
 
 /* ---- evaluation ---- */
 
 static void eval_job(void *arg, int ti, int nt)
 {
+    bb_flush_denormals();
     bb_trainer *t = arg;
     bb_executor *e = &t->ex[ti];
     int64_t classes = t->spec.classes, len = t->spec.c * t->spec.h * t->spec.w;

@@ -475,11 +475,7 @@ bb_status bb_gpu_step(bb_trainer *t, bb_step_stats *st)
     st->t_reduce = timed ? d->elapsed(d, E_T0 + 2 * (int)gp->nchunks, E_SCAL) : 0;
     st->t_update = t_end - t_update;
     st->t_step = t_end - t_start;
-    t->step++;
-    st->epoch = (double)t->step / (double)t->steps_per_epoch;
-    t->ep_loss += acc[0];
-    t->ep_correct += (int64_t)acc[1];
-    t->ep_seen += t->kn;
+    bb_trainer_count_step(t, st, acc);
     return BB_OK;
 }
 

@@ -66,6 +66,9 @@ bb_status bb_trainer_create_dev(bb_trainer **out, const bb_config *cfg, bb_comm 
  * targets). Nothing in the trainer changes unless every field checks out. */
 bb_status bb_trainer_load_from(bb_trainer *t, const bb_st_file *f);
 bb_status bb_checkpoint_config_from(const bb_st_file *f, bb_config *cfg);
+/* Counts a finished step (both backends): the iteration, the epoch position
+ * in st and the epoch's running sums; acc = {summed loss, correct samples}. */
+void bb_trainer_count_step(bb_trainer *t, bb_step_stats *st, const double acc[2]);
 /* The metric files' lengths recorded in a checkpoint (0 when absent). */
 bb_status bb_checkpoint_metric_lengths(const bb_st_file *f, long keep[3]);
 

@@ -4,6 +4,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 struct bb_pool {
     int n;
@@ -99,6 +102,13 @@ void bb_pool_run(bb_pool *p, bb_pool_fn fn, void *arg)
     pthread_mutex_lock(&p->mu);
     while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
+}
+
+void bb_flush_denormals(void)
+{
+#if defined(__SSE2__)
+    _mm_setcsr(_mm_getcsr() | 0x8040);  /* FTZ (bit 15) | DAZ (bit 6) */
+#endif
 }
 
 void bb_split_range(long long n, int parts, int i, long long *lo, long long *hi)

@@ -14,6 +14,12 @@ void bb_pool_destroy(bb_pool *p);
 int bb_pool_size(const bb_pool *p);
 void bb_pool_run(bb_pool *p, bb_pool_fn fn, void *arg);
 
+/* Flushes denormal floats to zero in the calling thread's arithmetic (SSE's
+ * FTZ and DAZ; nothing on other CPUs). Training's gradients decay into the
+ * denormal range, where each operation costs a microcode assist; values below
+ * 1.2e-38 do not matter to SGD. */
+void bb_flush_denormals(void);
+
 /* Splits [0, n) into `parts` contiguous ranges whose sizes differ by at most one;
  * range i is [*lo, *hi). */
 void bb_split_range(long long n, int parts, int i, long long *lo, long long *hi);
