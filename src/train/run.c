@@ -41,6 +41,17 @@ static bb_status open_metrics(const char *dir, const char *name, long keep, cons
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     struct stat st;
+    /* a CSV from a version with other columns is not continued */
+    FILE *old = keep > 0 && header ? fopen(path, "rb") : NULL;
+    if (old) {
+        char line[1024] = "";
+        int same = fgets(line, sizeof line, old) && !strcmp(line, header);
+        fclose(old);
+        if (!same)
+            return bb_fail(BB_ERR_FORMAT, "%s: its columns are not this version's (found '%.*s', expected '%.*s'); "
+                           "resume into a copy without the metric files or start a new --out", path,
+                           (int)strcspn(line, "\n"), line, (int)strcspn(header, "\n"), header);
+    }
     /* never lengthen: a file shorter than recorded (lost in a crash of the
      * machine) is continued as it is rather than padded with zero bytes */
     if (keep >= 0 && stat(path, &st) == 0 && st.st_size > keep && truncate(path, keep) != 0)

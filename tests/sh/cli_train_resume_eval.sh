@@ -25,3 +25,11 @@ echo "$out" | grep -q "on 64 test samples" || fail "eval output: $out"
 # resuming with different mathematics is refused with a clear message
 if "$BB" train --resume "$TMP/a/checkpoint.safetensors" --batch-size 64 --out "$TMP/c" 2>"$TMP/c.log"; then fail "math change accepted"; fi
 grep -q "batch-size" "$TMP/c.log" || fail "unclear message: $(cat "$TMP/c.log")"
+# metric files whose columns another version wrote are not continued: a clear
+# error before any work, the files as they were
+"$BB" train "${TINY[@]}" --epochs 3 --warmup-epochs 1 --max-steps 10 --out "$TMP/d" 2>/dev/null || fail "run d"
+sed -i '1s/,t_allreduce$//' "$TMP/d/iters.csv"
+before=$(md5sum < "$TMP/d/iters.csv")
+if "$BB" train --resume auto --out "$TMP/d" 2>"$TMP/d.log"; then fail "a CSV with other columns was continued"; fi
+grep -q "iters.csv: its columns are not this version's" "$TMP/d.log" || fail "unclear message: $(cat "$TMP/d.log")"
+[ "$(md5sum < "$TMP/d/iters.csv")" = "$before" ] || fail "iters.csv changed"
