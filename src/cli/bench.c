@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "train/trainer.h"
+#include "util/stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +38,6 @@ int cli_bench(int argc, char **argv)
 }
 
 /* ---- bench train ---- */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* user + system seconds of this process (all threads) */
 static double cpu_seconds(void)
@@ -160,8 +155,7 @@ static int bench_train(int argc, char **argv)
     }
     double cpu = cpu_seconds() - cpu0;
     if (!status) {
-        qsort(times, (size_t)steps, sizeof *times, cmp_double);
-        double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+        double med = bb_median(times, (int)steps);  /* sorts times */
         double ips = (double)cfg.batch_size / med;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);

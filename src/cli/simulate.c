@@ -9,6 +9,7 @@
 #include "sim/sim.h"
 #include "util/file.h"
 #include "util/mem.h"
+#include "util/stats.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -309,18 +310,6 @@ static void print_sizes(const opts *o, const bb_topology *t, double slow)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* N busy threads of this job on the cores available to it: each runs at
  * min(1, cores / N) of a core */
 static double share_slowdown(double busy, double cores)
@@ -376,9 +365,9 @@ static int set_compute(const opts *o, bb_sim_model *m, const char **how)
             t[2][r] = rt.t_other / s;
             t[3][r] = rt.t_update / su;
         }
-        bb_sim_split_by_macs(m, median(t[0], o->nrun), median(t[1], o->nrun));
-        m->t_other = median(t[2], o->nrun);
-        m->t_update = median(t[3], o->nrun);
+        bb_sim_split_by_macs(m, bb_median(t[0], o->nrun), bb_median(t[1], o->nrun));
+        m->t_other = bb_median(t[2], o->nrun);
+        m->t_update = bb_median(t[3], o->nrun);
         *how = o->host_cores > 0 ? "medians of the runs' iters.csv, per core of its own, split over layers by multiply-adds"
                                  : "medians of the runs' iters.csv, split over layers by multiply-adds";
     } else if (o->gflops > 0) {

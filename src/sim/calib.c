@@ -5,6 +5,7 @@
 #include "sim/sim.h"
 
 #include "util/file.h"
+#include "util/stats.h"
 #include "util/json.h"
 
 #include <ctype.h>
@@ -164,18 +165,6 @@ bb_status bb_sim_fit(const bb_sim_bench *b, int nb, double gamma, bb_link *out, 
 
 /* ---- a training run's directory ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static bb_status json_int(const bb_json *j, const char *key, const char *path, int64_t *out)
 {
     const bb_json *v = bb_json_get(j, key);
@@ -257,10 +246,10 @@ bb_status bb_sim_read_run(const char *dir, int skip, bb_sim_run_times *out)
     free(text);
     if (s == BB_OK && n < 1) s = bb_fail(BB_ERR_FORMAT, "%s: no iterations after the first %d", path, skip);
     if (s == BB_OK) {
-        out->t_fwd = median(v[0], n) / local;
-        out->t_bwd = median(v[1], n) / local;
-        out->t_update = median(v[2], n);
-        out->t_other = median(v[3], n) / local;
+        out->t_fwd = bb_median(v[0], n) / local;
+        out->t_bwd = bb_median(v[1], n) / local;
+        out->t_update = bb_median(v[2], n);
+        out->t_other = bb_median(v[3], n) / local;
         if (out->t_other < 0) out->t_other = 0;
         out->steps = n;
     }
