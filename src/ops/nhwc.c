@@ -14,6 +14,20 @@
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* y = x a + b (then ReLU) on channels [c0, c0 + nc) of M rows of C */
+static void affine_generic(int64_t M, int64_t C, int64_t c0, int64_t nc, const float *x, const float *a,
+                           const float *b, float *y, int relu)
+{
+    for (int64_t i = 0; i < M; i++) {
+        const float *p = x + i * C + c0;
+        float *q = y + i * C + c0;
+        if (relu)
+            for (int64_t c = 0; c < nc; c++) { float v = p[c] * a[c] + b[c]; q[c] = v > 0.0f ? v : 0.0f; }
+        else
+            for (int64_t c = 0; c < nc; c++) q[c] = p[c] * a[c] + b[c];
+    }
+}
+
 static void bn_train_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma,
                               const float *beta, float *y, float *save, float *stats, int relu)
 {
@@ -43,14 +57,7 @@ static void bn_train_generic(const bb_bn *d, int64_t n, const float *x, const fl
             a[c] = gamma[c0 + c] * invstd;
             b[c] = beta[c0 + c] - (float)mean[c] * a[c];
         }
-        for (int64_t i = 0; i < M; i++) {
-            const float *p = x + i * C + c0;
-            float *q = y + i * C + c0;
-            if (relu)
-                for (int64_t c = 0; c < nc; c++) { float v = p[c] * a[c] + b[c]; q[c] = v > 0.0f ? v : 0.0f; }
-            else
-                for (int64_t c = 0; c < nc; c++) q[c] = p[c] * a[c] + b[c];
-        }
+        affine_generic(M, C, c0, nc, x, a, b, y, relu);
     }
 }
 
@@ -65,14 +72,7 @@ static void bn_eval_generic(const bb_bn *d, int64_t n, const float *x, const flo
             a[c] = gamma[c0 + c] / sqrtf(rvar[c0 + c] + d->eps);
             b[c] = beta[c0 + c] - rmean[c0 + c] * a[c];
         }
-        for (int64_t i = 0; i < M; i++) {
-            const float *p = x + i * C + c0;
-            float *q = y + i * C + c0;
-            if (relu)
-                for (int64_t c = 0; c < nc; c++) { float v = p[c] * a[c] + b[c]; q[c] = v > 0.0f ? v : 0.0f; }
-            else
-                for (int64_t c = 0; c < nc; c++) q[c] = p[c] * a[c] + b[c];
-        }
+        affine_generic(M, C, c0, nc, x, a, b, y, relu);
     }
 }
 
