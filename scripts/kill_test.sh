@@ -60,6 +60,9 @@ for ((i = 1; i <= kills; i++)); do
     # moments within 80% of a whole run's time, every other one with slow writes
     d=$delay window_ms=$slow_ms
     if [ $((i % 3)) -eq 1 ]; then d=0 window_ms=$fast_ms; fi
+    # the kills aimed at a write slow it to >= 10 ms per tensor, so that on a
+    # loaded machine (or under ASan) the kill still lands inside the write
+    if [ $((i % 3)) -eq 0 ] && [ "$d" -lt 10 ]; then d=10; fi
     BB_TEST_WRITE_DELAY_MS=$d "$BB" train "${FLAGS[@]}" "${resume[@]}" --out "$run" 2>>"$TMP/run.log" &
     pid=$!
     if [ $((i % 3)) -eq 0 ]; then
