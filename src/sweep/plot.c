@@ -379,6 +379,24 @@ static void plot_train_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
     script_run(c, &s, "train_curves");
 }
 
+/* One plot item per kn of the recipe (variant 0) that has a run: `item` with
+ * %d for the run's data block, after `n` items already written; returns the
+ * new count. */
+static int plot_recipe_runs(FILE *f, const plot_ctx *c, const bb_sweep_row *rows, int nrows, const char *item, int n)
+{
+    for (int i = 0; i < nrows; i++) {
+        int u = rows[i].variant == 0 ? pick_run(c->r, rows[i].kn, 0) : -1;
+        if (u < 0) continue;
+        char l[32];
+        kn_label(rows[i].kn, l, sizeof l);
+        fprintf(f, "%s", n ? ", " : "");
+        fprintf(f, item, u);
+        fprintf(f, " lt %d title \"kn = %s\"", n % 10 + 1, l);
+        n++;
+    }
+    return n;
+}
+
 /* Test error per epoch, every kn of the recipe overlaid. */
 static void plot_test_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
 {
@@ -391,15 +409,7 @@ static void plot_test_curves(plot_ctx *c, const bb_sweep_row *rows, int nrows)
     fprintf(f, "set title \"Test error after each epoch (gradual warmup, linear scaling)\\n%s\"\n", setup);
     fprintf(f, "set xlabel \"epochs\"\nset ylabel \"test error (%%, log scale)\"\nset logscale y\nset format y \"%%g\"\n"
             "set key bottom left\nplot ");
-    int n = 0;
-    for (int i = 0; i < nrows; i++) {
-        int u = rows[i].variant == 0 ? pick_run(c->r, rows[i].kn, 0) : -1;
-        if (u < 0) continue;
-        char l[32];
-        kn_label(rows[i].kn, l, sizeof l);
-        fprintf(f, "%s\"epochs.dat\" index %d using 1:3 with linespoints lt %d title \"kn = %s\"", n ? ", " : "", u, n % 10 + 1, l);
-        n++;
-    }
+    int n = plot_recipe_runs(f, c, rows, nrows, "\"epochs.dat\" index %d using 1:3 with linespoints", 0);
     fprintf(f, "\n");
     if (n) script_run(c, &s, "test_curves");
     else { fclose(s.f); free(s.buf); }
@@ -498,14 +508,7 @@ static void plot_lr(plot_ctx *c, const bb_sweep_row *rows, int nrows)
         fprintf(f, "\"lr.dat\" index 0 using 1:2 with lines lt 1 title \"%s\"", c->r->runs[0].name);
         n = 1;
     }
-    for (int i = 0; c->r->is_sweep && i < nrows; i++) {
-        int u = rows[i].variant == 0 ? pick_run(c->r, rows[i].kn, 0) : -1;
-        if (u < 0) continue;
-        char l[32];
-        kn_label(rows[i].kn, l, sizeof l);
-        fprintf(f, "%s\"lr.dat\" index %d using 1:2 with lines lt %d title \"kn = %s\"", n ? ", " : "", u, n % 10 + 1, l);
-        n++;
-    }
+    if (c->r->is_sweep) n = plot_recipe_runs(f, c, rows, nrows, "\"lr.dat\" index %d using 1:2 with lines", n);
     fprintf(f, "\n");
     if (n) script_run(c, &s, "lr_schedule");
     else { fclose(s.f); free(s.buf); }
