@@ -471,19 +471,25 @@ static void eval_job(void *arg, int ti, int nt)
     }
 }
 
-bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
+/* this rank's share of the test set on the CPU: acc = {summed loss, top-1 hits, top-5 hits} */
+static bb_status eval_sums(bb_trainer *t, double acc[3])
 {
-    if (t->gpu) return bb_gpu_evaluate(t, r);
     for (int e = 0; e < t->nex; e++) t->ex[e].status = BB_OK;
     bb_pool_run(t->pool, eval_job, t);
     for (int e = 0; e < t->nex; e++)
         if (t->ex[e].status != BB_OK) return bb_fail(t->ex[e].status, "evaluating: %s", t->ex[e].errmsg);
-    double acc[3] = {0, 0, 0};
     for (int64_t ch = 0; ch < t->eval_chunks; ch++) {
         acc[0] += t->chunk_loss[ch];
         acc[1] += (double)t->chunk_top[2 * ch];
         acc[2] += (double)t->chunk_top[2 * ch + 1];
     }
+    return BB_OK;
+}
+
+bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
+{
+    double acc[3] = {0, 0, 0};
+    BB_TRY(t->gpu ? bb_gpu_eval_sums(t, acc) : eval_sums(t, acc));
     if (t->comm->size > 1) BB_TRY(t->comm->allreduce_f64(t->comm, acc, 3));
     double count = (double)t->test->n;
     r->count = t->test->n;

@@ -18,7 +18,8 @@ bb_status bb_gpu_setup(bb_trainer *t, bb_dev *dev);
 void bb_gpu_destroy(bb_trainer *t);
 
 bb_status bb_gpu_step(bb_trainer *t, bb_step_stats *st);
-bb_status bb_gpu_evaluate(bb_trainer *t, bb_eval_result *r);
+/* this rank's share of the test set: acc = {summed loss, top-1 hits, top-5 hits} */
+bb_status bb_gpu_eval_sums(bb_trainer *t, double acc[3]);
 /* device -> host copies of parameters, momentum and BN state (checkpoints, accessors) */
 bb_status bb_gpu_download(bb_trainer *t);
 /* host -> device (after loading a checkpoint); restarts the data pipeline */
