@@ -163,10 +163,11 @@ static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int comp
                               double t_epoch)
 {
     bb_eval_result r = {0, NAN, NAN, 0};
-    if (evaluate) BB_TRY(bb_trainer_evaluate(t, &r));
-    if (evaluate && !isfinite(r.loss))
+    bb_status es = evaluate ? bb_trainer_evaluate(t, &r) : BB_OK;
+    if (es == BB_ERR_NUMERIC)
         return bb_fail(BB_ERR_NUMERIC, "non-finite test loss after iteration %lld (epoch %lld): training diverged (the "
                        "model's outputs overflow); lower --lr or lengthen --warmup-epochs", (long long)t->step, (long long)epoch);
+    BB_TRY(es);
     double tl = t->ep_seen ? t->ep_loss / (double)t->ep_seen : NAN;
     double te = t->ep_seen ? 1.0 - (double)t->ep_correct / (double)t->ep_seen : NAN;
     double img_s = t_epoch > 0 ? (double)t->ep_seen / t_epoch : 0;

@@ -496,6 +496,13 @@ bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
     r->loss = acc[0] / count;
     r->top1_err = 1.0 - acc[1] / count;
     r->top5_err = 1.0 - acc[2] / count;
+    /* the errors above already count a sample with non-finite outputs as
+     * wrong; a non-finite loss says the model itself is broken, and no number
+     * derived from it may pass for a result */
+    if (!isfinite(r->loss))
+        return bb_fail(BB_ERR_NUMERIC, "evaluating on %lld test samples: the test loss is %g, not finite: the model's "
+                       "outputs overflow or hold non-finite values (counted as wrong, the top-1 error is %.2f%%)",
+                       (long long)r->count, r->loss, 100 * r->top1_err);
     return BB_OK;
 }
 
