@@ -291,10 +291,17 @@ bb_status bb_sweep_run(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally *ta
     int64_t n_train = train.n;
     bb_dataset_free(&train);
     bb_dataset_free(&test);
-    for (int i = 0; i < s->nsizes; i++)
+    for (int i = 0; i < s->nsizes; i++) {
         if (s->sizes[i] > n_train)
             return bb_fail(BB_ERR_INVALID, "--sizes: %lld is larger than the %lld training samples (an epoch would "
                            "have no iteration)", (long long)s->sizes[i], (long long)n_train);
+        /* kn sets the iterations per epoch: every size's run must have some, with its milestones inside */
+        bb_config c;
+        char name[128];
+        bb_sweep_run_config(s, s->sizes[i], s->variants[0], s->seeds[0], &c, name, sizeof name);
+        bb_status cs = bb_config_check_length(&c, n_train);
+        if (cs != BB_OK) return bb_fail_context(cs, "--sizes %lld", (long long)s->sizes[i]);
+    }
 
     char runs[700];
     snprintf(runs, sizeof runs, "%s/runs", s->base.out);

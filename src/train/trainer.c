@@ -56,6 +56,7 @@ bb_status bb_data_from_config(const bb_config *cfg, bb_dataset *train, bb_datase
 bb_status bb_schedule_from_config(bb_schedule *s, const bb_config *cfg, int64_t n_train)
 {
     memset(s, 0, sizeof *s);
+    BB_TRY(bb_config_check_length(cfg, n_train));
     s->ref_lr = cfg->lr;
     s->ref_batch = cfg->ref_batch;
     s->batch = (double)cfg->batch_size;
@@ -68,9 +69,6 @@ bb_status bb_schedule_from_config(bb_schedule *s, const bb_config *cfg, int64_t 
     if (s->nmilestones < 0) return bb_fail(BB_ERR_INVALID, "--milestones: cannot parse '%s'", cfg->milestones);
     s->steps_per_epoch = n_train / cfg->batch_size;
     s->epochs = cfg->epochs;
-    if (s->steps_per_epoch < 1)
-        return bb_fail(BB_ERR_INVALID, "--batch-size %lld is larger than the %lld training samples",
-                       (long long)cfg->batch_size, (long long)n_train);
     return BB_OK;
 }
 
