@@ -57,6 +57,16 @@ int bb_comm_under_mpirun(void)
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
+int bb_comm_launcher_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && v[0]) return atoi(v);
+    }
+    return 0;
+}
+
 bb_status bb_comm_create(bb_comm **out, const char *algorithm)
 {
     *out = NULL;

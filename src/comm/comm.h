@@ -42,6 +42,9 @@ struct bb_comm {
 bb_status bb_comm_create(bb_comm **out, const char *algorithm);
 void bb_comm_destroy(bb_comm *c);
 int bb_comm_under_mpirun(void);
+/* This process's rank as the launcher's environment says, before any
+ * communicator exists (0 when not under mpirun). */
+int bb_comm_launcher_rank(void);
 /* Validates and selects the float allreduce algorithm: "mpi", "ring", "hd",
  * or "blocking" (a plain blocking MPI_Allreduce that the watchdog cannot
  * interrupt: the reference row of `bigbatch bench allreduce`). */
