@@ -130,7 +130,7 @@ int cli_eval(int argc, char **argv)
     if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("eval", NULL);
     bb_trainer *t = NULL;
     bb_eval_result r;
-    bb_status s = bb_trainer_create(&t, &cfg, comm);
+    bb_status s = bb_trainer_create_eval(&t, &cfg, comm, vals[0]);
     if (s == BB_OK) s = bb_trainer_load(t, vals[0]);
     if (s == BB_OK) s = bb_trainer_evaluate(t, &r);
     if (s != BB_OK) rc = fail_job("eval", comm, s);

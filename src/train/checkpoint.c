@@ -94,6 +94,16 @@ bb_status bb_trainer_save_with(bb_trainer *t, const char *path, const char *cons
     PUT("noise_ema_g2", "%.17g", t->noise.g2);
     PUT("noise_ema_trs", "%.17g", t->noise.trace);
     PUT("noise_steps", "%lld", (long long)t->noise.steps);
+    /* what evaluation needs of the training split (train/eval_data.c) */
+    PUT("train_samples", "%lld", (long long)t->train->n);
+    for (int which = 0; which < 2; which++) {
+        PUT(which ? "data_std" : "data_mean", "%s", "");
+        for (int64_t ch = 0; ch < t->train->c && ch < BB_MAX_CHANNELS; ch++) {
+            size_t len = strlen(m[j - 1].val);
+            snprintf(m[j - 1].val + len, sizeof m[j - 1].val - len, "%s%.9g", ch ? "," : "",
+                     (double)(which ? t->train->aug.std[ch] : t->train->aug.mean[ch]));
+        }
+    }
     for (int f = 0; f < bb_config_nfields; f++) {
         snprintf(m[j].key, sizeof m[j].key, "config.%s", bb_config_fields[f].name);
         bb_config_get(&t->cfg, &bb_config_fields[f], m[j].val, sizeof m[j].val);

@@ -34,6 +34,10 @@ typedef struct {
 /* Loads the data the configuration names, builds the model and initialises
  * parameters. comm may be NULL (single process). */
 bb_status bb_trainer_create(bb_trainer **out, const bb_config *cfg, bb_comm *comm);
+/* For evaluating the checkpoint ckpt only: loads the test split alone where
+ * the checkpoint records the training split's size and normalization
+ * (eval_data.c); the trainer cannot train. */
+bb_status bb_trainer_create_eval(bb_trainer **out, const bb_config *cfg, bb_comm *comm, const char *ckpt);
 /* The same with datasets the caller owns (tests, benchmarks). */
 bb_status bb_trainer_create_with_data(bb_trainer **out, const bb_config *cfg, bb_comm *comm,
                                       bb_dataset *train, bb_dataset *test);
