@@ -16,6 +16,7 @@
 #include "train/trainer_internal.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <limits.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -309,4 +310,74 @@ TEST(honest_configurations_that_cannot_mean_what_they_say_are_refused)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         CHECK_MSG(validate_with(good[i].kv, good[i].n_train) == BB_OK, "valid case %zu (%s %s ...) refused: %s", i,
                   good[i].kv[0], good[i].kv[1], bb_last_error());
+}
+
+/* ---- evaluation reads only the test split ---- */
+
+/* an IDX pair PREFIX-images-idx3-ubyte / PREFIX-labels-idx1-ubyte of n 8x8 images */
+static void write_idx(const char *dir, const char *prefix, int n, unsigned seed)
+{
+    char path[700];
+    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n, 0, 0, 0, 8, 0, 0, 0, 8};
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fwrite(hdr, 1, 16, f);
+    uint32_t x = seed;
+    for (int i = 0; i < n * 64; i++) {
+        x = x * 1664525u + 1013904223u;
+        fputc((int)(x >> 24), f);
+    }
+    CHECK(fclose(f) == 0);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    hdr[3] = 1;
+    fwrite(hdr, 1, 8, f);
+    for (int i = 0; i < n; i++) fputc(i % 10, f);
+    CHECK(fclose(f) == 0);
+}
+
+TEST(honest_eval_needs_only_the_test_split)
+{
+    const char *dir = bb_test_tmpdir();
+    write_idx(dir, "train", 96, 7);
+    write_idx(dir, "t10k", 40, 11);
+    bb_config c = small_config();
+    bb_config_set(&c, "data", "mnist");
+    snprintf(c.data_dir, sizeof c.data_dir, "%s", dir);
+    c.epochs = 1;
+    bb_trainer *t = NULL;
+    CHECK_OK(bb_trainer_create(&t, &c, NULL));
+    if (!t) return;
+    bb_step_stats st;
+    CHECK_OK(bb_trainer_step(t, &st));
+    bb_eval_result full;
+    CHECK_OK(bb_trainer_evaluate(t, &full));
+    char ckpt[700], path[700];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", dir);
+    CHECK_OK(bb_trainer_save(t, ckpt));
+    bb_trainer_destroy(t);
+    /* without the training files: the same numbers, from the recorded normalization */
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    CHECK(unlink(path) == 0);
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
+    CHECK(unlink(path) == 0);
+    bb_trainer *e = NULL;
+    CHECK_OK(bb_trainer_create_eval(&e, &c, NULL, ckpt));
+    if (!e) return;
+    CHECK_OK(bb_trainer_load(e, ckpt));
+    bb_eval_result only;
+    CHECK_OK(bb_trainer_evaluate(e, &only));
+    CHECK_MSG(only.count == 40 && only.loss == full.loss && only.top1_err == full.top1_err &&
+              only.top5_err == full.top5_err, "test split alone: loss %.9g err %g, with both: loss %.9g err %g",
+              only.loss, only.top1_err, full.loss, full.top1_err);
+    CHECK(bb_trainer_steps_per_epoch(e) == 3);  /* the recorded 96 training samples at kn 32 */
+    /* the stand-in for the training split cannot train */
+    CHECK_FAILS(bb_trainer_step(e, &st), BB_ERR_INVALID, "the training split was not loaded (evaluation only)");
+    bb_trainer_destroy(e);
+    /* training does need the training files, and says which */
+    CHECK_FAILS(bb_trainer_create(&t, &c, NULL), BB_ERR_IO, "train-images-idx3-ubyte");
 }
