@@ -58,10 +58,12 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
     }
     if (ckpt) {
         bb_config saved;
-        if (bb_checkpoint_read_config(ckpt, &saved) != BB_OK) {
+        char notice[1024];
+        if (bb_checkpoint_read_config(ckpt, &saved, notice, sizeof notice) != BB_OK) {
             fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
             return 1;
         }
+        if (notice[0]) fprintf(stderr, "bigbatch %s: notice: %s\n", cmd, notice);
         /* the checkpoint's configuration, with the flags given now on top */
         char resume[sizeof cfg->resume];
         snprintf(resume, sizeof resume, "%s", cfg->resume);

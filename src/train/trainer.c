@@ -125,7 +125,7 @@ static bb_status setup(bb_trainer *t)
     t->sgd.lars_eta = cfg->lars_eta;
     BB_TRY(bb_schedule_from_config(&t->sched, cfg, t->train->n));
     t->steps_per_epoch = t->sched.steps_per_epoch;
-    t->total_steps = (int64_t)floor(cfg->epochs * (double)t->steps_per_epoch + 0.5);
+    t->total_steps = bb_run_iterations(cfg, t->steps_per_epoch);
     if (cfg->max_steps > 0 && (cfg->max_steps < t->total_steps || t->total_steps == 0)) t->total_steps = cfg->max_steps;
 
     /* the device path: the same model, schedule and optimizer settings */
