@@ -442,6 +442,13 @@ bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
 
 void bb_trainer_count_step(bb_trainer *t, bb_step_stats *st, const double acc[2])
 {
+    /* a step that starts an epoch starts its sums (bb_trainer_run has reset
+     * them already; a caller stepping by itself has not), so they always
+     * cover the iterations since the epoch began, as checkpoints require */
+    if (t->step % t->steps_per_epoch == 0) {
+        t->ep_loss = 0;
+        t->ep_correct = t->ep_seen = 0;
+    }
     t->step++;
     st->epoch = (double)t->step / (double)t->steps_per_epoch;
     t->ep_loss += acc[0];
