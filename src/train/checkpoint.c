@@ -165,8 +165,8 @@ static bb_status check_header(const bb_st_file *f, int *old)
     const char *fmt = bb_st_meta(f, "format");
     *old = fmt && !strcmp(fmt, FORMAT_OLD);
     if (!fmt || (strcmp(fmt, FORMAT) != 0 && !*old))
-        return bb_fail(BB_ERR_FORMAT, "%s: not a bigbatch checkpoint (metadata 'format' is '%s', expected '%s')", f->path,
-                       fmt ? fmt : "missing", FORMAT);
+        return bb_fail(BB_ERR_FORMAT, "%s: not a bigbatch checkpoint (metadata 'format' is %s%s%s, expected '%s')", f->path,
+                       fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "", FORMAT);
     if (!*old && !f->checksummed)
         return bb_fail(BB_ERR_FORMAT, "%s: metadata 'crc32.header' is missing: a %s file always has checksums; the file "
                        "was damaged or edited", f->path, FORMAT);

@@ -401,8 +401,8 @@ static bb_status parse_header(bb_st_file *f, const unsigned char *raw, size_t hl
             return bb_fail(BB_ERR_FORMAT, "%s: header byte %zu: 'crc32.header' must be 8 lowercase hex digits", what, 8 + (pos == (size_t)-1 ? 0 : pos));
         got = header_crc(raw, raw + 8, hl, pos);
         if (got != want)
-            return bb_fail(BB_ERR_FORMAT, "%s: header checksum mismatch: crc32.header is %08x, the %zu header bytes give %08x: "
-                           "the header was damaged or edited", what, (unsigned)want, hl + 8, (unsigned)got);
+            return bb_fail(BB_ERR_FORMAT, "%s: header checksum mismatch: crc32.header is %08x, the length and the %zu header "
+                           "bytes give %08x: the header was damaged or edited", what, (unsigned)want, hl, (unsigned)got);
         memcpy(digits, raw + 8 + pos, 8);
         f->checksummed = 1;
     }
