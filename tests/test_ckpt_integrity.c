@@ -526,3 +526,24 @@ TEST(ckpt_integrity_old_format_loads_with_a_notice)
     CHECK(notice[0] == 0);
     bb_trainer_destroy(t);
 }
+
+/* The header checksum is found as a member, not inside a name that spells it */
+TEST(ckpt_integrity_checksum_key_spelled_inside_a_name)
+{
+    char path[600];
+    tmp(path, sizeof path, "names.safetensors");
+    float v[2] = {1.5f, -2.0f};
+    bb_st_tensor t[2] = {{"a\"crc32.header", "F32", 1, {1}, &v[0]}, {"crc32.header", "F32", 1, {1}, &v[1]}};
+    const char *meta[] = {"note", "\"crc32.header\":\"00000000\"", NULL};
+    CHECK_OK(bb_st_write(path, t, 2, meta));
+    bb_st_file f;
+    CHECK_OK(bb_st_read(&f, path));
+    CHECK(f.checksummed == 1 && f.n == 2);
+    float got[1] = {0};
+    CHECK_OK(bb_st_get_f32(&f, "a\"crc32.header", got, 1));
+    CHECK(got[0] == 1.5f);
+    CHECK(!strcmp(bb_st_meta(&f, "note"), "\"crc32.header\":\"00000000\""));
+    bb_st_close(&f);
+    const char *bad[] = {"crc32.header", "1", NULL};
+    CHECK_FAILS(bb_st_write(path, t, 2, bad), BB_ERR_INVALID, "metadata key 'crc32.header' is the writer's own");
+}

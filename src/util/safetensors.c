@@ -40,15 +40,19 @@ static uint32_t header_crc(const unsigned char *len8, const unsigned char *hdr, 
 }
 
 /* Where the 8 digits of "crc32.header" start in the header, if CRC_KEY occurs
- * exactly once (*count says how often it does) and 8 characters and a quote
- * follow it; else (size_t)-1. A quote inside a JSON string is escaped, so
- * the pattern appears only as a member written this way. */
+ * exactly once as a member (after '{', ',' or white space: inside a string a
+ * quote is escaped, so the pattern there follows a backslash or a letter;
+ * *count says how often it occurs) and 8 characters and a quote follow it;
+ * else (size_t)-1. */
 static size_t header_crc_pos(const unsigned char *hdr, size_t hl, int *count)
 {
     size_t kl = strlen(CRC_KEY), pos = (size_t)-1;
     *count = 0;
-    for (size_t i = 0; i + kl <= hl; i++)
-        if (hdr[i] == '"' && memcmp(hdr + i, CRC_KEY, kl) == 0) { (*count)++; pos = i + kl; }
+    for (size_t i = 1; i + kl <= hl; i++)
+        if (hdr[i] == '"' && hdr[i - 1] && strchr("{, \t\r\n", hdr[i - 1]) && memcmp(hdr + i, CRC_KEY, kl) == 0) {
+            (*count)++;
+            pos = i + kl;
+        }
     if (*count != 1 || pos + 9 > hl || hdr[pos + 8] != '"') return (size_t)-1;
     return pos;
 }
