@@ -23,7 +23,7 @@ CHECKPOINT_FLAGS=(--data synthetic --synthetic-shape 1x8x8 --synthetic-train 64 
 max_len() {
     case $1 in
         cifar) echo 6200 ;;          # two CIFAR-100 records
-        checkpoint) echo 16384 ;;    # the seed checkpoint is about 10 KB
+        checkpoint) echo 16384 ;;    # the seed checkpoint is about 13 KB
         image) echo 8192 ;;
         idx|idx_gzip) echo 2048 ;;
         *) echo 4096 ;;

@@ -60,7 +60,7 @@ int cli_inspect(int argc, char **argv)
         if ((strncmp(f.meta[2 * i], "config.", 7) != 0 && strncmp(f.meta[2 * i], "crc32.tensor.", 13) != 0) || verbose)
             printf("%s: %s\n", f.meta[2 * i], f.meta[2 * i + 1]);
     if (f.checksummed) printf("checksum: verified (CRC-32 of the header and of each of the %d tensors)\n", f.n);
-    else printf("checksum: none (written before checkpoints had checksums; not verified)\n");
+    else printf("checksum: none (a checkpoint from before checksums, or a file from elsewhere: not verified)\n");
     printf("tensors: %d\nparameters: %lld\nnon-finite values: %lld\nparams-hash: %016llx\nstate-hash: %016llx\n", f.n,
            nparam, nonfinite, (unsigned long long)hp, (unsigned long long)hs);
     bb_st_close(&f);

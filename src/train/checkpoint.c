@@ -243,6 +243,7 @@ typedef struct {
 static bb_status check_counters(const bb_trainer *t, const bb_st_file *f, counters *c)
 {
     int64_t spe = t->steps_per_epoch, iters = bb_run_iterations(&t->cfg, spe);
+    if (iters == 0) iters = t->total_steps;  /* less than an iteration of epochs: --max-steps sets the length */
     BB_TRY(meta_int(f, "step", 0, (int64_t)1e15, &c->step));
     if (c->step > iters)
         return bb_fail(BB_ERR_FORMAT, "%s: metadata 'step': %lld is beyond the run's %lld iterations (%g epochs of %lld); "
