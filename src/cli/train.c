@@ -59,7 +59,10 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
     }
     if (ckpt) {
         bb_config saved;
-        if (bb_checkpoint_read_config(ckpt, &saved) != BB_OK) return cli_refuse(cmd, "%s", bb_last_error()) - 1;
+        char notice[1024];
+        if (bb_checkpoint_read_config(ckpt, &saved, notice, sizeof notice) != BB_OK)
+            return cli_refuse(cmd, "%s", bb_last_error()) - 1;
+        if (notice[0]) fprintf(stderr, "bigbatch %s: notice: %s\n", cmd, notice);
         /* the checkpoint's configuration, with the flags given now on top */
         char resume[sizeof cfg->resume];
         snprintf(resume, sizeof resume, "%s", cfg->resume);

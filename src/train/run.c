@@ -205,7 +205,7 @@ bb_status bb_trainer_run(bb_trainer *t)
         if (t->cfg.resume[0]) {
             /* lengths of the metric files when the checkpoint was written */
             bb_st_file f;
-            BB_TRY(bb_st_read(&f, t->cfg.resume));
+            BB_TRY(bb_st_open(&f, t->cfg.resume));
             s = bb_checkpoint_metric_lengths(&f, keep);
             bb_st_close(&f);
             BB_TRY(s);

@@ -123,7 +123,7 @@ static bb_status setup(bb_trainer *t)
     t->sgd.lars_eta = cfg->lars_eta;
     BB_TRY(bb_schedule_from_config(&t->sched, cfg, t->train->n));
     t->steps_per_epoch = t->sched.steps_per_epoch;
-    t->total_steps = (int64_t)floor(cfg->epochs * (double)t->steps_per_epoch + 0.5);
+    t->total_steps = bb_run_iterations(cfg, t->steps_per_epoch);
     if (cfg->max_steps > 0 && (cfg->max_steps < t->total_steps || t->total_steps == 0)) t->total_steps = cfg->max_steps;
 
     /* the device path: the same model, schedule and optimizer settings */
@@ -440,6 +440,13 @@ bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
 
 void bb_trainer_count_step(bb_trainer *t, bb_step_stats *st, const double acc[2])
 {
+    /* a step that starts an epoch starts its sums (bb_trainer_run has reset
+     * them already; a caller stepping by itself has not), so they always
+     * cover the iterations since the epoch began, as checkpoints require */
+    if (t->step % t->steps_per_epoch == 0) {
+        t->ep_loss = 0;
+        t->ep_correct = t->ep_seen = 0;
+    }
     t->step++;
     st->epoch = (double)t->step / (double)t->steps_per_epoch;
     t->ep_loss += acc[0];

@@ -55,8 +55,10 @@ bb_status bb_trainer_save(bb_trainer *t, const char *path);
 bb_status bb_trainer_save_with(bb_trainer *t, const char *path, const char *const *extra);
 /* Restores a checkpoint written by a run with the same mathematics. */
 bb_status bb_trainer_load(bb_trainer *t, const char *path);
-/* Reads the configuration stored in a checkpoint. */
-bb_status bb_checkpoint_read_config(const char *path, bb_config *cfg);
+/* Reads the configuration stored in a checkpoint (its header only). notice
+ * (cap bytes, may be NULL) gets a line for the user, or "": a checkpoint from
+ * before checksums loads, and the caller says so. */
+bb_status bb_checkpoint_read_config(const char *path, bb_config *cfg, char *notice, size_t cap);
 
 /* The whole run: epochs, evaluation, metrics, progress, checkpoints, stop on
  * signal (checkpoint, then BB_ERR_INTERRUPTED) or non-finite loss. */
