@@ -10,6 +10,7 @@
 
 #include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
+#include "util/hooks.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
@@ -221,10 +222,14 @@ TEST(cuda_trainer_matches_the_cpu_trainer)
         bb_config c = cfg_for("resnet8", v == 1);
         bb_config cc = c;
         bb_config_set(&cc, "device", "cpu");
-        if (v == 2) setenv("BB_GPU_CHUNK_WORKERS", "2", 1);
+        bb_hooks h;
+        bb_hooks_default(&h);
+        h.gpu_chunk_workers = v == 2 ? 2 : 0;
+        bb_hooks_set(&h);
         bb_trainer *g = NULL, *cpu = NULL;
         CHECK_OK(bb_trainer_create_with_data(&g, &c, NULL, &dp.train, &dp.test));
-        unsetenv("BB_GPU_CHUNK_WORKERS");
+        bb_hooks_default(&h);
+        bb_hooks_set(&h);
         CHECK_OK(bb_trainer_create_with_data(&cpu, &cc, NULL, &dp.train, &dp.test));
         if (!g || !cpu) { bb_trainer_destroy(g); bb_trainer_destroy(cpu); continue; }
         double worst = 0;

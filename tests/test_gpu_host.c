@@ -11,6 +11,7 @@
 #include "model/models.h"
 #include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
+#include "util/hooks.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
@@ -335,10 +336,14 @@ TEST(gpu_trainer_on_host_matches_the_cpu_trainer)
         if (!strcmp(opt, "form10")) bb_config_set(&c, "momentum-form", "form10");
         if (!strcmp(opt, "lars")) c.lars = 1;
         if (!strcmp(opt, "wd-all")) { c.wd_all = 1; bb_config_set(&c, "width", "16"); }
-        if (!strcmp(opt, "chunks")) setenv("BB_GPU_CHUNK_WORKERS", "4", 1);  /* 6 workers: 2 chunks of 3 */
+        bb_hooks h;
+        bb_hooks_default(&h);
+        if (!strcmp(opt, "chunks")) h.gpu_chunk_workers = 4;  /* 6 workers: 2 chunks of 3 */
+        bb_hooks_set(&h);
         bb_trainer *cpu = NULL, *gpu = gpu_trainer(&c, &d, NULL);
         CHECK_OK(bb_trainer_create_with_data(&cpu, &c, NULL, &d.train, &d.test));
-        unsetenv("BB_GPU_CHUNK_WORKERS");
+        bb_hooks_default(&h);
+        bb_hooks_set(&h);
         if (!cpu || !gpu) { bb_trainer_destroy(cpu); bb_trainer_destroy(gpu); continue; }
         double dl = run_both(gpu, cpu, 4);
         CHECK_MSG(dl < 1e-5, "%s %s: losses differ by %.3g", variants[v][0], opt, dl);

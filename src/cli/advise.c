@@ -115,7 +115,7 @@ int cli_advise(int argc, char **argv)
         return 2;
     }
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) {
+    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) {
         fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
         return 1;
     }
