@@ -22,7 +22,7 @@ bb_status bb_data_imagefolder(const bb_config *cfg, bb_dataset *train, bb_datase
     o.bad_fail = !strcmp(cfg->bad_images, "fail");
     o.cache_bytes = cfg->image_cache_mb * 1000000;
     o.index_dir = cfg->out[0] ? cfg->out : NULL;
-    o.log = is_rank0() ? stderr : NULL;
+    o.report = is_rank0();
     return bb_imagefolder_load(train, test, cfg->data_dir, cfg->val_dir[0] ? cfg->val_dir : NULL, &o);
 }
 
