@@ -45,8 +45,9 @@ typedef enum {
     BB_LOG_STATUS     /* the same line at the other iterations: for a terminal to redraw in place, else to drop */
 } bb_log_level;
 
-/* msg is one line without its newline, valid during the call only. Called
- * from the thread that made the library call (one at a time per trainer). */
+/* msg is one line without its newline, valid during the call only. Mostly
+ * called from the thread that made the library call, but the loader and
+ * communication threads report too: the callback must be thread-safe. */
 typedef void (*bb_log_fn)(bb_log_level level, const char *msg, void *user);
 /* Where the library's messages go, for the whole process (NULL: nowhere, the
  * default). Set it before creating trainers; `user` is passed back as is. */

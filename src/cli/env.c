@@ -7,6 +7,7 @@
 #include "comm/comm.h"
 #include "util/hooks.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,14 @@ static int first_int(const char *const *vars, int def)
     return def;
 }
 
+/* messages come from the loader and communication threads too */
+static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 static int on_tty, line_open;  /* a progress line is drawn without its newline */
 
 static void print_message(bb_log_level level, const char *msg, void *user)
 {
     (void)user;
+    pthread_mutex_lock(&print_lock);
     if (level == BB_LOG_STATUS || level == BB_LOG_PROGRESS) {
         if (on_tty) {
             fprintf(stderr, "\r\033[K%s", msg);
@@ -34,17 +38,20 @@ static void print_message(bb_log_level level, const char *msg, void *user)
         } else if (level == BB_LOG_PROGRESS) {
             fprintf(stderr, "%s\n", msg);
         }
-        return;
+    } else {
+        if (line_open) fputs("\r\033[K", stderr);
+        line_open = 0;
+        fprintf(stderr, "%s\n", msg);
     }
-    if (line_open) fputs("\r\033[K", stderr);
-    line_open = 0;
-    fprintf(stderr, "%s\n", msg);
+    pthread_mutex_unlock(&print_lock);
 }
 
 void cli_log_end(void)
 {
+    pthread_mutex_lock(&print_lock);
     if (line_open) fputc('\n', stderr);
     line_open = 0;
+    pthread_mutex_unlock(&print_lock);
 }
 
 void cli_env_setup(void)
