@@ -108,7 +108,7 @@ int cli_advise(int argc, char **argv)
                           "gradients at two batch sizes, so at least 2 workers", (long long)cfg.batch_size,
                           (long long)cfg.worker_batch);
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) {
+    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) {
         fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
         return 1;
     }

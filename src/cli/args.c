@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "comm/comm.h"
+#include "util/hooks.h"
 #include "train/trainer.h"
 
 #include <signal.h>
@@ -95,7 +96,7 @@ int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char
 
 int cli_lead(void)
 {
-    return bb_comm_launcher_rank() == 0;
+    return bb_hooks_get()->launcher_rank <= 0;
 }
 
 int cli_refuse(const char *cmd, const char *fmt, ...)

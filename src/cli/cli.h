@@ -42,4 +42,13 @@ int cli_preset(bb_config *cfg, const char *name);
  * write a checkpoint; a second signal ends the process at once. */
 void cli_stop_on_signals(void);
 
+/* env.c: the hooks from the BB_* and MPI launcher variables, and the library's
+ * messages to stderr (called once, first thing); cli_log_end ends a progress
+ * line left open on a terminal. */
+void cli_env_setup(void);
+void cli_log_end(void);
+/* MPI_COMM_WORLD under mpirun (the launcher's variables say so), else one
+ * process; algorithm as bb_comm_set_algorithm. */
+bb_status cli_comm_create(bb_comm **out, const char *algorithm);
+
 #endif

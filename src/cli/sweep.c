@@ -117,13 +117,14 @@ int cli_sweep(int argc, char **argv)
     int plot = strcmp(vals[3], "0") != 0;
     if (bb_config_validate(&spec.base) != BB_OK) return cli_refuse("sweep", "%s", bb_last_error());
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, spec.base.allreduce) != BB_OK) {
+    if (cli_comm_create(&comm, spec.base.allreduce) != BB_OK) {
         fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
         return 1;
     }
     cli_stop_on_signals();
     bb_sweep_tally tally;
     bb_status s = bb_sweep_run(&spec, comm, &tally);
+    cli_log_end();
     int rank0 = comm->rank == 0, rc = 0;
     if (s == BB_ERR_INTERRUPTED) {
         if (rank0) fprintf(stderr, "bigbatch sweep: %s\nbigbatch sweep: stopped; the same command continues the sweep\n",

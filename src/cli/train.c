@@ -58,21 +58,10 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
         }
     }
     if (ckpt) {
-        bb_config saved;
-        char notice[1024];
-        if (bb_checkpoint_read_config(ckpt, &saved, notice, sizeof notice) != BB_OK)
-            return cli_refuse(cmd, "%s", bb_last_error()) - 1;
-        if (notice[0]) fprintf(stderr, "bigbatch %s: notice: %s\n", cmd, notice);
         /* the checkpoint's configuration, with the flags given now on top */
         char resume[sizeof cfg->resume];
         snprintf(resume, sizeof resume, "%s", cfg->resume);
-        bb_config given = *cfg;
-        *cfg = saved;
-        for (int i = 0; i < bb_config_nfields; i++) {
-            if (!seen[i]) continue;
-            const bb_config_field *f = &bb_config_fields[i];
-            memcpy((char *)cfg + f->offset, (const char *)&given + f->offset, f->size);
-        }
+        if (bb_config_resumed(cfg, ckpt, seen) != BB_OK) return cli_refuse(cmd, "%s", bb_last_error()) - 1;
         snprintf(cfg->resume, sizeof cfg->resume, "%s", resume);
     }
     if (bb_config_validate(cfg) != BB_OK) return cli_refuse(cmd, "%s", bb_last_error());
@@ -92,13 +81,13 @@ int cli_train(int argc, char **argv)
     int rc = load_config("train", argc, argv, &cfg, NULL, NULL, NULL);
     if (rc) return rc;
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("train", NULL);
+    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("train", NULL);
     bb_trainer *t = NULL;
-    bb_status s = bb_trainer_create(&t, &cfg, comm);
-    if (s == BB_OK && cfg.resume[0]) s = bb_trainer_load(t, cfg.resume);
+    bb_status s = bb_trainer_start(&t, &cfg, comm);
     if (s == BB_OK) {
         cli_stop_on_signals();
         s = bb_trainer_run(t);
+        cli_log_end();
     }
     if (s != BB_OK) rc = s == BB_ERR_INTERRUPTED ? 130 : 1;
     if (s == BB_ERR_INTERRUPTED && comm->rank == 0) fprintf(stderr, "bigbatch train: %s\n", bb_last_error());
@@ -130,7 +119,7 @@ int cli_eval(int argc, char **argv)
     int rc = load_config("eval", argc, argv, &cfg, extra, vals, vals[0]);
     if (rc) return rc;
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("eval", NULL);
+    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("eval", NULL);
     bb_trainer *t = NULL;
     bb_eval_result r;
     bb_status s = bb_trainer_create_eval(&t, &cfg, comm, vals[0]);

@@ -5,7 +5,7 @@
  * randomness keyed by (seed, epoch, i) only, so a sample looks the same whichever
  * worker, thread or process asks for it. The sampler turns (seed, epoch) into one
  * permutation of the training set and hands logical worker w of minibatch j the
- * w-th slice of n inside the j-th slice of kn (RECIPE.md pitfall 4). Neither
+ * w-th slice of n inside the j-th slice of kn (docs/TRAINING.md pitfall 4). Neither
  * knows anything about processes or threads. */
 #ifndef BB_DATA_H
 #define BB_DATA_H

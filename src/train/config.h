@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
+typedef struct bb_config {
     /* model */
     char model[32];
     char shortcut[4];          /* "A", "B" or "" (family default) */

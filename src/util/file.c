@@ -2,6 +2,8 @@
  * checked and errno reported. */
 #include "util/file.h"
 
+#include "util/hooks.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -66,8 +68,7 @@ bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg
 
 void bb_file_pause(FILE *f)
 {
-    const char *v = getenv("BB_TEST_WRITE_DELAY_MS");
-    long ms = v ? atol(v) : 0;
+    long ms = bb_hooks_get()->write_delay_ms;
     if (ms <= 0) return;
     fflush(f);
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -48,7 +48,7 @@ all_refuse "checkpoint made 20 GB long" "$TMP/long.st" "bytes after the last ten
 # the old format: resumes with a notice, then writes checksums
 cp tests/fixtures/checkpoint_v1.safetensors "$TMP/v1.st"
 "$BB" train --resume "$TMP/v1.st" --max-steps 0 --out "$TMP/v1run" 2>"$TMP/v1.log" || fail "old format refused: $(cat "$TMP/v1.log")"
-grep -q "^bigbatch train: notice: .*written before checkpoints had checksums (format bigbatch-checkpoint-1)" "$TMP/v1.log" \
+grep -q "^notice: .*written before checkpoints had checksums (format bigbatch-checkpoint-1)" "$TMP/v1.log" \
     || fail "no notice for the old format: $(cat "$TMP/v1.log")"
 "$BB" inspect --checkpoint "$TMP/v1run/checkpoint.safetensors" | grep -q "^step: 4$" || fail "old-format resume did not finish"
 "$BB" inspect --checkpoint "$TMP/v1run/checkpoint.safetensors" | grep -q "^checksum: verified" || fail "no checksum after resume"
