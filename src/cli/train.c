@@ -16,12 +16,18 @@ static int fail(const char *cmd, bb_comm *comm)
     return 1;
 }
 
+/* Failures every rank sees: divergence, signals, a refused run directory
+ * (rank 0 shares its refusal), a watchdog stop, a replica mismatch. */
+static int job_wide(bb_status s)
+{
+    return s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_REFUSED || s == BB_ERR_COMM;
+}
+
 /* Under MPI a failure on one rank leaves the others waiting: print it and end
- * every rank. Failures every rank sees (divergence, signals, a watchdog stop,
- * a replica mismatch) are printed by the lead rank only. */
+ * every rank. Job-wide failures are printed by the lead rank only. */
 static int fail_job(const char *cmd, bb_comm *comm, bb_status s)
 {
-    int shared = s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_COMM;
+    int shared = job_wide(s);
     if (comm->size == 1 || comm->lead || shared) return fail(cmd, comm);
     fprintf(stderr, "bigbatch %s: rank %d: %s\n", cmd, comm->rank, bb_last_error());
     return 1;
@@ -51,6 +57,7 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
     if (!ckpt && cfg->resume[0]) {
         ckpt = cfg->resume;
         if (!strcmp(ckpt, "auto")) {
+            cfg->resume_auto = 1;
             snprintf(autopath, sizeof autopath, "%.480s/checkpoint.safetensors", cfg->out);
             if (access(autopath, F_OK) != 0) { cfg->resume[0] = 0; ckpt = NULL; }
             else { snprintf(cfg->resume, sizeof cfg->resume, "%s", autopath); ckpt = cfg->resume; }
@@ -62,9 +69,8 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
             fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
             return 1;
         }
-        /* the checkpoint's configuration, with the flags given now on top */
-        char resume[sizeof cfg->resume];
-        snprintf(resume, sizeof resume, "%s", cfg->resume);
+        /* the checkpoint's configuration, with the flags given now on top;
+         * what to do with the run directory is this command's alone */
         bb_config given = *cfg;
         *cfg = saved;
         for (int i = 0; i < bb_config_nfields; i++) {
@@ -72,7 +78,9 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
             const bb_config_field *f = &bb_config_fields[i];
             memcpy((char *)cfg + f->offset, (const char *)&given + f->offset, f->size);
         }
-        snprintf(cfg->resume, sizeof cfg->resume, "%s", resume);
+        snprintf(cfg->resume, sizeof cfg->resume, "%s", given.resume);
+        cfg->overwrite = given.overwrite;
+        cfg->resume_auto = given.resume_auto;
     }
     if (bb_config_validate(cfg) != BB_OK) {
         fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
@@ -107,7 +115,9 @@ int cli_train(int argc, char **argv)
     else if (s != BB_OK) fail_job("train", comm, s);
     else if (comm->rank == 0) fprintf(stderr, "bigbatch train: done; metrics and checkpoint in %s\n", cfg.out);
     bb_trainer_destroy(t);
-    if (s != BB_OK && s != BB_ERR_INTERRUPTED && s != BB_ERR_NUMERIC && comm->size > 1) abort_job(comm, s, rc);
+    /* every rank stops by itself after these; after the others, end the job */
+    if (s != BB_OK && s != BB_ERR_INTERRUPTED && s != BB_ERR_NUMERIC && s != BB_ERR_REFUSED && comm->size > 1)
+        abort_job(comm, s, rc);
     bb_comm_destroy(comm);
     return rc;
 }
