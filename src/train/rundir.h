@@ -22,8 +22,8 @@ typedef struct {
  * unless cfg->resume is that directory's own checkpoint, cfg->resume_auto
  * finds no checkpoint there (a run stopped before its first one starts
  * over), or cfg->overwrite (its checkpoint is then removed, so that the
- * replaced run's cannot be resumed with the new metrics). l->notice of the
- * lock says what was taken over, for the caller to print. */
+ * replaced run's cannot be resumed with the new metrics). r->lock.notice
+ * says what was taken over, for the caller to print. */
 bb_status bb_rundir_claim(bb_rundir *r, const bb_config *cfg);
 /* Start-up failed: removes the run files and directories this process
  * created (never one that was there before) and releases the lock. */
