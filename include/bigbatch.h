@@ -25,7 +25,8 @@ typedef enum {
     BB_ERR_NUMERIC,      /* non-finite loss or gradient */
     BB_ERR_COMM,         /* a peer process failed, hung or disagreed */
     BB_ERR_INTERRUPTED,  /* stopped by a signal after a clean checkpoint */
-    BB_ERR_UNSUPPORTED   /* built without the needed component */
+    BB_ERR_UNSUPPORTED,  /* built without the needed component */
+    BB_ERR_REFUSED       /* a run directory that another process owns or that holds another run */
 } bb_status;
 
 /* What the last failing call on this thread said (what, where, expected vs

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole suite: the C unit tests (build/bb_tests), then every script in
-# tests/sh/ (each one a test: exit 0 passes; 77 is a skip, reported loudly).
+# tests/sh/ (each one a test: exit 0 passes; 77 is a skip, reported loudly)
+# except the helpers the tests source (lib.sh, lib_*.sh), which are not tests.
 # Ends with "N passed, N failed[, N SKIPPED]" and exits non-zero if anything
 # failed. BB_BUILD picks the build folder.
 set -u
@@ -26,6 +27,7 @@ rm -f "$log"
 for t in tests/sh/*.sh; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .sh)
+    case $name in lib | lib_*) continue ;; esac
     if [ -n "${BB_TEST_FILTER:-}" ] && [[ "$name" != *"$BB_TEST_FILTER"* ]]; then continue; fi
     start=$(date +%s.%N)
     rc=0; out=$(bash "$t" 2>&1) || rc=$?

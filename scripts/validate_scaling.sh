@@ -64,7 +64,8 @@ for P in 2 4; do
     mv "$out/bench_p$P.log" "$out/bench_p$P.md"
 done
 
-train() { local dir=$1 n=$2; shift 2; measure "$dir" "$n" "$@" --out "$dir"; }
+# a run without measurements (none, or a failed one) is made again over what is there
+train() { local dir=$1 n=$2; shift 2; measure "$dir" "$n" "$@" --out "$dir" --overwrite; }
 for w in $workloads; do
     mf=$(model_flags "$w")
     n=$steps; [ "$w" = mlp ] && n=$mlp_steps  # MLP steps are short: run longer than the core probes

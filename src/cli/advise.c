@@ -83,7 +83,8 @@ int cli_advise(int argc, char **argv)
                    "scale estimate on (k = kn/n workers give gradients at batch n and kn every step), then\n"
                    "reports B_noise (the critical minibatch size of McCandlish et al.), the learning rate\n"
                    "the linear scaling rule gives for it, and what a sweep around it would cost.\n"
-                   "Output: --out (default runs/advise): a run directory plus advise.json. Put it in a\n"
+                   "Output: --out (default runs/advise): a run directory plus advise.json (one that holds\n"
+                   "a run already is refused; --overwrite replaces it). Put it in a\n"
                    "sweep directory as SWEEP/advise and `bigbatch plot SWEEP` marks B_noise on the plots.\n\n");
             cli_print_flags(stdout);
             return 0;

@@ -16,13 +16,19 @@ static int fail(const char *cmd, bb_comm *comm)
     return 1;
 }
 
+/* Failures every rank sees: divergence, signals, a refused run directory
+ * (rank 0 shares its refusal), a watchdog stop, a replica mismatch. */
+static int job_wide(bb_status s)
+{
+    return s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_REFUSED || s == BB_ERR_COMM;
+}
+
 /* Under MPI a failure on one rank leaves the others waiting: print it and end
- * every rank. Failures every rank sees (divergence, signals, a watchdog stop,
- * a replica mismatch, a configuration refused once the data is known) are
- * printed by the lead rank only. */
+ * every rank. Job-wide failures, and a configuration refused once the data is
+ * known, are printed by the lead rank only. */
 static int fail_job(const char *cmd, bb_comm *comm, bb_status s)
 {
-    int shared = s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_COMM || s == BB_ERR_INVALID;
+    int shared = job_wide(s) || s == BB_ERR_INVALID;
     if (comm->size == 1 || comm->lead || shared) return fail(cmd, comm);
     fprintf(stderr, "bigbatch %s: rank %d: %s\n", cmd, comm->rank, bb_last_error());
     return 1;
@@ -52,6 +58,7 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
     if (!ckpt && cfg->resume[0]) {
         ckpt = cfg->resume;
         if (!strcmp(ckpt, "auto")) {
+            cfg->resume_auto = 1;
             snprintf(autopath, sizeof autopath, "%.480s/checkpoint.safetensors", cfg->out);
             if (access(autopath, F_OK) != 0) { cfg->resume[0] = 0; ckpt = NULL; }
             else { snprintf(cfg->resume, sizeof cfg->resume, "%s", autopath); ckpt = cfg->resume; }
@@ -94,7 +101,9 @@ int cli_train(int argc, char **argv)
     else if (s != BB_OK) fail_job("train", comm, s);
     else if (comm->rank == 0) fprintf(stderr, "bigbatch train: done; metrics and checkpoint in %s\n", cfg.out);
     bb_trainer_destroy(t);
-    if (s != BB_OK && s != BB_ERR_INTERRUPTED && s != BB_ERR_NUMERIC && comm->size > 1) abort_job(comm, s, rc);
+    /* every rank stops by itself after these; after the others, end the job */
+    if (s != BB_OK && s != BB_ERR_INTERRUPTED && s != BB_ERR_NUMERIC && s != BB_ERR_REFUSED && comm->size > 1)
+        abort_job(comm, s, rc);
     bb_comm_destroy(comm);
     return rc;
 }

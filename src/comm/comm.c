@@ -52,6 +52,17 @@ bb_status bb_comm_set_algorithm(bb_comm *c, const char *algorithm)
     return BB_OK;
 }
 
+bb_status bb_comm_share_outcome(bb_comm *c, bb_status s, const char *what)
+{
+    if (c->size == 1) return s;
+    double code[1] = {c->rank == 0 ? (double)s : 0.0};
+    bb_status cs = c->allreduce_f64(c, code, 1);
+    if (c->rank == 0) return s != BB_OK ? s : cs;
+    if (cs != BB_OK) return cs;
+    if (code[0] == 0) return BB_OK;
+    return bb_fail(code[0] == (double)BB_ERR_REFUSED ? BB_ERR_REFUSED : BB_ERR_COMM, "rank 0 failed %s (its message says why)", what);
+}
+
 void bb_comm_destroy(bb_comm *c)
 {
     if (c) c->destroy(c);

@@ -47,6 +47,13 @@ void bb_comm_destroy(bb_comm *c);
  * interrupt: the reference row of `bigbatch bench allreduce`). */
 bb_status bb_comm_set_algorithm(bb_comm *c, const char *algorithm);
 
+/* Collective. Rank 0 did something alone (took a lock, wrote the run
+ * directory) and `s` is how it went; every rank returns a failure when rank 0
+ * failed, so that none waits for a rank 0 that has stopped. Rank 0 keeps its
+ * status and message; the others get BB_ERR_REFUSED for a refusal and
+ * BB_ERR_COMM otherwise, with a message naming `what`. */
+bb_status bb_comm_share_outcome(bb_comm *c, bb_status s, const char *what);
+
 /* The single-process backend. */
 bb_status bb_comm_single(bb_comm **out);
 /* MPI_COMM_WORLD. Provided by comm_mpi.c, or by comm_nompi.c (which says

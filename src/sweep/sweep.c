@@ -8,9 +8,9 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/lock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,25 +153,6 @@ static bb_status check_sweep_json(const bb_sweep_spec *s, int rank0)
     return st;
 }
 
-/* One sweep per directory at a time: an advisory lock held while we run. */
-static bb_status lock_dir(const char *dir, int *fd_out)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT, 0644);
-    if (fd < 0) return bb_fail(BB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(fd, F_SETLK, &fl) != 0) {
-        close(fd);
-        return bb_fail(BB_ERR_INVALID, "%s: another bigbatch sweep is running in this directory", dir);
-    }
-    *fd_out = fd;
-    return BB_OK;
-}
-
 /* ---- one run ---- */
 
 typedef struct {
@@ -232,6 +213,8 @@ static bb_status run_one(const bb_config *cfg, const char *name, bb_comm *comm, 
         return BB_OK;
     }
     bb_config c = *cfg;
+    /* the sweep's own run: continued from its checkpoint, or started over when it has none */
+    c.resume_auto = 1;
     int resume = access(ckpt, F_OK) == 0;
     if (resume) snprintf(c.resume, sizeof c.resume, "%s", ckpt);
     bb_trainer *t = NULL;
@@ -276,6 +259,9 @@ bb_status bb_sweep_run(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally *ta
     int rank0 = comm->rank == 0;
     if (s->base.resume[0])
         return bb_fail(BB_ERR_INVALID, "--resume is not a sweep flag: run the same sweep command again to continue it");
+    if (s->base.overwrite)
+        return bb_fail(BB_ERR_INVALID, "--overwrite is not a sweep flag: a sweep continues the runs in its directory; "
+                       "choose another --out for a new sweep");
     if (s->nsizes < 1 || s->nseeds < 1 || s->nvariants < 1) return bb_fail(BB_ERR_INVALID, "sweep: empty plan");
     /* every run's configuration must be valid before hours are spent on the first */
     for (int i = 0; i < s->nsizes; i++) {
@@ -305,12 +291,16 @@ bb_status bb_sweep_run(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally *ta
 
     char runs[700];
     snprintf(runs, sizeof runs, "%s/runs", s->base.out);
-    int lock = -1;
+    /* one sweep command per directory at a time */
+    bb_lock lock = {.fd = -1};
+    bb_status st = BB_OK;
     if (rank0) {
-        BB_TRY(bb_mkdirs(runs));
-        BB_TRY(lock_dir(s->base.out, &lock));
+        st = bb_mkdirs(runs);
+        if (st == BB_OK) st = bb_lock_take(&lock, s->base.out, "sweep");
+        if (st == BB_OK && lock.notice[0]) fprintf(stderr, "bigbatch: %s\n", lock.notice);
     }
-    bb_status st = check_sweep_json(s, rank0);
+    st = bb_comm_share_outcome(comm, st, "to take the sweep directory");
+    if (st == BB_OK) st = check_sweep_json(s, rank0);
     tally->planned = s->nsizes * s->nseeds * s->nvariants;
     for (int a = 0; st == BB_OK && a < s->nseeds; a++)
         for (int v = 0; st == BB_OK && v < s->nvariants; v++)
@@ -324,6 +314,6 @@ bb_status bb_sweep_run(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally *ta
                 bb_sweep_run_config(s, s->sizes[i], s->variants[v], s->seeds[a], &c, name, sizeof name);
                 st = run_one(&c, name, comm, n_train, tally);
             }
-    if (lock >= 0) close(lock);
+    bb_lock_release(&lock);
     return st;
 }

@@ -73,6 +73,9 @@ const bb_config_field bb_config_fields[] = {
     {"threads", BB_CF_INT, F(threads), "0", 0, 4096, NULL, "compute threads (0: all cores, shared among local MPI ranks)", 0},
     {"out", BB_CF_STR, F(out), "runs/latest", 0, 0, NULL, "run directory: metrics, checkpoints, config", 0},
     {"resume", BB_CF_STR, F(resume), "", 0, 0, NULL, "checkpoint to continue from ('auto': the run directory's latest)", 0},
+    {"overwrite", BB_CF_BOOL, F(overwrite), "0", 0, 1, NULL,
+     "replace the run that --out holds (without it a directory holding a run is refused unless --resume continues "
+     "that run's own checkpoint)", 0},
     {"eval-every", BB_CF_FLOAT, F(eval_every), "1", 0, 1e6, NULL, "epochs between test-set evaluations (0: only at the end)", 0},
     {"checkpoint-every", BB_CF_FLOAT, F(checkpoint_every), "1", 0, 1e6, NULL, "epochs between checkpoints (0: only at the end)", 0},
     {"max-steps", BB_CF_INT, F(max_steps), "0", 0, BIG, NULL, "stop after this many iterations (0: run all epochs)", 0},

@@ -57,6 +57,7 @@ typedef struct bb_config {
     int64_t threads;           /* 0 = all cores (divided among local MPI ranks) */
     char out[512];             /* run directory */
     char resume[512];          /* checkpoint to continue from */
+    int overwrite;             /* replace the run that `out` holds (taken from the command line only, never from a checkpoint) */
     double eval_every;         /* epochs between test evaluations */
     double checkpoint_every;   /* epochs between checkpoints */
     int64_t max_steps;         /* stop after this many iterations (0 = no limit) */
@@ -71,6 +72,9 @@ typedef struct bb_config {
     char kernels[12];          /* fast | portable | reference (CPU operators; same mathematics) */
     int tf32;                  /* cuda: TF32 tensor-core math in convolutions and GEMMs */
     int deterministic;         /* cuda: deterministic convolution algorithms */
+    /* not in the table (no flag, never stored): the command said `--resume
+     * auto`, so a run directory without a checkpoint is started over */
+    int resume_auto;
 } bb_config;
 
 typedef enum { BB_CF_INT, BB_CF_FLOAT, BB_CF_STR, BB_CF_BOOL, BB_CF_CHOICE } bb_config_type;

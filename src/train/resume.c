@@ -24,6 +24,9 @@ bb_status bb_config_resumed(bb_config *cfg, const char *checkpoint, const unsign
         memcpy((char *)&saved + f->offset, (const char *)cfg + f->offset, f->size);
     }
     snprintf(saved.resume, sizeof saved.resume, "%s", checkpoint);
+    /* what to do with the run directory is this invocation's alone */
+    saved.overwrite = cfg->overwrite;
+    saved.resume_auto = cfg->resume_auto;
     *cfg = saved;
     return BB_OK;
 }

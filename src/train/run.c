@@ -5,6 +5,7 @@
 #include "train/trainer_internal.h"
 
 #include "train/replicas.h"
+#include "train/rundir.h"
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -59,6 +60,12 @@ static bb_status open_metrics(const char *dir, const char *name, long keep, cons
     FILE *f = fopen(path, keep >= 0 ? "ab" : "wb");
     if (!f) return bb_fail(BB_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
     if (header && ftell(f) == 0) fputs(header, f);
+    /* a disk that is full already fails the start, not the first checkpoint */
+    if (fflush(f) != 0 || ferror(f)) {
+        int err = errno;
+        fclose(f);
+        return bb_fail(BB_ERR_IO, "%s: cannot write: %s%s", path, strerror(err), bb_io_hint(err));
+    }
     *out = f;
     return BB_OK;
 }
@@ -68,6 +75,7 @@ static void close_out(run_out *o)
     if (o->jsonl) fclose(o->jsonl);
     if (o->iter_csv) fclose(o->iter_csv);
     if (o->epoch_csv) fclose(o->epoch_csv);
+    o->jsonl = o->iter_csv = o->epoch_csv = NULL;
 }
 
 static bb_status config_json_body(FILE *f, void *arg)
@@ -187,55 +195,70 @@ static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int comp
     return BB_OK;
 }
 
+/* Rank 0's start: the run directory claimed, its metric files opened (cut
+ * back on resume), config.json written, the banner printed. */
+static bb_status start_run(bb_trainer *t, run_out *o, bb_rundir *rd)
+{
+    BB_TRY(bb_rundir_claim(rd, &t->cfg));
+    if (rd->lock.notice[0]) bb_log(BB_LOG_WARN, "bigbatch: %s", rd->lock.notice);
+    long keep[3] = {-1, -1, -1};
+    if (rd->own_checkpoint) {
+        /* lengths of the metric files when the checkpoint was written; a run
+         * resumed from another directory's checkpoint starts its own files */
+        bb_st_file f;
+        BB_TRY(bb_st_open(&f, t->cfg.resume));
+        bb_status s = bb_checkpoint_metric_lengths(&f, keep);
+        bb_st_close(&f);
+        BB_TRY(s);
+    }
+    /* temporary files of checkpoint writes that a killed process left */
+    static const char *const written[2] = {"checkpoint.safetensors", "config.json"};
+    int stale = 0;
+    for (int i = 0; i < 2; i++) {
+        char path[700];
+        int n = 0;
+        snprintf(path, sizeof path, "%s/%s", o->dir, written[i]);
+        BB_TRY(bb_file_remove_stale_tmp(path, &n));
+        stale += n;
+    }
+    if (stale) bb_log(BB_LOG_INFO, "bigbatch: removed %d unfinished temporary file%s of an interrupted run", stale, stale > 1 ? "s" : "");
+    BB_TRY(write_config_json(t, o->dir));
+    BB_TRY(open_metrics(o->dir, "metrics.jsonl", keep[0], NULL, &o->jsonl));
+    BB_TRY(open_metrics(o->dir, "iters.csv", keep[1], ITER_HEADER, &o->iter_csv));
+    BB_TRY(open_metrics(o->dir, "epochs.csv", keep[2], EPOCH_HEADER, &o->epoch_csv));
+    char where[300];
+    if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
+    else snprintf(where, sizeof where, "%d threads", t->nex * t->blas_threads);
+    bb_log(BB_LOG_INFO, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
+           "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s",
+           t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
+           bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
+           t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
+           t->comm->size, t->comm->size > 1 ? "s" : "");
+    return BB_OK;
+}
+
 bb_status bb_trainer_run(bb_trainer *t)
 {
     run_out o = {0};
+    bb_rundir rd = {.lock.fd = -1};
     int rank0 = t->comm->rank == 0;
     snprintf(o.dir, sizeof o.dir, "%s", t->cfg.out);
     o.t0 = bb_now();
     bb_status s = BB_OK;
     if (rank0) {
-        BB_TRY(bb_mkdirs(o.dir));
-        long keep[3] = {-1, -1, -1};
-        if (t->cfg.resume[0]) {
-            /* lengths of the metric files when the checkpoint was written */
-            bb_st_file f;
-            BB_TRY(bb_st_open(&f, t->cfg.resume));
-            s = bb_checkpoint_metric_lengths(&f, keep);
-            bb_st_close(&f);
-            BB_TRY(s);
+        s = start_run(t, &o, &rd);
+        if (s != BB_OK) {
+            close_out(&o);
+            bb_rundir_abandon(&rd);
         }
-        /* temporary files of checkpoint writes that a killed process left */
-        static const char *const written[2] = {"checkpoint.safetensors", "config.json"};
-        int stale = 0;
-        for (int i = 0; i < 2; i++) {
-            char path[700];
-            int n = 0;
-            snprintf(path, sizeof path, "%s/%s", o.dir, written[i]);
-            BB_TRY(bb_file_remove_stale_tmp(path, &n));
-            stale += n;
-        }
-        if (stale) bb_log(BB_LOG_INFO, "bigbatch: removed %d unfinished temporary file%s of an interrupted run", stale, stale > 1 ? "s" : "");
-        s = write_config_json(t, o.dir);
-        if (s == BB_OK) s = open_metrics(o.dir, "metrics.jsonl", keep[0], NULL, &o.jsonl);
-        if (s == BB_OK) s = open_metrics(o.dir, "iters.csv", keep[1], ITER_HEADER, &o.iter_csv);
-        if (s == BB_OK) s = open_metrics(o.dir, "epochs.csv", keep[2], EPOCH_HEADER, &o.epoch_csv);
-        if (s != BB_OK) { close_out(&o); return s; }
-        char where[300];
-        if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
-        else snprintf(where, sizeof where, "%d threads", t->nex * t->blas_threads);
-        bb_log(BB_LOG_INFO, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
-               "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s",
-               t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
-               bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
-               t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
-               t->comm->size, t->comm->size > 1 ? "s" : "");
     }
     /* the ranks start from the same weights (or stop here, naming the odd ones);
      * they arrive after loading their data, which may take minutes (an image
      * folder's index): at least 10 minutes' patience for this one */
     double watchdog = t->comm->watchdog;
     if (watchdog > 0 && watchdog < 600) t->comm->watchdog = 600;
+    s = bb_comm_share_outcome(t->comm, s, "to start the run directory");
     if (s == BB_OK) s = bb_trainer_check_replicas(t, t->cfg.resume[0] ? "after loading the checkpoint" : "at startup");
     t->comm->watchdog = watchdog;
     double t_epoch0 = bb_now(), t_last = bb_now();
@@ -286,5 +309,6 @@ bb_status bb_trainer_run(bb_trainer *t)
                1e3 * sum_allreduce / (double)steps_run, 1e3 * sum_exposed / (double)steps_run,
                sum_allreduce > 0 ? fmax(0.0, 100.0 * (1.0 - sum_exposed / sum_allreduce)) : 0.0);
     close_out(&o);
+    bb_rundir_release(&rd);
     return s;
 }

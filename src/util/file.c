@@ -29,8 +29,7 @@ static bb_status fsync_dir(const char *path)
     return BB_OK;
 }
 
-/* "No space left on device (the disk is full)" and the like */
-static const char *io_hint(int err)
+const char *bb_io_hint(int err)
 {
     if (err == ENOSPC) return " (the disk is full)";
 #ifdef EDQUOT
@@ -45,23 +44,23 @@ bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return bb_fail(BB_ERR_INVALID, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
-    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot create: %s%s", tmp, strerror(errno), io_hint(errno));
+    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot create: %s%s", tmp, strerror(errno), bb_io_hint(errno));
     errno = 0;
     bb_status s = write(f, arg);
     int err = errno;  /* why the writer failed, when a write call did */
     if (s == BB_OK && (ferror(f) || fflush(f) != 0))
-        err = errno, s = bb_fail(BB_ERR_IO, "%s: write failed: %s%s", tmp, strerror(err), io_hint(err));
+        err = errno, s = bb_fail(BB_ERR_IO, "%s: write failed: %s%s", tmp, strerror(err), bb_io_hint(err));
     if (s == BB_OK && fsync(fileno(f)) != 0)
-        err = errno, s = bb_fail(BB_ERR_IO, "%s: fsync failed: %s%s", tmp, strerror(err), io_hint(err));
+        err = errno, s = bb_fail(BB_ERR_IO, "%s: fsync failed: %s%s", tmp, strerror(err), bb_io_hint(err));
     if (fclose(f) != 0 && s == BB_OK)
-        err = errno, s = bb_fail(BB_ERR_IO, "%s: close failed: %s%s", tmp, strerror(err), io_hint(err));
+        err = errno, s = bb_fail(BB_ERR_IO, "%s: close failed: %s%s", tmp, strerror(err), bb_io_hint(err));
     if (s == BB_OK && rename(tmp, path) != 0)
         err = errno, s = bb_fail(BB_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
     if (s != BB_OK) {
         unlink(tmp);
         char msg[900];
         snprintf(msg, sizeof msg, "%s", bb_last_error());
-        return bb_fail(s, "%s%s; %s was left as it was", msg, strstr(msg, "(the disk") ? "" : io_hint(err), path);
+        return bb_fail(s, "%s%s; %s was left as it was", msg, strstr(msg, "(the disk") ? "" : bb_io_hint(err), path);
     }
     return fsync_dir(path);
 }
@@ -183,18 +182,26 @@ bb_status bb_file_read_all(const char *path, size_t max_bytes, unsigned char **o
     return BB_OK;
 }
 
-bb_status bb_mkdirs(const char *path)
+bb_status bb_mkdirs_new(const char *path, char *created, size_t cap)
 {
     char tmp[4096];
+    if (created && cap) created[0] = 0;
     if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return bb_fail(BB_ERR_INVALID, "%s: path too long", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
+    for (char *p = tmp + 1;; p++) {
+        if (*p && *p != '/') continue;
+        char c = *p;
         *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return bb_fail(BB_ERR_IO, "%s: cannot create directory: %s", tmp, strerror(errno));
-        *p = '/';
+        if (mkdir(tmp, 0755) == 0) {
+            if (created && cap && !created[0]) snprintf(created, cap, "%s", tmp);
+        } else if (errno != EEXIST) {
+            return bb_fail(BB_ERR_IO, "%s: cannot create directory: %s%s", tmp, strerror(errno), bb_io_hint(errno));
+        }
+        *p = c;
+        if (!c) break;
     }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return bb_fail(BB_ERR_IO, "%s: cannot create directory: %s", tmp, strerror(errno));
     struct stat st;
     if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) return bb_fail(BB_ERR_IO, "%s: exists and is not a directory", tmp);
     return BB_OK;
 }
+
+bb_status bb_mkdirs(const char *path) { return bb_mkdirs_new(path, NULL, 0); }

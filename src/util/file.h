@@ -38,5 +38,11 @@ bb_status bb_file_read_all(const char *path, size_t max_bytes, unsigned char **o
 
 /* mkdir -p */
 bb_status bb_mkdirs(const char *path);
+/* mkdir -p that also gives the topmost directory it created ("" when the
+ * whole path existed), so that a caller can remove what it made. */
+bb_status bb_mkdirs_new(const char *path, char *created, size_t cap);
+
+/* " (the disk is full)" for ENOSPC and the like, else "": appended to strerror */
+const char *bb_io_hint(int err);
 
 #endif

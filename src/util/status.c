@@ -42,6 +42,7 @@ const char *bb_status_name(bb_status s)
     case BB_ERR_COMM: return "communication failure";
     case BB_ERR_INTERRUPTED: return "interrupted";
     case BB_ERR_UNSUPPORTED: return "unsupported";
+    case BB_ERR_REFUSED: return "refused";
     }
     return "unknown";
 }

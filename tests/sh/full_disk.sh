@@ -2,7 +2,8 @@
 # next checkpoint fails with a clear message, leaves the previous checkpoint
 # as it was (same step, same tensors) and no temporary file behind; once
 # there is room again the run resumes and ends bit for bit like an
-# uninterrupted one. Mounting needs root (CI runs as root). Without it the
+# uninterrupted one. A run that cannot start on the full disk leaves no run
+# directory behind (and an empty one that was there stays, empty). Mounting needs root (CI runs as root). Without it the
 # test says so loudly, runs the same scenario with a file-size limit instead
 # of a full disk (EFBIG in place of ENOSPC) and exits 77 (skipped).
 # BB_TEST_NO_MOUNT=1 forces that path.
@@ -21,10 +22,37 @@ run=$mnt/run
 before=$(hash_of "$run/checkpoint.safetensors")
 "$BB" inspect --checkpoint "$run/checkpoint.safetensors" | grep -q '^step: 8$' || fail "no checkpoint at step 8"
 rc=0
+# start_fails DIR: a new run into DIR fails for want of space, and leaves DIR
+# as it found it (absent, or empty)
+start_fails() {
+    local rc=0
+    if [ $tmpfs = 1 ]; then
+        "$BB" train "${TINY[@]}" --epochs 1 --out "$1" 2>"$TMP/start.log" || rc=$?
+    else
+        # the message through a pipe: the limit would stop it going to a file
+        local out
+        out=$( ( trap '' XFSZ; ulimit -f 0; exec "$BB" train "${TINY[@]}" --epochs 1 --out "$1" ) 2>&1 >/dev/null ) || rc=$?
+        echo "$out" >"$TMP/start.log"
+    fi
+    [ $rc -eq 1 ] || { cat "$TMP/start.log"; fail "start on a full disk: exit status $rc, want 1"; }
+    grep -qE "$want" "$TMP/start.log" || fail "start on a full disk: unclear message: $(cat "$TMP/start.log")"
+}
+want="No space left on device \(the disk is full\)|File too large"
 if [ $tmpfs = 1 ]; then
-    # fill the disk, then free 24 KiB: room for the metric lines, not for the ~46 KB checkpoint
+    # fill the disk, then free 8 KiB: the lock file and config.json fit, the metric files do not
     dd if=/dev/zero of="$mnt/filler" bs=4k 2>/dev/null || true
-    truncate -s -24K "$mnt/filler"
+    truncate -s -8K "$mnt/filler"
+fi
+start_fails "$mnt/new/run"
+[ ! -e "$mnt/new" ] || fail "a start that failed left $(find "$mnt/new")"
+mkdir "$mnt/empty"
+start_fails "$mnt/empty"
+[ -d "$mnt/empty" ] && [ -z "$(ls -A "$mnt/empty")" ] || fail "a start that failed in an empty directory left $(ls -A "$mnt/empty")"
+rmdir "$mnt/empty"
+echo "$(grep -o 'bigbatch train: .*' "$TMP/start.log" | head -1)"
+if [ $tmpfs = 1 ]; then
+    # free 24 KiB: room for the metric lines, not for the ~46 KB checkpoint
+    truncate -s -16K "$mnt/filler"
     "$BB" train --resume auto --out "$run" --max-steps 16 2>"$TMP/b.log" || rc=$?
     want="No space left on device (the disk is full)"
 else

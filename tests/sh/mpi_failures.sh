@@ -24,7 +24,8 @@ expect() {
     done
     echo "ok   $name: stopped after ${dt}s (exit $rc): $(grep -m1 -oE "$pats" "$d/$name.log")"
 }
-train() { mpi 3 "$build/bigbatch" train $tiny --batch-size 48 --out "$d/run" "$@"; }
+# each case starts a new run over the one the case before left in $d/run
+train() { mpi 3 "$build/bigbatch" train $tiny --batch-size 48 --out "$d/run" --overwrite "$@"; }
 
 # a hung rank: the others stop after --watchdog 2 s (+ up to 1 s of grace);
 # the bound adds the start-up and the 5 iterations before the fault
