@@ -49,7 +49,7 @@ seed() {
     ./build/bigbatch train "${CHECKPOINT_FLAGS[@]}" --max-steps 1 --out "$tmp/run" 2>/dev/null
     # images and an image-folder index from bigbatch's own writers
     mkdir -p "$tmp/img"
-    ${CC:-cc} -std=c11 -D_POSIX_C_SOURCE=200809L -Isrc -o "$tmp/fuzz_seed" scripts/fuzz_seed.c build/libbigbatch.a \
+    ${CC:-cc} -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -o "$tmp/fuzz_seed" scripts/fuzz_seed.c build/libbigbatch.a \
         -lopenblas -ljpeg -lpng -lz -lpthread -lm $(command -v mpicc >/dev/null && mpicc --showme:link)
     "$tmp/fuzz_seed" "$tmp/img"
     python3 - "$tmp/run/checkpoint.safetensors" "$tmp/img" "$@" <<'PY'
