@@ -20,14 +20,30 @@
 
 #include <stdio.h>
 
-/* The recipe variants (the paper's ablations) as (lr scaling, warmup) pairs. */
-typedef struct { const char *name, *lr_scaling, *warmup, *help; } bb_sweep_variant;
+/* The recipe variants: the paper's ablations as (lr scaling, warmup) pairs,
+ * and recipes from the literature that aim to extend the largest useful kn
+ * (LARS, a longer warmup, label smoothing, a combination). Each only sets
+ * training flags of its runs. */
+typedef struct {
+    const char *name, *lr_scaling, *warmup, *help;
+    double warmup_factor;      /* x the shared warmup length (at most half the epochs); 1 keeps it */
+    int lars;                  /* 1: --lars (eta: the shared --lars-eta) */
+    double label_smoothing;    /* > 0: --label-smoothing; 0 keeps the shared value */
+    int group;                 /* BB_SWEEP_PAPER or BB_SWEEP_BEYOND (--variants paper|beyond) */
+} bb_sweep_variant;
+enum { BB_SWEEP_PAPER = 1, BB_SWEEP_BEYOND = 2 };
 extern const bb_sweep_variant bb_sweep_variants[];
 extern const int bb_sweep_nvariants;
 /* Index of a variant by name, or -1. */
 int bb_sweep_variant_find(const char *name);
-/* The variant a configuration is, or -1 for none of them. */
-int bb_sweep_variant_of(const bb_config *c);
+/* The variant a run is, or -1 for none of them. A sweep's run name
+ * ("kn00512-warmup-long-s1") names it, and its configuration must agree; without
+ * a name (NULL, or another name) the configuration alone decides, and then a
+ * changed warmup length is not visible (warmup-long reads as gradual). */
+int bb_sweep_variant_of(const bb_config *c, const char *run_name);
+/* Parses "gradual,lars", "paper" (the paper's ablations), "beyond" (the other
+ * recipes) or "all" into indices; returns the count, or -1 with a message. */
+int bb_sweep_parse_variants(const char *text, int *out, int max);
 
 #define BB_SWEEP_MAX 32
 
@@ -70,9 +86,17 @@ typedef struct {
     bb_csv epochs, iters;      /* epochs: one row per epoch (the last record of each) */
 } bb_sweep_run_result;
 
+/* What steps-to-target and kn* measure against (`--tolerance`, `--target`, `--ref-kn`). */
+typedef struct {
+    double tolerance;          /* kn*: the largest kn within this (error fraction) of the reference; 0.005 */
+    double target;             /* steps to this test error (fraction); NAN: the reference's error + tolerance */
+    int64_t ref_kn;            /* the reference kn (the recipe's, variant 0); 0: its smallest kn */
+} bb_sweep_target_opts;
+
 typedef struct {
     char dir[600];
     int is_sweep;              /* a sweep directory, or a single run directory */
+    bb_sweep_target_opts opts; /* defaults from bb_sweep_collect; callers may change them */
     bb_sweep_run_result *runs;
     int nruns;
 } bb_sweep_results;
@@ -90,14 +114,44 @@ typedef struct {
     double lr;
     int runs, finished, diverged;
     double test_mean, test_std, train_mean, train_std, time_mean;
+    double steps_to_target;    /* first step of the seed-averaged test error curve at or below the target; NAN: never */
 } bb_sweep_row;
 
-/* Rows sorted by variant (table order), then kn. *rows is malloc'd. */
-int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows);
+/* The reference a table is measured against, and kn* of every variant. */
+typedef struct {
+    int64_t kn;                /* the reference kn (variant 0 there); 0 when it has no finished run */
+    double err;                /* its mean final test error */
+    double tolerance, target;  /* as used (the target resolved) */
+    int64_t knstar[16];        /* per variant (index + 1; [0] for "other"): kn*, 0 if none */
+} bb_sweep_ref;
+
+/* Rows sorted by variant (table order), then kn, with their steps to the
+ * target of r->opts. *rows is malloc'd. ref (may be NULL) gets the reference
+ * and kn*. */
+int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows, bb_sweep_ref *ref);
+
+/* ---- steps to a target error (Shallue et al.) and kn* ---- */
+
+/* The first step at which the curve err(step) (n points, steps increasing) is
+ * at or below target: linear interpolation between the last evaluation above
+ * it and the first at or below it; the step of the first evaluation when that
+ * one is already at or below (what came before it is not known). Points with
+ * a non-finite error are skipped. NAN when the curve never gets there. */
+double bb_steps_to_target(const double *step, const double *err, int64_t n, double target);
+/* The seed-averaged test error curve of the finished runs of (kn, variant):
+ * the evaluations all of them have at the same step, up to the first that one
+ * of them lacks. Writes at most cap points; returns the count. */
+int64_t bb_sweep_mean_curve(const bb_sweep_results *r, int64_t kn, int variant, double *step, double *err, int64_t cap);
+/* Fills each row's steps_to_target and the reference (bb_sweep_rows calls it). */
+void bb_sweep_measure(const bb_sweep_results *r, bb_sweep_row *rows, int nrows, bb_sweep_ref *ref);
+/* kn* of one variant: the largest kn such that it and every smaller kn of the
+ * variant that finished have a mean final test error <= ref_err + tolerance
+ * (0 when the smallest one is already above). */
+int64_t bb_sweep_knstar(const bb_sweep_row *rows, int nrows, int variant, double ref_err, double tolerance);
 /* Writes summary.{md,csv,json} and curves.{csv,json} into the sweep directory
  * and prints the table to `out` (may be NULL). */
 bb_status bb_sweep_write_summary(const bb_sweep_results *r, FILE *out);
-void bb_sweep_print_table(const bb_sweep_row *rows, int nrows, FILE *f);
+void bb_sweep_print_table(const bb_sweep_row *rows, int nrows, const bb_sweep_ref *ref, FILE *f);
 
 /* ---- plots (gnuplot) ---- */
 
