@@ -164,6 +164,26 @@ const char *bb_plot_terminal(void);
 
 /* ---- advise: the critical minibatch size from a short run ---- */
 
+/* B_noise over training: measured points (epoch, B), epochs increasing; B is
+ * the first point's before it, log-log interpolated between points, and
+ * grows as (e / e_last)^growth after the last (McCandlish et al.: B_noise
+ * grows as the loss falls). */
+#define BB_PROFILE_MAX 16
+typedef struct {
+    double epoch[BB_PROFILE_MAX], b[BB_PROFILE_MAX];
+    int n;
+    double growth;
+} bb_noise_profile;
+
+double bb_noise_profile_at(const bb_noise_profile *p, double epoch);
+/* The critical batch of a whole run of `epochs` epochs at minibatch kn:
+ * B_crit = E_min / S_min, where each step at kn advances S_min by
+ * 1 / (1 + B/kn) and E_min by kn / (1 + kn/B) (S = S_min (1 + B/kn),
+ * E = E_min (1 + kn/B) phase by phase), i.e. the mean of B weighted by
+ * 1 / (B + kn) over the run. `measured` (may be NULL) gets the share of that
+ * weight that falls within the profile's measured epochs. */
+double bb_critical_batch(const bb_noise_profile *p, double epochs, double kn, double *measured);
+
 typedef struct {
     int64_t kn, n, steps, n_train;
     double epoch;              /* epochs trained */
@@ -174,11 +194,26 @@ typedef struct {
     double img_s;              /* training throughput of the run */
     double suggested_kn;       /* B_noise rounded to a power of two (at least n) */
     double suggested_lr;       /* the linear rule's lr for it */
+    /* the prediction for an epoch budget (bb_advise_predict) */
+    double budget;             /* epochs */
+    double growth;             /* the exponent used after the run */
+    double growth_run;         /* the run's own trend, first quarter -> second half (NAN if none) */
+    double b_crit, b_crit_lo, b_crit_hi;   /* B_crit over the budget and its range */
+    double measured_share;     /* share of B_crit's weight within the epochs the run measured */
+    double knstar;             /* predicted kn*: B_crit, at least the run's kn */
 } bb_advice;
 
 /* Reads a run directory trained with --noise-scale (metrics.jsonl "g2" and
  * "trace_sigma" per iteration) and fills the advice. */
 bb_status bb_advise_analyze(const char *run_dir, bb_advice *a);
+/* The profile the short run measured (first quarter, second half) with the
+ * given growth after it, B_noise replaced by b (its block range for the
+ * prediction's range). */
+void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_profile *p);
+/* kn* for `budget` epochs: B_crit of the profile at the run's kn; the range
+ * takes B_noise's block minimum with half the growth and its block maximum
+ * with 1.5 times it. */
+void bb_advise_predict(bb_advice *a, double budget, double growth);
 /* Writes advise.json into run_dir. */
 bb_status bb_advise_write(const char *run_dir, const bb_advice *a);
 
