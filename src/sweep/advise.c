@@ -24,7 +24,8 @@ double bb_noise_profile_at(const bb_noise_profile *p, double epoch)
             double t = log(epoch / p->epoch[i]) / log(p->epoch[i + 1] / p->epoch[i]);
             return exp(log(p->b[i]) + t * (log(p->b[i + 1]) - log(p->b[i])));
         }
-    return p->b[p->n - 1] * pow(epoch / p->epoch[p->n - 1], p->growth);
+    double e0 = fmax(p->epoch[p->n - 1], p->growth_from);
+    return epoch <= e0 ? p->b[p->n - 1] : p->b[p->n - 1] * pow(epoch / e0, p->growth);
 }
 
 /* B_crit = sum(B w) / sum(w), w = 1 / (B + kn), by the midpoint rule over
@@ -48,6 +49,7 @@ void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_pro
     memset(p, 0, sizeof *p);
     double spe = (double)a->n_train / (double)a->kn;
     p->growth = growth;
+    p->growth_from = 1;
     /* the first quarter's ratio at its middle, when B_noise was measured there */
     if (isfinite(a->b_early) && a->b_early > 0) {
         p->epoch[p->n] = (double)a->steps / 8 / spe;

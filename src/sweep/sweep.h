@@ -165,14 +165,16 @@ const char *bb_plot_terminal(void);
 /* ---- advise: the critical minibatch size from a short run ---- */
 
 /* B_noise over training: measured points (epoch, B), epochs increasing; B is
- * the first point's before it, log-log interpolated between points, and
- * grows as (e / e_last)^growth after the last (McCandlish et al.: B_noise
- * grows as the loss falls). */
+ * the first point's before it, log-log interpolated between points, the last
+ * point's up to e0 = max(last epoch, growth_from), and grows as
+ * (e / e0)^growth after that (McCandlish et al.: B_noise grows as the loss
+ * falls). */
 #define BB_PROFILE_MAX 16
 typedef struct {
     double epoch[BB_PROFILE_MAX], b[BB_PROFILE_MAX];
     int n;
     double growth;
+    double growth_from;        /* epochs; 0: right after the last point */
 } bb_noise_profile;
 
 double bb_noise_profile_at(const bb_noise_profile *p, double epoch);
@@ -207,8 +209,9 @@ typedef struct {
  * "trace_sigma" per iteration) and fills the advice. */
 bb_status bb_advise_analyze(const char *run_dir, bb_advice *a);
 /* The profile the short run measured (first quarter, second half) with the
- * given growth after it, B_noise replaced by b (its block range for the
- * prediction's range). */
+ * given growth after it, from epoch 1 at the earliest (B_noise first falls
+ * over the first epoch, then grows); B_noise replaced by b (its block range
+ * for the prediction's range). */
 void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_profile *p);
 /* kn* for `budget` epochs: B_crit of the profile at the run's kn; the range
  * takes B_noise's block minimum with half the growth and its block maximum
