@@ -179,5 +179,13 @@ TEST(sweep_steps_to_target_and_knstar)
     CHECK(text && strstr((char *)text, "\n512,gradual,0.2,2,2,0,0.112,0,0.112,0,0,62.2857,1\n"));
     CHECK(text && strstr((char *)text, "\n1024,gradual,0.4,1,1,0,0.13,0,0.13,0,0,,0\n"));
     free(text);
+    /* without the recipe, the first variant that finished is the reference */
+    for (int i = 0; i < r.nruns; i++)
+        if (r.runs[i].variant == 0) r.runs[i].variant = -1;
+    n = bb_sweep_rows(&r, &rows, &ref);
+    CHECK(ref.variant == lars && ref.kn == 256);
+    CHECK_NEAR(ref.err, 0.11, 1e-12);
+    CHECK(ref.knstar[lars + 1] == 512 && ref.knstar[0] == 512);  /* "other" (the former recipe) too */
+    free(rows);
     bb_sweep_results_free(&r);
 }

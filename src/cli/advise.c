@@ -73,7 +73,8 @@ static void report(const bb_config *cfg, const bb_advice *a, const char *dir)
            "%.0f images/s of this run (plus evaluation):\n"
            "  bigbatch sweep [the same training flags] --sizes %.0f:%.0f --out runs/sweep --seeds 1\n",
            sizes, cfg->epochs, images / 1e6, t, a->img_s, lo, lo * pow(2, sizes - 1));
-    printf("then: bigbatch sweep ... --sizes KN --variants all (the warmup and lr-scaling ablations at KN)\n");
+    printf("then: bigbatch sweep ... --sizes KN --variants paper (the warmup and lr-scaling ablations at KN),\n"
+           "and --variants beyond over the sizes (recipes that aim to hold the error at larger kn)\n");
     printf("\nB_noise grows as the loss falls, so an early estimate is a lower bound for later training.\n");
     report_prediction(a);
     printf("\nadvice: %s/advise.json; curves: bigbatch plot %s\n", dir, dir);

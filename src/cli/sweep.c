@@ -194,9 +194,9 @@ int cli_plot(int argc, char **argv)
             continue;
         }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: bigbatch plot DIR [--out PLOTDIR]\n"
-                   "Plots a sweep directory (test error vs minibatch size, training curves small vs large\n"
-                   "minibatch, warmup and lr-scaling variants, lr schedules, gradient noise scale) or one\n"
+            printf("usage: bigbatch plot DIR [--out PLOTDIR] [--tolerance POINTS] [--target PERCENT] [--ref-kn KN]\n"
+                   "Plots a sweep directory (test error and steps to a target error vs minibatch size, training\n"
+                   "curves small vs large minibatch, the recipe variants, lr schedules, gradient noise scale) or one\n"
                    "run directory (error curves, lr schedule, noise scale) as PNG with gnuplot, and\n"
                    "refreshes a sweep's summary files. Output: PLOTDIR (default DIR/plots), with the\n"
                    "gnuplot scripts and data files that made each PNG.\n\n");

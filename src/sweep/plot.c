@@ -418,7 +418,7 @@ static void plot_steps_to_target(plot_ctx *c, const bb_sweep_row *rows, int nrow
             "set xrange [%g:%g]\nset logscale y\nset format y \"%%g\"\n", (double)kns[0] / 1.3, (double)kns[nk - 1] * 1.3);
     xtics_kn(f, kns, nk);
     fprintf(f, "set key outside right top vertical Left reverse width -2\nset offsets 0, 0, graph 0.08, graph 0.08\n");
-    fprintf(f, "plot %.6g * %lld / x with lines lt 8 dt 2 title \"perfect scaling (through kn = %s)\"", s0, (long long)k0, l0);
+    fprintf(f, "plot %.6g * %lld / x with lines dt 2 lc rgb \"#555555\" title \"perfect scaling (through kn = %s)\"", s0, (long long)k0, l0);
     for (int v = -1; v < bb_sweep_nvariants; v++) {
         int b = block[v + 1];
         if (b < 0) continue;

@@ -272,7 +272,7 @@ void bb_sweep_print_table(const bb_sweep_row *rows, int nrows, const bb_sweep_re
     }
     if (!ref || ref->kn == 0) return;
     fprintf(f, "\nreference: kn %lld %s, test error %.2f%%; target (steps to target) %.2f%%; kn* = the largest kn "
-            "within %.2g point of the reference (every smaller kn too):", (long long)ref->kn, variant_name(0),
+            "within %.2g point of the reference (every smaller kn too):", (long long)ref->kn, variant_name(ref->variant),
             100 * ref->err, 100 * ref->target, 100 * ref->tolerance);
     for (int v = -1, first = 1; v < bb_sweep_nvariants && v + 1 < 16; v++) {
         int any = 0;
@@ -337,7 +337,8 @@ static bb_status write_json(FILE *f, void *arg)
         fputc('}', f);
     }
     const bb_sweep_ref *ref = c->ref;
-    fprintf(f, "\n],\n\"reference\":{\"kn\":%lld", (long long)ref->kn);
+    fprintf(f, "\n],\n\"reference\":{\"kn\":%lld,\"variant\":\"%s\"", (long long)ref->kn,
+            ref->kn ? variant_name(ref->variant) : "");
     json_num_out(f, "test_err", ref->err);
     json_num_out(f, "tolerance", ref->tolerance);
     json_num_out(f, "target", ref->target);

@@ -90,7 +90,7 @@ typedef struct {
 typedef struct {
     double tolerance;          /* kn*: the largest kn within this (error fraction) of the reference; 0.005 */
     double target;             /* steps to this test error (fraction); NAN: the reference's error + tolerance */
-    int64_t ref_kn;            /* the reference kn (the recipe's, variant 0); 0: its smallest kn */
+    int64_t ref_kn;            /* the reference kn (of the recipe, variant 0, when it ran); 0: its smallest kn */
 } bb_sweep_target_opts;
 
 typedef struct {
@@ -119,7 +119,8 @@ typedef struct {
 
 /* The reference a table is measured against, and kn* of every variant. */
 typedef struct {
-    int64_t kn;                /* the reference kn (variant 0 there); 0 when it has no finished run */
+    int64_t kn;                /* the reference kn; 0 when there is no finished run */
+    int variant;               /* the reference variant: 0 (the recipe), else the first that finished */
     double err;                /* its mean final test error */
     double tolerance, target;  /* as used (the target resolved) */
     int64_t knstar[16];        /* per variant (index + 1; [0] for "other"): kn*, 0 if none */

@@ -86,10 +86,14 @@ void bb_sweep_measure(const bb_sweep_results *r, bb_sweep_row *rows, int nrows, 
     memset(ref, 0, sizeof *ref);
     ref->err = NAN;
     ref->tolerance = r->opts.tolerance;
-    /* the reference: the recipe (variant 0) at --ref-kn, or at its smallest finished kn */
+    /* the reference: the recipe (variant 0; without it the first variant in
+     * table order that finished a run) at --ref-kn, or at its smallest finished kn */
+    ref->variant = -2;
+    for (int i = 0; i < nrows && ref->variant != 0; i++)
+        if (isfinite(rows[i].test_mean) && (ref->variant == -2 || rows[i].variant == 0)) ref->variant = rows[i].variant;
     for (int i = 0; i < nrows; i++) {
         const bb_sweep_row *w = &rows[i];
-        if (w->variant != 0 || !isfinite(w->test_mean)) continue;
+        if (w->variant != ref->variant || !isfinite(w->test_mean)) continue;
         if (r->opts.ref_kn ? w->kn == r->opts.ref_kn : (ref->kn == 0 || w->kn < ref->kn)) {
             ref->kn = w->kn;
             ref->err = w->test_mean;
