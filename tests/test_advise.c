@@ -107,6 +107,11 @@ TEST(advise_predicts_knstar_of_the_resnet8_sweep)
     a.b_early = 250;
     bb_advise_predict(&a, 4, 1);
     CHECK_NEAR(a.growth_run, log(151 / 250.0) / log(e_mid / (300 / 8.0 / 234.0)), 1e-12);
+    /* kn* is never below the kn it is measured against */
+    bb_advice small = resnet8_advice();
+    small.b_noise = small.b_lo = small.b_hi = 20;
+    bb_advise_predict(&small, 2, 1);
+    CHECK(small.b_crit < 256 && small.knstar == 256);
     /* a block lost in the noise leaves the range open above */
     a.b_hi = INFINITY;
     bb_advise_predict(&a, 4, 1);

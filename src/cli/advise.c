@@ -37,8 +37,9 @@ static void report_prediction(const bb_advice *a)
     printf("  range %.0f .. %.0f (B_noise's block range %.0f..%.0f with growth %g .. %g)\n", a->b_crit_lo, a->b_crit_hi,
            a->b_lo, a->b_hi, 0.5 * a->growth, 1.5 * a->growth);
     printf("predicted kn* (the largest kn whose error stays within about 0.5 point of small minibatches at this\n"
-           "budget, with the linear scaling rule and warmup) ~ %.0f, the power of two %.0f; range %.0f .. %.0f\n",
-           a->knstar, pow2_near(a->knstar), a->b_crit_lo, a->b_crit_hi);
+           "budget, with the linear scaling rule and warmup) ~ %.0f, the power of two %.0f; range %.0f .. %.0f%s\n",
+           a->knstar, pow2_near(a->knstar), fmax(a->b_crit_lo, (double)a->kn), fmax(a->b_crit_hi, (double)a->kn),
+           a->b_crit < (double)a->kn ? "\n(B_crit is below this run's kn: no larger kn is expected to hold the error)" : "");
     printf("how sure: %.0f%% of B_crit's weight lies in the epochs this run measured, the rest is extrapolated;\n",
            100 * a->measured_share);
     if (isfinite(a->b_crit_hi)) printf("the range spans %.1fx. ", a->b_crit_hi / a->b_crit_lo);

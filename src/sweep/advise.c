@@ -76,7 +76,8 @@ void bb_advise_predict(bb_advice *a, double budget, double growth)
     } else {
         a->b_crit_hi = INFINITY;  /* a block lost |G|^2 in the noise: no upper bound */
     }
-    a->knstar = a->b_crit;
+    /* kn* is measured against the small minibatch, so it is never below it */
+    a->knstar = fmax(a->b_crit, (double)a->kn);
 }
 
 static double ratio(const double *tr, const double *g2, int64_t lo, int64_t hi)

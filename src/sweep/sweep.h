@@ -214,7 +214,8 @@ bb_status bb_advise_analyze(const char *run_dir, bb_advice *a);
  * over the first epoch, then grows); B_noise replaced by b (its block range
  * for the prediction's range). */
 void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_profile *p);
-/* kn* for `budget` epochs: B_crit of the profile at the run's kn; the range
+/* kn* for `budget` epochs: B_crit of the profile at the run's kn (at least
+ * that kn, the reference kn* is measured against); the range
  * takes B_noise's block minimum with half the growth and its block maximum
  * with 1.5 times it. */
 void bb_advise_predict(bb_advice *a, double budget, double growth);
