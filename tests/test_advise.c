@@ -124,11 +124,13 @@ TEST(advise_prediction_follows_the_budget)
     double prev = 0;
     for (double budget = 1; budget <= 64; budget *= 2) {
         bb_advise_predict(&a, budget, 1);
-        CHECK_MSG(a.knstar > prev, "budget %g: %.0f after %.0f", budget, a.knstar, prev);
-        prev = a.knstar;
+        CHECK_MSG(a.b_crit > prev, "budget %g: %.0f after %.0f", budget, a.b_crit, prev);
+        CHECK(a.knstar == fmax(a.b_crit, 256));
+        prev = a.b_crit;
     }
-    /* no growth: the measured B_noise whatever the budget */
+    /* no growth: the measured B_noise whatever the budget (and kn* the reference's 256) */
     bb_advise_predict(&a, 30, 0);
-    CHECK_NEAR(a.knstar, 151, 1e-9);
+    CHECK_NEAR(a.b_crit, 151, 1e-9);
+    CHECK(a.knstar == 256);
     CHECK_NEAR(a.measured_share, 0.75 * 300 / 234.0 / 30, 1e-3);  /* the measured epochs of 30 */
 }
