@@ -350,6 +350,10 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
         fprintf(f, "set arrow 1 from graph 0, first %.6g to graph 1, first %.6g nohead dt 3 lc rgb \"#555555\"\n"
                 "set label 1 \"kn = %s test error %.2f%%\" at graph 0.99, first %.6g right offset 0,0.7 tc rgb \"#555555\"\n",
                 100 * base_err, 100 * base_err, l, 100 * base_err, 100 * base_err);
+        double bar = 100 * (base_err + r->opts.tolerance);  /* kn*: the sizes at or below this line */
+        fprintf(f, "set arrow 3 from graph 0, first %.6g to graph 1, first %.6g nohead dt 4 lc rgb \"#999999\"\n"
+                "set label 3 \"+ %.2g point: kn* bar\" at graph 0.01, first %.6g left offset 0,0.7 tc rgb \"#999999\"\n",
+                bar, bar, 100 * r->opts.tolerance, bar);
     }
     if (c->b_noise > 0)
         fprintf(f, "set arrow 2 from %.6g, graph 0 to %.6g, graph 1 nohead dt 2 lw 2 lc rgb \"#9467bd\"\n"
