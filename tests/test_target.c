@@ -32,6 +32,43 @@ TEST(steps_to_target_on_hand_made_curves)
     CHECK_NEAR(bb_steps_to_target(step, bump, 4, 0.15), 300 + 100 * (0.45 / 0.5), 1e-9);
 }
 
+TEST(sweep_reads_every_evaluation)
+{
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s", bb_test_tmpdir());
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    /* iterations are skipped; an evaluation within an epoch counts; a resumed
+     * run rewrites from its checkpoint (step 100) on; a last line without its
+     * newline is still being written */
+    fputs("{\"type\":\"iter\",\"step\":0,\"epoch\":0.01,\"loss\":2.3,\"test_err\":0.01}\n"
+          "{\"type\":\"eval\",\"epoch\":0,\"step\":50,\"train_loss\":2,\"train_err\":0.8,\"test_loss\":1.5,\"test_err\":0.6}\n"
+          "{\"type\":\"epoch\",\"epoch\":1,\"step\":100,\"train_loss\":1,\"train_err\":0.5,\"test_loss\":1,\"test_err\":0.4}\n"
+          "{\"type\":\"eval\",\"epoch\":1,\"step\":130,\"train_loss\":1,\"train_err\":0.5,\"test_err\":0.35}\n"
+          "{\"type\":\"epoch\",\"epoch\":1,\"step\":100,\"train_loss\":1,\"train_err\":0.5,\"test_loss\":1,\"test_err\":0.41}\n"
+          "{\"type\":\"eval\",\"epoch\":1,\"step\":150,\"train_loss\":1,\"train_err\":0.4}\n"
+          "{\"type\":\"epoch\",\"epoch\":2,\"step\":200,\"train_loss\":1,\"train_err\":0.3,\"test_loss\":1,\"test_err\":0.2}\n"
+          "{\"type\":\"epoch\",\"epoch\":3,\"step\":300,\"train_loss\":1,\"test_err\":0.1", f);
+    fclose(f);
+    bb_csv t;
+    CHECK_OK(bb_sweep_read_evals(dir, &t));
+    CHECK(t.nrows == 3 && bb_csv_col(&t, "step") == 0 && bb_csv_col(&t, "test_err") == 1);
+    if (t.nrows == 3) {
+        CHECK(t.v[0] == 50 && t.v[1] == 0.6);
+        CHECK(t.v[2] == 100 && t.v[3] == 0.41);  /* the resumed run's record; its later eval at 130 dropped */
+        CHECK(t.v[4] == 200 && t.v[5] == 0.2);
+    }
+    bb_csv_free(&t);
+    /* no metrics file: nothing, and no error */
+    char empty[700];
+    snprintf(empty, sizeof empty, "%s/none", dir);
+    CHECK_OK(bb_sweep_read_evals(empty, &t));
+    CHECK(t.nrows == 0);
+    bb_csv_free(&t);
+}
+
 /* ---- a sweep made by hand: runs with per-epoch test errors ---- */
 
 static void add_run(bb_sweep_results *r, int64_t kn, int variant, int seed, const double *test_err, int epochs,
@@ -156,6 +193,28 @@ TEST(sweep_steps_to_target_and_knstar)
     CHECK(w && fabs(w->steps_to_target - (64 + 32 * 0.01 / 0.06)) < 1e-9);  /* mean 21% at 64 -> 15% at 96 */
     free(rows);
 
+    /* evaluations within epochs (--eval-every < 1) refine the curve: kn 1024 evaluated every half epoch */
+    for (int i = 0; i < r.nruns; i++) {
+        if (r.runs[i].cfg.batch_size != 1024 || r.runs[i].variant != 0) continue;
+        static const double ev[] = {4, 0.6, 8, 0.5, 12, 0.3, 16, 0.3, 20, 0.2, 24, 0.2, 28, 0.12, 32, 0.11};
+        bb_csv *t = &r.runs[i].evals;
+        t->ncols = 2;
+        t->nrows = 8;
+        t->names = malloc(2 * sizeof *t->names);
+        t->names[0] = malloc(5);
+        strcpy(t->names[0], "step");
+        t->names[1] = malloc(9);
+        strcpy(t->names[1], "test_err");
+        t->v = malloc(sizeof ev);
+        memcpy(t->v, ev, sizeof ev);
+    }
+    r.opts.target = NAN;
+    n = bb_sweep_rows(&r, &rows, &ref);
+    w = find_row(rows, n, 1024, 0);
+    CHECK(w && fabs(w->steps_to_target - 30) < 1e-9);  /* 28 + 4 * 0.005 / 0.01; the epochs alone: never */
+    CHECK(ref.knstar[1] == 512);                         /* kn* stays with the final errors */
+    free(rows);
+
     /* the summary files carry them */
     r.opts.target = NAN;
     CHECK_OK(bb_sweep_write_summary(&r, NULL));
@@ -166,7 +225,7 @@ TEST(sweep_steps_to_target_and_knstar)
     CHECK_OK(bb_file_read_all(path, 1 << 20, &text, &len));
     CHECK(text && strstr((char *)text, "| steps to target |"));
     CHECK(text && strstr((char *)text, "| 256 | gradual | 0.1 | 2 | 11.00 +- 1.41 | 11.00 +- 1.41 | 0s | 124 |"));
-    CHECK(text && strstr((char *)text, "| 1024 | gradual | 0.4 | 1 | 13.00 | 13.00 | 0s | - |"));
+    CHECK(text && strstr((char *)text, "| 1024 | gradual | 0.4 | 1 | 13.00 | 13.00 | 0s | 30 |"));
     CHECK(text && strstr((char *)text, "target (steps to target) 11.50%"));
     CHECK(text && strstr((char *)text, "gradual 512, lars 512"));
     free(text);
@@ -177,7 +236,7 @@ TEST(sweep_steps_to_target_and_knstar)
     snprintf(path, sizeof path, "%s/summary.csv", r.dir);
     CHECK_OK(bb_file_read_all(path, 1 << 20, &text, &len));
     CHECK(text && strstr((char *)text, "\n512,gradual,0.2,2,2,0,0.112,0,0.112,0,0,62.2857,1\n"));
-    CHECK(text && strstr((char *)text, "\n1024,gradual,0.4,1,1,0,0.13,0,0.13,0,0,,0\n"));
+    CHECK(text && strstr((char *)text, "\n1024,gradual,0.4,1,1,0,0.13,0,0.13,0,0,30,0\n"));
     free(text);
     /* without the recipe, the first variant that finished is the reference */
     for (int i = 0; i < r.nruns; i++)

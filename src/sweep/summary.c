@@ -115,6 +115,7 @@ void bb_sweep_results_free(bb_sweep_results *r)
     for (int i = 0; i < r->nruns; i++) {
         bb_csv_free(&r->runs[i].epochs);
         bb_csv_free(&r->runs[i].iters);
+        bb_csv_free(&r->runs[i].evals);
     }
     free(r->runs);
     memset(r, 0, sizeof *r);
@@ -138,7 +139,9 @@ bb_status bb_sweep_collect(const char *dir, bb_sweep_results *r)
         bb_status s = bb_sweep_read_run(dir, &r->runs[0]);
         if (s != BB_OK) { free(r->runs); r->runs = NULL; return s; }
         r->nruns = 1;
-        return BB_OK;
+        s = bb_sweep_read_evals(dir, &r->runs[0].evals);
+        if (s != BB_OK) bb_sweep_results_free(r);
+        return s;
     }
     r->is_sweep = 1;
     int cap = 0;
@@ -156,7 +159,7 @@ bb_status bb_sweep_collect(const char *dir, bb_sweep_results *r)
             r->runs = nr;
         }
         s = bb_sweep_read_run(run, &r->runs[r->nruns]);
-        if (s == BB_OK) r->nruns++;
+        if (s == BB_OK) s = bb_sweep_read_evals(run, &r->runs[r->nruns++].evals);
     }
     closedir(d);
     if (s != BB_OK) { bb_sweep_results_free(r); return s; }

@@ -84,6 +84,8 @@ typedef struct {
     double final_test_err, final_test_top5, final_train_err, final_train_loss, final_test_loss;
     double train_s;            /* sum of the iterations' times */
     bb_csv epochs, iters;      /* epochs: one row per epoch (the last record of each) */
+    bb_csv evals;              /* every test evaluation (step, test_err), also within epochs (--eval-every
+                                  < 1), from metrics.jsonl; filled by bb_sweep_collect only */
 } bb_sweep_run_result;
 
 /* What steps-to-target and kn* measure against (`--tolerance`, `--target`, `--ref-kn`). */
@@ -139,9 +141,15 @@ int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows, bb_sweep_ref *
  * one is already at or below (what came before it is not known). Points with
  * a non-finite error are skipped. NAN when the curve never gets there. */
 double bb_steps_to_target(const double *step, const double *err, int64_t n, double target);
+/* Every test evaluation of a run directory (metrics.jsonl records "epoch"
+ * and "eval" with a test_err) as a table with columns step and test_err,
+ * steps increasing (a later record for the same or an earlier step, as a
+ * resumed run writes, replaces the earlier ones). No file: an empty table. */
+bb_status bb_sweep_read_evals(const char *run_dir, bb_csv *out);
 /* The seed-averaged test error curve of the finished runs of (kn, variant):
- * the evaluations all of them have at the same step, up to the first that one
- * of them lacks. Writes at most cap points; returns the count. */
+ * the evaluations all of them have at the same step (each run's evals, or its
+ * per-epoch records without them), up to the first that one of them lacks.
+ * Writes at most cap points; returns the count. */
 int64_t bb_sweep_mean_curve(const bb_sweep_results *r, int64_t kn, int variant, double *step, double *err, int64_t cap);
 /* Fills each row's steps_to_target and the reference (bb_sweep_rows calls it). */
 void bb_sweep_measure(const bb_sweep_results *r, bb_sweep_row *rows, int nrows, bb_sweep_ref *ref);

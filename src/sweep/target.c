@@ -4,9 +4,13 @@
  * per-epoch evaluations, so they work on any sweep, finished or not. */
 #include "sweep/sweep.h"
 
+#include "util/file.h"
+#include "util/json.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 double bb_steps_to_target(const double *step, const double *err, int64_t n, double target)
 {
@@ -24,9 +28,64 @@ double bb_steps_to_target(const double *step, const double *err, int64_t n, doub
     return NAN;
 }
 
+bb_status bb_sweep_read_evals(const char *run_dir, bb_csv *out)
+{
+    memset(out, 0, sizeof *out);
+    char path[800];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    if (access(path, F_OK) != 0) return BB_OK;
+    unsigned char *text = NULL;
+    size_t len = 0;
+    BB_TRY(bb_file_read_all(path, (size_t)1 << 31, &text, &len));
+    int64_t cap = 16;
+    out->ncols = 2;
+    out->names = calloc(2, sizeof *out->names);
+    out->v = malloc((size_t)cap * 2 * sizeof *out->v);
+    if (out->names) { out->names[0] = strdup("step"); out->names[1] = strdup("test_err"); }
+    bb_status s = BB_OK;
+    if (!out->names || !out->v || !out->names[0] || !out->names[1]) s = bb_fail(BB_ERR_NOMEM, "out of memory");
+    char *end = (char *)text + len;
+    for (char *line = (char *)text, *eol; s == BB_OK && line < end; line = eol + 1) {
+        eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) break;  /* a line still being written */
+        /* only evaluation records; the per-iteration ones are most of the file */
+        static const char epoch_rec[] = "{\"type\":\"epoch\"", eval_rec[] = "{\"type\":\"eval\"";
+        size_t n = (size_t)(eol - line);
+        if (n < sizeof epoch_rec || (strncmp(line, epoch_rec, sizeof epoch_rec - 1) &&
+                                     strncmp(line, eval_rec, sizeof eval_rec - 1)))
+            continue;
+        bb_json *j = NULL;
+        s = bb_json_parse(line, n, path, &j);
+        if (s != BB_OK) break;
+        const bb_json *st = bb_json_get(j, "step"), *te = bb_json_get(j, "test_err");
+        if (st && te && st->type == BB_JSON_NUMBER && te->type == BB_JSON_NUMBER) {
+            while (out->nrows > 0 && out->v[2 * (out->nrows - 1)] >= st->num) out->nrows--;
+            if (out->nrows == cap) {
+                double *nv = realloc(out->v, (size_t)cap * 4 * sizeof *nv);
+                if (!nv) { s = bb_fail(BB_ERR_NOMEM, "out of memory"); bb_json_free(j); break; }
+                out->v = nv;
+                cap *= 2;
+            }
+            out->v[2 * out->nrows] = st->num;
+            out->v[2 * out->nrows + 1] = te->num;
+            out->nrows++;
+        }
+        bb_json_free(j);
+    }
+    free(text);
+    if (s != BB_OK) bb_csv_free(out);
+    return s;
+}
+
 static int finished(const bb_sweep_run_result *u, int64_t kn, int variant)
 {
     return u->cfg.batch_size == kn && u->variant == variant && u->done && !u->diverged;
+}
+
+/* a run's evaluations: every one when they were read, else one per epoch */
+static const bb_csv *curve_of(const bb_sweep_run_result *u)
+{
+    return u->evals.nrows > 0 ? &u->evals : &u->epochs;
 }
 
 int64_t bb_sweep_mean_curve(const bb_sweep_results *r, int64_t kn, int variant, double *step, double *err, int64_t cap)
@@ -35,7 +94,7 @@ int64_t bb_sweep_mean_curve(const bb_sweep_results *r, int64_t kn, int variant, 
     for (int i = 0; i < r->nruns; i++)
         if (finished(&r->runs[i], kn, variant)) { if (first < 0) first = i; count++; }
     if (first < 0) return 0;
-    const bb_csv *t0 = &r->runs[first].epochs;
+    const bb_csv *t0 = curve_of(&r->runs[first]);
     int cs0 = bb_csv_col(t0, "step"), ce0 = bb_csv_col(t0, "test_err");
     int64_t n = 0;
     for (int64_t row = 0; row < t0->nrows && n < cap; row++) {
@@ -45,11 +104,12 @@ int64_t bb_sweep_mean_curve(const bb_sweep_results *r, int64_t kn, int variant, 
         for (int i = first + 1; i < r->nruns && have == 1; i++) {
             const bb_sweep_run_result *u = &r->runs[i];
             if (!finished(u, kn, variant)) continue;
-            int cs = bb_csv_col(&u->epochs, "step"), ce = bb_csv_col(&u->epochs, "test_err");
+            const bb_csv *t = curve_of(u);
+            int cs = bb_csv_col(t, "step"), ce = bb_csv_col(t, "test_err");
             have = 0;
-            for (int64_t k = 0; k < u->epochs.nrows && !have; k++)
-                if (bb_csv_at(&u->epochs, k, cs) == s && isfinite(bb_csv_at(&u->epochs, k, ce))) {
-                    sum += bb_csv_at(&u->epochs, k, ce);
+            for (int64_t k = 0; k < t->nrows && !have; k++)
+                if (bb_csv_at(t, k, cs) == s && isfinite(bb_csv_at(t, k, ce))) {
+                    sum += bb_csv_at(t, k, ce);
                     have = 1;
                 }
         }
@@ -105,7 +165,7 @@ void bb_sweep_measure(const bb_sweep_results *r, bb_sweep_row *rows, int nrows, 
     double *step = NULL, *err = NULL;
     int64_t cap = 0;
     for (int i = 0; i < r->nruns; i++)
-        if (r->runs[i].epochs.nrows > cap) cap = r->runs[i].epochs.nrows;
+        if (curve_of(&r->runs[i])->nrows > cap) cap = curve_of(&r->runs[i])->nrows;
     if (cap > 0) {
         step = malloc((size_t)cap * sizeof *step);
         err = malloc((size_t)cap * sizeof *err);
