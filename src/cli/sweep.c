@@ -145,7 +145,7 @@ int cli_sweep(int argc, char **argv)
         return 2;
     }
     int plot = strcmp(vals[3], "0") != 0;
-    bb_sweep_target_opts topt;
+    bb_sweep_target_opts topt = {0};  /* only checked here; applied to the results later */
     if (parse_target_opts("sweep", vals[4], vals[5], vals[6], &topt) != 0) return 2;
     if (bb_config_validate(&spec.base) != BB_OK) {
         fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
@@ -210,7 +210,7 @@ int cli_plot(int argc, char **argv)
         else { fprintf(stderr, "bigbatch plot: one directory, got '%s' and '%s'\n", dir, argv[i]); return 2; }
     }
     if (!dir) { fprintf(stderr, "bigbatch plot: give a run or sweep directory (bigbatch plot --help)\n"); return 2; }
-    bb_sweep_target_opts topt;
+    bb_sweep_target_opts topt = {0};  /* only checked here; applied to the results later */
     if (parse_target_opts("plot", topts[0], topts[1], topts[2], &topt) != 0) return 2;
     bb_sweep_results res;
     if (bb_sweep_collect(dir, &res) != BB_OK) {
