@@ -64,6 +64,7 @@ typedef struct {
     FILE *log;
     int made, failed;
     double b_noise;                 /* from DIR/advise/advise.json, 0 if none */
+    double knstar;                  /* advise's predicted kn* for the budget there, 0 if none */
     bb_sweep_run_result advise;     /* that run, when present */
     int have_advise;
 } plot_ctx;
@@ -339,6 +340,7 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
     preamble(f, c, "error_vs_batch", W + 150, H);
     double lo = (double)kns[0] / 1.5, hi = (double)kns[nk - 1] * 1.5;
     if (c->b_noise > 0) { lo = fmin(lo, c->b_noise / 1.5); hi = fmax(hi, c->b_noise * 1.5); }
+    if (c->knstar > 0) hi = fmax(hi, c->knstar * 1.5);
     fprintf(f, "set title \"Error vs minibatch size kn (linear scaling rule)\\n%s\"\n", setup);
     fprintf(f, "set xlabel \"minibatch size kn (log2 scale)\"\nset ylabel \"error (%%)\"\nset xrange [%g:%g]\n", lo, hi);
     xtics_kn(f, kns, nk);
@@ -359,6 +361,10 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
         fprintf(f, "set arrow 2 from %.6g, graph 0 to %.6g, graph 1 nohead dt 2 lw 2 lc rgb \"#9467bd\"\n"
                 "set label 2 \"B_noise = %.0f (advise)\" at %.6g, graph 0.5 rotate by 90 offset 1.5,0 center tc rgb \"#9467bd\"\n",
                 c->b_noise, c->b_noise, c->b_noise, c->b_noise);
+    if (c->knstar > 0)
+        fprintf(f, "set arrow 4 from %.6g, graph 0 to %.6g, graph 1 nohead dt 3 lw 2 lc rgb \"#8c564b\"\n"
+                "set label 4 \"predicted kn* = %.0f (advise)\" at %.6g, graph 0.5 rotate by 90 offset 1.5,0 center "
+                "tc rgb \"#8c564b\"\n", c->knstar, c->knstar, c->knstar, c->knstar);
     fprintf(f, "plot ");
     int first = 1;
     for (int v = -1; v < bb_sweep_nvariants; v++) {
@@ -668,6 +674,8 @@ static void load_advise(plot_ctx *c)
     if (bb_json_parse((const char *)text, len, path, &j) == BB_OK) {
         const bb_json *b = bb_json_get(j, "b_noise");
         if (b && b->type == BB_JSON_NUMBER && b->num > 0) c->b_noise = b->num;
+        const bb_json *k = bb_json_get(j, "knstar");
+        if (k && k->type == BB_JSON_NUMBER && k->num > 0) c->knstar = k->num;
         bb_json_free(j);
     }
     free(text);
