@@ -57,11 +57,78 @@ TEST(sweep_variants_map_back)
         bb_config c;
         char name[128];
         bb_sweep_run_config(&s, 1024, i, 3, &c, name, sizeof name);
-        CHECK(bb_sweep_variant_of(&c) == i);
+        CHECK(bb_sweep_variant_of(&c, name) == i);
+        /* the configuration alone tells every variant but a longer warmup apart */
+        if (bb_sweep_variants[i].warmup_factor == 1) CHECK(bb_sweep_variant_of(&c, NULL) == i);
         CHECK(c.batch_size == 1024 && c.seed == 3);
         CHECK(strstr(name, bb_sweep_variants[i].name) && !strncmp(name, "kn01024-", 8));
     }
     CHECK(bb_sweep_variant_find("gradual") == 0 && bb_sweep_variant_find("nope") == -1);
+}
+
+/* each variant beyond the paper sets the training flags it names, and only those */
+TEST(sweep_variants_beyond_the_paper)
+{
+    bb_sweep_spec s;
+    memset(&s, 0, sizeof s);
+    bb_config_defaults(&s.base);
+    bb_config_set(&s.base, "epochs", "30");
+    bb_config_set(&s.base, "lars-eta", "0.002");
+    bb_config c, g;
+    char name[128];
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("gradual"), 1, &g, name, sizeof name);
+    CHECK(!g.lars && g.label_smoothing == 0 && bb_config_warmup_epochs(&g) == 5);
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("lars"), 1, &c, name, sizeof name);
+    CHECK(c.lars == 1 && c.lars_eta == 0.002 && c.label_smoothing == 0 && bb_config_warmup_epochs(&c) == 5);
+    CHECK(!strcmp(c.lr_scaling, "linear") && !strcmp(c.warmup, "gradual") && !strcmp(name, "kn02048-lars-s1"));
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("label-smoothing"), 1, &c, name, sizeof name);
+    CHECK(!c.lars && c.label_smoothing == 0.1 && bb_config_warmup_epochs(&c) == 5);
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("warmup-long"), 1, &c, name, sizeof name);
+    CHECK(!c.lars && c.label_smoothing == 0 && bb_config_warmup_epochs(&c) == 10);
+    CHECK(bb_sweep_variant_of(&c, name) == bb_sweep_variant_find("warmup-long"));
+    CHECK(bb_sweep_variant_of(&c, NULL) == bb_sweep_variant_find("gradual"));
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("lars-long-ls"), 1, &c, name, sizeof name);
+    CHECK(c.lars == 1 && c.label_smoothing == 0.1 && bb_config_warmup_epochs(&c) == 10);
+    /* everything else is the shared configuration */
+    c.lars = g.lars;
+    c.label_smoothing = g.label_smoothing;
+    c.warmup_epochs = g.warmup_epochs;
+    memcpy(c.out, g.out, sizeof c.out);  /* the run directory names the variant */
+    CHECK(memcmp(&c, &g, sizeof c) == 0);
+    /* the longer warmup stops at half the run: 8 epochs, shared warmup 3 -> 4, not 6 */
+    bb_config_set(&s.base, "epochs", "8");
+    bb_config_set(&s.base, "warmup-epochs", "3");
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("warmup-long"), 1, &c, name, sizeof name);
+    CHECK(bb_config_warmup_epochs(&c) == 4);
+    /* ... and is never shorter than the recipe's: shared 6 of 8 epochs stays 6 */
+    bb_config_set(&s.base, "warmup-epochs", "6");
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("warmup-long"), 1, &c, name, sizeof name);
+    CHECK(bb_config_warmup_epochs(&c) == 6);
+    /* no warmup at or below the reference minibatch, whatever the variant */
+    bb_sweep_run_config(&s, 256, bb_sweep_variant_find("warmup-long"), 1, &c, name, sizeof name);
+    CHECK(bb_config_warmup_epochs(&c) == 0);
+    /* a LARS run trained outside a sweep is recognized by its flags */
+    bb_config_defaults(&c);
+    c.lars = 1;
+    CHECK(bb_sweep_variant_of(&c, "my-run") == bb_sweep_variant_find("lars"));
+    /* a run name that names a variant its flags do not have falls back to the flags */
+    CHECK(bb_sweep_variant_of(&g, "kn02048-lars-s1") == bb_sweep_variant_find("gradual"));
+}
+
+TEST(sweep_variant_lists)
+{
+    int v[BB_SWEEP_MAX];
+    CHECK(bb_sweep_parse_variants("paper", v, BB_SWEEP_MAX) == 5);
+    CHECK(v[0] == 0 && v[4] == bb_sweep_variant_find("unscaled-lr"));
+    int n = bb_sweep_parse_variants("beyond", v, BB_SWEEP_MAX);
+    CHECK(n == 4 && v[0] == bb_sweep_variant_find("lars") && v[3] == bb_sweep_variant_find("lars-long-ls"));
+    CHECK(bb_sweep_parse_variants("all", v, BB_SWEEP_MAX) == bb_sweep_nvariants);
+    n = bb_sweep_parse_variants("gradual,lars,warmup-long,label-smoothing,lars", v, BB_SWEEP_MAX);
+    CHECK(n == 4 && v[0] == 0 && v[1] == bb_sweep_variant_find("lars") && v[3] == bb_sweep_variant_find("label-smoothing"));
+    CHECK(bb_sweep_parse_variants("gradual,paper", v, BB_SWEEP_MAX) == 5);  /* no duplicates */
+    CHECK(bb_sweep_parse_variants("lars,nope", v, BB_SWEEP_MAX) == -1);
+    CHECK(strstr(bb_last_error(), "'nope'") && strstr(bb_last_error(), "warmup-long"));
+    CHECK(bb_sweep_parse_variants("", v, BB_SWEEP_MAX) == -1);
 }
 
 static bb_sweep_spec tiny_spec(const char *dir)
@@ -186,7 +253,7 @@ TEST(sweep_resumes_and_skips)
     CHECK_OK(bb_sweep_collect(dir, &res));
     CHECK(res.nruns == 2 + bb_sweep_nvariants);
     bb_sweep_row *rows = NULL;
-    int n = bb_sweep_rows(&res, &rows);
+    int n = bb_sweep_rows(&res, &rows, NULL);
     CHECK(n == 1 + bb_sweep_nvariants);
     /* gradual at 32: two seeds, mean and sample standard deviation of their final errors */
     double e1 = NAN, e2 = NAN;
@@ -261,7 +328,7 @@ TEST(sweep_records_a_diverged_run_and_goes_on)
     bb_sweep_results res;
     CHECK_OK(bb_sweep_collect(dir, &res));
     bb_sweep_row *rows = NULL;
-    int n = bb_sweep_rows(&res, &rows);
+    int n = bb_sweep_rows(&res, &rows, NULL);
     CHECK(n == 2 && rows && rows[0].diverged == 1 && rows[0].finished == 0);
     free(rows);
     bb_sweep_results_free(&res);

@@ -21,6 +21,32 @@ static void fmt_time(double s, char *buf, size_t cap)
     else snprintf(buf, cap, "%lds", v);
 }
 
+static double pow2_near(double x) { return pow(2.0, floor(log2(x) + 0.5)); }
+
+/* kn* for the epoch budget (bb_advise_predict; the model is in docs/SWEEP.md) */
+static void report_prediction(const bb_advice *a)
+{
+    printf("\nprediction for a budget of %g epochs (the critical batch of the whole run, McCandlish et al.):\n", a->budget);
+    printf("  B_noise over training: %.0f at epoch %.2f (middle of the second half)", a->b_noise,
+           0.75 * (double)a->steps * (double)a->kn / (double)a->n_train);
+    if (isfinite(a->growth_run))
+        printf(", %.0f at epoch %.2f (first quarter): this run's own trend is (epoch)^%.2f", a->b_early,
+               (double)a->steps / 8 * (double)a->kn / (double)a->n_train, a->growth_run);
+    printf(";\n  after the run assumed to grow as (epoch)^%g (--growth) up to epoch %g\n", a->growth, a->budget);
+    printf("  B_crit = E_min / S_min over the %g epochs at kn = %lld: %.0f\n", a->budget, (long long)a->kn, a->b_crit);
+    printf("  range %.0f .. %.0f (B_noise's block range %.0f..%.0f with growth %g .. %g)\n", a->b_crit_lo, a->b_crit_hi,
+           a->b_lo, a->b_hi, 0.5 * a->growth, 1.5 * a->growth);
+    printf("predicted kn* (the largest kn whose error stays within about 0.5 point of small minibatches at this\n"
+           "budget, with the linear scaling rule and warmup) ~ %.0f, the power of two %.0f; range %.0f .. %.0f%s\n",
+           a->knstar, pow2_near(a->knstar), fmax(a->b_crit_lo, (double)a->kn), fmax(a->b_crit_hi, (double)a->kn),
+           a->b_crit < (double)a->kn ? "\n(B_crit is below this run's kn: no larger kn is expected to hold the error)" : "");
+    printf("how sure: %.0f%% of B_crit's weight lies in the epochs this run measured, the rest is extrapolated;\n",
+           100 * a->measured_share);
+    if (isfinite(a->b_crit_hi)) printf("the range spans %.1fx. ", a->b_crit_hi / a->b_crit_lo);
+    else printf("the range is open above (a block of the run lost |G|^2 in the noise). ");
+    printf("Checked on one sweep (ResNet-8, docs/RESULTS.md): within 2x of\nthe measured kn*, below it.\n");
+}
+
 static void report(const bb_config *cfg, const bb_advice *a, const char *dir)
 {
     printf("\ngradient noise scale B_noise = tr(Sigma)/|G|^2 = %.0f\n", a->b_noise);
@@ -48,13 +74,30 @@ static void report(const bb_config *cfg, const bb_advice *a, const char *dir)
            "%.0f images/s of this run (plus evaluation):\n"
            "  bigbatch sweep [the same training flags] --sizes %.0f:%.0f --out runs/sweep --seeds 1\n",
            sizes, cfg->epochs, images / 1e6, t, a->img_s, lo, lo * pow(2, sizes - 1));
-    printf("then: bigbatch sweep ... --sizes KN --variants all (the warmup and lr-scaling ablations at KN)\n");
-    printf("\nB_noise grows as the loss falls, so an early estimate is a lower bound for later training.\n"
-           "advice: %s/advise.json; curves: bigbatch plot %s\n", dir, dir);
+    printf("then: bigbatch sweep ... --sizes KN --variants paper (the warmup and lr-scaling ablations at KN),\n"
+           "and --variants beyond over the sizes (recipes that aim to hold the error at larger kn)\n");
+    printf("\nB_noise grows as the loss falls, so an early estimate is a lower bound for later training.\n");
+    report_prediction(a);
+    printf("\nadvice: %s/advise.json; curves: bigbatch plot %s\n", dir, dir);
+}
+
+/* --budget and --growth; budget <= 0: the configuration's --epochs */
+static int parse_prediction(const char *budget, const char *growth, double *b, double *g)
+{
+    char *end;
+    if (budget) {
+        *b = strtod(budget, &end);
+        if (*end || end == budget || !(*b > 0 && *b < 1e6))
+            return cli_refuse("advise", "--budget: expected epochs > 0, got '%s'", budget);
+    }
+    *g = strtod(growth, &end);
+    if (*end || end == growth || !(*g >= 0 && *g <= 4))
+        return cli_refuse("advise", "--growth: expected an exponent in [0, 4], got '%s'", growth);
+    return 0;
 }
 
 /* --from DIR: the advice from a run that was trained with --noise-scale */
-static int analyze_only(const char *dir)
+static int analyze_only(const char *dir, double budget, double growth)
 {
     bb_sweep_run_result r;
     bb_advice a;
@@ -64,7 +107,10 @@ static int analyze_only(const char *dir)
         bb_csv_free(&r.iters);
         s = bb_advise_analyze(dir, &a);
     }
-    if (s == BB_OK) s = bb_advise_write(dir, &a);
+    if (s == BB_OK) {
+        bb_advise_predict(&a, budget > 0 ? budget : r.cfg.epochs, growth);
+        s = bb_advise_write(dir, &a);
+    }
     if (s != BB_OK) {
         fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
         return 1;
@@ -82,20 +128,27 @@ int cli_advise(int argc, char **argv)
                    "Trains --steps iterations (default 300) of the configuration with the gradient noise\n"
                    "scale estimate on (k = kn/n workers give gradients at batch n and kn every step), then\n"
                    "reports B_noise (the critical minibatch size of McCandlish et al.), the learning rate\n"
-                   "the linear scaling rule gives for it, and what a sweep around it would cost.\n"
+                   "the linear scaling rule gives for it, what a sweep around it would cost, and the\n"
+                   "predicted kn* for an epoch budget: the critical batch B_crit = E_min/S_min of a whole run,\n"
+                   "with B_noise carried past the short run by a growth law (docs/SWEEP.md).\n"
+                   "  --steps N        iterations of the short run (default 300)\n"
+                   "  --budget EPOCHS  the epoch budget of the prediction (default: --epochs)\n"
+                   "  --growth P       B_noise grows as (epoch)^P after the run (default 1)\n"
                    "Output: --out (default runs/advise): a run directory plus advise.json (one that holds\n"
                    "a run already is refused; --overwrite replaces it). Put it in a\n"
                    "sweep directory as SWEEP/advise and `bigbatch plot SWEEP` marks B_noise on the plots.\n\n");
             cli_print_flags(stdout);
             return 0;
         }
-    static const char *const extra[] = {"steps", "from", NULL};
-    const char *vals[2] = {"300", NULL};
+    static const char *const extra[] = {"steps", "from", "budget", "growth", NULL};
+    const char *vals[4] = {"300", NULL, NULL, "1"};
     bb_config cfg;
     bb_config_defaults(&cfg);
     unsigned char seen[128] = {0};
     if (cli_parse("advise", argc, argv, &cfg, extra, vals, seen) != 0) return 2;
-    if (vals[1]) return analyze_only(vals[1]);
+    double budget = 0, growth = 1;
+    if (parse_prediction(vals[2], vals[3], &budget, &growth) != 0) return 2;
+    if (vals[1]) return analyze_only(vals[1], budget, growth);
     if (!seen[bb_config_find("out") - bb_config_fields]) snprintf(cfg.out, sizeof cfg.out, "runs/advise");
     char *end;
     long long steps = strtoll(vals[0], &end, 10);
@@ -127,7 +180,10 @@ int cli_advise(int argc, char **argv)
     if (!rank0) return 0;
     bb_advice a;
     s = bb_advise_analyze(cfg.out, &a);
-    if (s == BB_OK) s = bb_advise_write(cfg.out, &a);
+    if (s == BB_OK) {
+        bb_advise_predict(&a, budget > 0 ? budget : cfg.epochs, growth);
+        s = bb_advise_write(cfg.out, &a);
+    }
     if (s != BB_OK) {
         fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
         return 1;

@@ -16,6 +16,13 @@ static int flag_index(const char *name)
     return f ? (int)(f - bb_config_fields) : -1;
 }
 
+static const char TARGET_HELP[] =
+    "  --tolerance POINTS     kn*: the largest kn whose final test error is within POINTS of the\n"
+    "                         reference's, and every smaller kn's too (default 0.5)\n"
+    "  --target PERCENT       steps to target: the test error to reach (default: the reference's\n"
+    "                         final error + the tolerance)\n"
+    "  --ref-kn KN            the reference: the recipe (gradual) at KN (default its smallest kn)\n";
+
 static void sweep_help(void)
 {
     printf("usage: bigbatch sweep [--sizes LIST] [--seeds LIST] [--variants LIST] [training flags]\n"
@@ -29,9 +36,11 @@ static void sweep_help(void)
            "  --sizes LIST           total minibatch sizes kn, e.g. 256,512,1024 or 256:16384 (every\n"
            "                         power of two in between) (default 256:16384); n = --worker-batch\n"
            "  --seeds LIST           seeds, e.g. 1,2,3 (default: --seed)\n"
-           "  --variants LIST        recipe variants, or 'all' (default gradual):\n");
+           "  --variants LIST        recipe variants (default gradual); 'paper': the paper's ablations\n"
+           "                         (the first five), 'beyond': the other recipes, 'all': every one:\n");
     for (int i = 0; i < bb_sweep_nvariants; i++)
         printf("                           %-16s %s\n", bb_sweep_variants[i].name, bb_sweep_variants[i].help);
+    printf("%s", TARGET_HELP);
     printf("  --plot 0|1             make the plots at the end (default 1; needs gnuplot)\n"
            "  --out DIR              the sweep directory (default runs/sweep)\n"
            "  --max-steps N          stop each run after N iterations (it continues next time)\n\n"
@@ -40,38 +49,41 @@ static void sweep_help(void)
     cli_print_flags(stdout);
 }
 
-static int parse_variants(const char *text, bb_sweep_spec *s)
+/* --tolerance POINTS, --target PERCENT, --ref-kn KN (NULL: the default) */
+static int parse_target_opts(const char *cmd, const char *tol, const char *target, const char *ref_kn,
+                             bb_sweep_target_opts *o)
 {
-    s->nvariants = 0;
-    if (!strcmp(text, "all")) {
-        for (int i = 0; i < bb_sweep_nvariants; i++) s->variants[s->nvariants++] = i;
-        return 0;
+    char *end;
+    if (tol) {
+        double v = strtod(tol, &end);
+        if (*end || end == tol || !(v >= 0 && v < 100))
+            return cli_refuse(cmd, "--tolerance: expected error points in [0, 100), got '%s'", tol);
+        o->tolerance = v / 100;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int v = bb_sweep_variant_find(tok);
-        if (v < 0) {
-            char known[512] = "all";
-            for (int i = 0; i < bb_sweep_nvariants; i++)
-                snprintf(known + strlen(known), sizeof known - strlen(known), ", %s", bb_sweep_variants[i].name);
-            return cli_refuse("sweep", "--variants: unknown variant '%s' (known: %s)", tok, known);
+    if (target) {
+        double v = strtod(target, &end);
+        if (*end || end == target || !(v > 0 && v <= 100))
+            return cli_refuse(cmd, "--target: expected a test error in percent, in (0, 100], got '%s'", target);
+        o->target = v / 100;
+    }
+    if (ref_kn) {
+        long long v = strtoll(ref_kn, &end, 10);
+        if (*end || end == ref_kn || v < 1) {
+            return cli_refuse(cmd, "--ref-kn: expected a minibatch size, got '%s'", ref_kn);
         }
-        for (int i = 0; i < s->nvariants; i++)
-            if (s->variants[i] == v) v = -1;
-        if (v >= 0 && s->nvariants < BB_SWEEP_MAX) s->variants[s->nvariants++] = v;
+        o->ref_kn = v;
     }
-    if (s->nvariants == 0) return cli_refuse("sweep", "--variants: empty list");
     return 0;
 }
 
-static int summarize_and_plot(const char *dir, int plot)
+static int summarize_and_plot(const char *dir, int plot, const char *const *topts)
 {
     bb_sweep_results res;
     if (bb_sweep_collect(dir, &res) != BB_OK) {
         fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
         return 1;
     }
+    parse_target_opts("sweep", topts[0], topts[1], topts[2], &res.opts);  /* checked before the runs */
     int rc = 0;
     printf("\n");
     if (bb_sweep_write_summary(&res, stdout) != BB_OK) {
@@ -92,8 +104,8 @@ int cli_sweep(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { sweep_help(); return 0; }
-    static const char *const extra[] = {"sizes", "seeds", "variants", "plot", NULL};
-    const char *vals[4] = {"256:16384", NULL, "gradual", "1"};
+    static const char *const extra[] = {"sizes", "seeds", "variants", "plot", "tolerance", "target", "ref-kn", NULL};
+    const char *vals[7] = {"256:16384", NULL, "gradual", "1", NULL, NULL, NULL};
     bb_sweep_spec spec;
     memset(&spec, 0, sizeof spec);
     bb_config_defaults(&spec.base);
@@ -113,8 +125,11 @@ int cli_sweep(int argc, char **argv)
         spec.seeds[0] = spec.base.seed;
         spec.nseeds = 1;
     }
-    if (parse_variants(vals[2], &spec) != 0) return 2;
+    if ((spec.nvariants = bb_sweep_parse_variants(vals[2], spec.variants, BB_SWEEP_MAX)) < 0)
+        return cli_refuse("sweep", "%s", bb_last_error());
     int plot = strcmp(vals[3], "0") != 0;
+    bb_sweep_target_opts topt = {0};  /* only checked here; applied to the results later */
+    if (parse_target_opts("sweep", vals[4], vals[5], vals[6], &topt) != 0) return 2;
     if (bb_config_validate(&spec.base) != BB_OK) return cli_refuse("sweep", "%s", bb_last_error());
     bb_comm *comm = NULL;
     if (cli_comm_create(&comm, spec.base.allreduce) != BB_OK) {
@@ -140,7 +155,7 @@ int cli_sweep(int argc, char **argv)
     bb_comm_destroy(comm);
     /* the table and plots of whatever is there, also after an interruption */
     if (rank0 && (s == BB_OK || s == BB_ERR_INTERRUPTED)) {
-        int r2 = summarize_and_plot(spec.base.out, plot && s == BB_OK);
+        int r2 = summarize_and_plot(spec.base.out, plot && s == BB_OK, vals + 4);
         if (rc == 0) rc = r2;
     }
     return rc;
@@ -148,15 +163,25 @@ int cli_sweep(int argc, char **argv)
 
 int cli_plot(int argc, char **argv)
 {
-    const char *dir = NULL, *out = NULL;
+    const char *dir = NULL, *out = NULL, *topts[3] = {NULL, NULL, NULL};
+    static const char *const tnames[3] = {"--tolerance", "--target", "--ref-kn"};
     for (int i = 1; i < argc; i++) {
+        int t = -1;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(argv[i], tnames[k])) t = k;
+        if (t >= 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "bigbatch plot: %s needs a value\n", argv[i]); return 2; }
+            topts[t] = argv[++i];
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: bigbatch plot DIR [--out PLOTDIR]\n"
-                   "Plots a sweep directory (test error vs minibatch size, training curves small vs large\n"
-                   "minibatch, warmup and lr-scaling variants, lr schedules, gradient noise scale) or one\n"
+            printf("usage: bigbatch plot DIR [--out PLOTDIR] [--tolerance POINTS] [--target PERCENT] [--ref-kn KN]\n"
+                   "Plots a sweep directory (test error and steps to a target error vs minibatch size, training\n"
+                   "curves small vs large minibatch, the recipe variants, lr schedules, gradient noise scale) or one\n"
                    "run directory (error curves, lr schedule, noise scale) as PNG with gnuplot, and\n"
                    "refreshes a sweep's summary files. Output: PLOTDIR (default DIR/plots), with the\n"
-                   "gnuplot scripts and data files that made each PNG.\n");
+                   "gnuplot scripts and data files that made each PNG.\n\n");
+            printf("%s", TARGET_HELP);
             return 0;
         }
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
@@ -166,11 +191,14 @@ int cli_plot(int argc, char **argv)
         else { fprintf(stderr, "bigbatch plot: one directory, got '%s' and '%s'\n", dir, argv[i]); return 2; }
     }
     if (!dir) { fprintf(stderr, "bigbatch plot: give a run or sweep directory (bigbatch plot --help)\n"); return 2; }
+    bb_sweep_target_opts topt = {0};  /* only checked here; applied to the results later */
+    if (parse_target_opts("plot", topts[0], topts[1], topts[2], &topt) != 0) return 2;
     bb_sweep_results res;
     if (bb_sweep_collect(dir, &res) != BB_OK) {
         fprintf(stderr, "bigbatch plot: %s\n", bb_last_error());
         return 1;
     }
+    parse_target_opts("plot", topts[0], topts[1], topts[2], &res.opts);
     int rc = 0;
     if (res.is_sweep && bb_sweep_write_summary(&res, stdout) != BB_OK) {
         fprintf(stderr, "bigbatch plot: %s\n", bb_last_error());

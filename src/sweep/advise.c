@@ -2,7 +2,10 @@
  * per-iteration estimates of |G|^2 and tr(Sigma) (metrics.jsonl) are averaged
  * over the second half of the run and their ratio is B_noise, which McCandlish
  * et al. find close to the critical batch size: below it, doubling kn halves
- * the steps; above it, it mostly doubles the samples (cost) instead. */
+ * the steps; above it, it mostly doubles the samples (cost) instead. For an
+ * epoch budget, B_noise is carried over the whole run (it grows as the loss
+ * falls) and averaged as the critical batch of the run, B_crit = E_min/S_min:
+ * the predicted kn* (docs/SWEEP.md). */
 #include "sweep/sweep.h"
 
 #include "util/file.h"
@@ -11,6 +14,71 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+double bb_noise_profile_at(const bb_noise_profile *p, double epoch)
+{
+    if (p->n < 1) return NAN;
+    if (epoch <= p->epoch[0]) return p->b[0];
+    for (int i = 0; i + 1 < p->n; i++)
+        if (epoch <= p->epoch[i + 1]) {
+            double t = log(epoch / p->epoch[i]) / log(p->epoch[i + 1] / p->epoch[i]);
+            return exp(log(p->b[i]) + t * (log(p->b[i + 1]) - log(p->b[i])));
+        }
+    double e0 = fmax(p->epoch[p->n - 1], p->growth_from);
+    return epoch <= e0 ? p->b[p->n - 1] : p->b[p->n - 1] * pow(epoch / e0, p->growth);
+}
+
+/* B_crit = sum(B w) / sum(w), w = 1 / (B + kn), by the midpoint rule over
+ * the run (the steps per epoch are the same throughout and cancel) */
+double bb_critical_batch(const bb_noise_profile *p, double epochs, double kn, double *measured)
+{
+    const int K = 4000;
+    double sw = 0, swb = 0, sw_in = 0;
+    for (int k = 0; k < K; k++) {
+        double e = epochs * (k + 0.5) / K, b = bb_noise_profile_at(p, e), w = 1.0 / (b + kn);
+        sw += w;
+        swb += w * b;
+        if (p->n > 0 && e <= p->epoch[p->n - 1]) sw_in += w;
+    }
+    if (measured) *measured = sw > 0 ? sw_in / sw : NAN;
+    return sw > 0 ? swb / sw : NAN;
+}
+
+void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_profile *p)
+{
+    memset(p, 0, sizeof *p);
+    double spe = (double)a->n_train / (double)a->kn;
+    p->growth = growth;
+    p->growth_from = 1;
+    /* the first quarter's ratio at its middle, when B_noise was measured there */
+    if (isfinite(a->b_early) && a->b_early > 0) {
+        p->epoch[p->n] = (double)a->steps / 8 / spe;
+        p->b[p->n++] = a->b_early;
+    }
+    p->epoch[p->n] = 0.75 * (double)a->steps / spe;  /* the middle of the second half */
+    p->b[p->n++] = b;
+}
+
+void bb_advise_predict(bb_advice *a, double budget, double growth)
+{
+    bb_noise_profile p;
+    a->budget = budget;
+    a->growth = growth;
+    a->growth_run = NAN;
+    bb_advise_profile(a, a->b_noise, growth, &p);
+    if (p.n == 2) a->growth_run = log(p.b[1] / p.b[0]) / log(p.epoch[1] / p.epoch[0]);
+    a->b_crit = bb_critical_batch(&p, budget, (double)a->kn, &a->measured_share);
+    bb_advise_profile(a, isfinite(a->b_lo) ? a->b_lo : a->b_noise, 0.5 * growth, &p);
+    a->b_crit_lo = bb_critical_batch(&p, budget, (double)a->kn, NULL);
+    if (isfinite(a->b_hi)) {
+        bb_advise_profile(a, a->b_hi, 1.5 * growth, &p);
+        a->b_crit_hi = bb_critical_batch(&p, budget, (double)a->kn, NULL);
+    } else {
+        a->b_crit_hi = INFINITY;  /* a block lost |G|^2 in the noise: no upper bound */
+    }
+    /* kn* is measured against the small minibatch, so it is never below it */
+    a->knstar = fmax(a->b_crit, (double)a->kn);
+}
 
 static double ratio(const double *tr, const double *g2, int64_t lo, int64_t hi)
 {
@@ -118,7 +186,15 @@ static bb_status write_advice(FILE *f, void *arg)
     json_num(f, "b_noise_running", a->b_ema, 0);
     json_num(f, "img_s", a->img_s, 0);
     json_num(f, "suggested_kn", a->suggested_kn, 0);
-    json_num(f, "suggested_lr", a->suggested_lr, 1);
+    json_num(f, "suggested_lr", a->suggested_lr, 0);
+    json_num(f, "budget_epochs", a->budget, 0);
+    json_num(f, "growth", a->growth, 0);
+    json_num(f, "growth_run", a->growth_run, 0);
+    json_num(f, "b_crit", a->b_crit, 0);
+    json_num(f, "b_crit_lo", a->b_crit_lo, 0);
+    json_num(f, "b_crit_hi", a->b_crit_hi, 0);
+    json_num(f, "measured_share", a->measured_share, 0);
+    json_num(f, "knstar", a->knstar, 1);
     fprintf(f, "}\n");
     return BB_OK;
 }

@@ -64,6 +64,7 @@ typedef struct {
     FILE *log;
     int made, failed;
     double b_noise;                 /* from DIR/advise/advise.json, 0 if none */
+    double knstar;                  /* advise's predicted kn* for the budget there, 0 if none */
     bb_sweep_run_result advise;     /* that run, when present */
     int have_advise;
 } plot_ctx;
@@ -183,6 +184,30 @@ static bb_status write_summary_data(FILE *f, void *arg)
     return BB_OK;
 }
 
+/* steps.dat: one block per variant with a finished row, in table order: kn steps_to_target */
+typedef struct { const bb_sweep_row *rows; int nrows; int *block_of_variant; } steps_arg;
+
+static bb_status write_steps_data(FILE *f, void *arg)
+{
+    steps_arg *a = arg;
+    int block = 0;
+    for (int v = -1; v < bb_sweep_nvariants; v++) {
+        int any = 0;
+        for (int i = 0; i < a->nrows; i++) any |= a->rows[i].variant == v && a->rows[i].finished > 0;
+        if (!any) continue;
+        fprintf(f, "# %s: kn steps_to_target\n", v >= 0 ? bb_sweep_variants[v].name : "other");
+        for (int i = 0; i < a->nrows; i++) {
+            const bb_sweep_row *w = &a->rows[i];
+            if (w->variant != v || w->finished == 0) continue;
+            if (isfinite(w->steps_to_target)) fprintf(f, "%lld %.6g\n", (long long)w->kn, w->steps_to_target);
+            else fprintf(f, "%lld ?\n", (long long)w->kn);
+        }
+        fprintf(f, "\n\n");
+        a->block_of_variant[v + 1] = block++;
+    }
+    return BB_OK;
+}
+
 /* ---- scripts ---- */
 
 static void kn_label(int64_t kn, char *buf, size_t cap)
@@ -280,6 +305,13 @@ static void xtics_kn(FILE *f, const int64_t *kns, int n)
     fprintf(f, ")\n");
 }
 
+static int rows_of(const bb_sweep_row *rows, int nrows, int variant)
+{
+    int n = 0;
+    for (int i = 0; i < nrows; i++) n += rows[i].variant == variant && rows[i].finished > 0;
+    return n;
+}
+
 /* Final test (and training) error against kn, one line per variant. */
 static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows, const int *block)
 {
@@ -308,6 +340,7 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
     preamble(f, c, "error_vs_batch", W + 150, H);
     double lo = (double)kns[0] / 1.5, hi = (double)kns[nk - 1] * 1.5;
     if (c->b_noise > 0) { lo = fmin(lo, c->b_noise / 1.5); hi = fmax(hi, c->b_noise * 1.5); }
+    if (c->knstar > 0) hi = fmax(hi, c->knstar * 1.5);
     fprintf(f, "set title \"Error vs minibatch size kn (linear scaling rule)\\n%s\"\n", setup);
     fprintf(f, "set xlabel \"minibatch size kn (log2 scale)\"\nset ylabel \"error (%%)\"\nset xrange [%g:%g]\n", lo, hi);
     xtics_kn(f, kns, nk);
@@ -319,11 +352,19 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
         fprintf(f, "set arrow 1 from graph 0, first %.6g to graph 1, first %.6g nohead dt 3 lc rgb \"#555555\"\n"
                 "set label 1 \"kn = %s test error %.2f%%\" at graph 0.99, first %.6g right offset 0,0.7 tc rgb \"#555555\"\n",
                 100 * base_err, 100 * base_err, l, 100 * base_err, 100 * base_err);
+        double bar = 100 * (base_err + r->opts.tolerance);  /* kn*: the sizes at or below this line */
+        fprintf(f, "set arrow 3 from graph 0, first %.6g to graph 1, first %.6g nohead dt 4 lc rgb \"#999999\"\n"
+                "set label 3 \"+ %.2g point: kn* bar\" at graph 0.01, first %.6g left offset 0,0.7 tc rgb \"#999999\"\n",
+                bar, bar, 100 * r->opts.tolerance, bar);
     }
     if (c->b_noise > 0)
         fprintf(f, "set arrow 2 from %.6g, graph 0 to %.6g, graph 1 nohead dt 2 lw 2 lc rgb \"#9467bd\"\n"
                 "set label 2 \"B_noise = %.0f (advise)\" at %.6g, graph 0.5 rotate by 90 offset 1.5,0 center tc rgb \"#9467bd\"\n",
                 c->b_noise, c->b_noise, c->b_noise, c->b_noise);
+    if (c->knstar > 0)
+        fprintf(f, "set arrow 4 from %.6g, graph 0 to %.6g, graph 1 nohead dt 3 lw 2 lc rgb \"#8c564b\"\n"
+                "set label 4 \"predicted kn* = %.0f (advise)\" at %.6g, graph 0.5 rotate by 90 offset 1.5,0 center "
+                "tc rgb \"#8c564b\"\n", c->knstar, c->knstar, c->knstar, c->knstar);
     fprintf(f, "plot ");
     int first = 1;
     for (int v = -1; v < bb_sweep_nvariants; v++) {
@@ -334,6 +375,10 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
             fprintf(f, "%s\"summary.dat\" index %d using 1:2:3 with yerrorlines lt 1 title \"test error (%s)\", "
                     "\"\" index %d using 1:4:5 with yerrorlines lt 1 dt 2 pt 6 title \"training error (%s, last epoch)\"",
                     first ? "" : ", ", b, vn, b, vn);
+        } else if (rows_of(rows, nrows, v) > 1) {
+            /* a recipe measured at several sizes: its own curve */
+            fprintf(f, "%s\"summary.dat\" index %d using 1:2:3 with yerrorlines lt %d pt %d title \"test error (%s)\"",
+                    first ? "" : ", ", b, v + 2, 4 + 2 * v, vn);
         } else {
             /* side by side around kn, so that the variants at one kn do not hide each other */
             fprintf(f, "%s\"summary.dat\" index %d using ($1*%.3f):2:3 with yerrorbars lt %d pt %d ps 1.6 title \"test error (%s)\"",
@@ -343,6 +388,55 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
     }
     fprintf(f, "\n");
     script_run(c, &s, "error_vs_batch");
+}
+
+/* Steps to the target error vs kn on log-log axes, one line per variant, and
+ * perfect scaling (steps halve when kn doubles) through the smallest kn of the
+ * recipe that reached it (Shallue et al., Figure 1). */
+static void plot_steps_to_target(plot_ctx *c, const bb_sweep_row *rows, int nrows, const bb_sweep_ref *ref)
+{
+    int block[16];
+    for (int i = 0; i < 16; i++) block[i] = -1;
+    steps_arg a = {rows, nrows, block};
+    char path[800];
+    snprintf(path, sizeof path, "%s/steps.dat", c->dir);
+    if (bb_file_write_atomic(path, write_steps_data, &a) != BB_OK) { c->failed++; return; }
+    int64_t kns[64], k0 = 0;
+    int nk = 0, reached = 0;
+    double s0 = NAN;
+    for (int i = 0; i < nrows; i++) {
+        int seen = 0;
+        for (int j = 0; j < nk; j++) seen |= kns[j] == rows[i].kn;
+        if (!seen && nk < 64 && rows[i].finished) kns[nk++] = rows[i].kn;
+        reached += isfinite(rows[i].steps_to_target);
+    }
+    /* the line goes through the smallest kn of the first variant (table order) that reached the target */
+    for (int i = 0; i < nrows && !isfinite(s0); i++)
+        if (isfinite(rows[i].steps_to_target)) { k0 = rows[i].kn; s0 = rows[i].steps_to_target; }
+    if (!reached) return;
+    for (int i = 1; i < nk; i++)
+        for (int j = i; j > 0 && kns[j - 1] > kns[j]; j--) { int64_t x = kns[j]; kns[j] = kns[j - 1]; kns[j - 1] = x; }
+    script s;
+    FILE *f = script_open(&s);
+    if (!f) return;
+    char setup[300], l0[32];
+    setup_text(&c->r->runs[0].cfg, setup, sizeof setup);
+    kn_label(k0, l0, sizeof l0);
+    preamble(f, c, "steps_to_target", W + 150, H);
+    fprintf(f, "set title \"Steps to %.2f%% test error vs minibatch size kn\\n%s\"\n", 100 * ref->target, setup);
+    fprintf(f, "set xlabel \"minibatch size kn (log2 scale)\"\nset ylabel \"iterations to the target (log scale)\"\n"
+            "set xrange [%g:%g]\nset logscale y\nset format y \"%%g\"\n", (double)kns[0] / 1.3, (double)kns[nk - 1] * 1.3);
+    xtics_kn(f, kns, nk);
+    fprintf(f, "set key outside right top vertical Left reverse width -2\nset offsets 0, 0, graph 0.08, graph 0.08\n");
+    fprintf(f, "plot %.6g * %lld / x with lines dt 2 lc rgb \"#555555\" title \"perfect scaling (through kn = %s)\"", s0, (long long)k0, l0);
+    for (int v = -1; v < bb_sweep_nvariants; v++) {
+        int b = block[v + 1];
+        if (b < 0) continue;
+        fprintf(f, ", \"steps.dat\" index %d using 1:2 with linespoints lt %d title \"%s\"", b, v >= 0 ? v + 1 : 10,
+                v >= 0 ? bb_sweep_variants[v].name : "other");
+    }
+    fprintf(f, "\n");
+    script_run(c, &s, "steps_to_target");
 }
 
 /* Training error vs epochs, the smallest kn against each larger one. */
@@ -580,6 +674,8 @@ static void load_advise(plot_ctx *c)
     if (bb_json_parse((const char *)text, len, path, &j) == BB_OK) {
         const bb_json *b = bb_json_get(j, "b_noise");
         if (b && b->type == BB_JSON_NUMBER && b->num > 0) c->b_noise = b->num;
+        const bb_json *k = bb_json_get(j, "knstar");
+        if (k && k->type == BB_JSON_NUMBER && k->num > 0) c->knstar = k->num;
         bb_json_free(j);
     }
     free(text);
@@ -606,7 +702,8 @@ bb_status bb_sweep_plot(const bb_sweep_results *r, const char *out_dir, FILE *lo
     snprintf(path, sizeof path, "%s/epochs.dat", c.dir);
     if (s == BB_OK) s = bb_file_write_atomic(path, write_epoch_data, &c);
     bb_sweep_row *rows = NULL;
-    int nrows = bb_sweep_rows(r, &rows);
+    bb_sweep_ref ref;
+    int nrows = bb_sweep_rows(r, &rows, &ref);
     int block[16];
     for (int i = 0; i < 16; i++) block[i] = -1;
     sum_arg sa = {&c, rows, nrows, block};
@@ -620,6 +717,9 @@ bb_status bb_sweep_plot(const bb_sweep_results *r, const char *out_dir, FILE *lo
             static const int warm[] = {1, 2, 0}, scale[] = {4, 3, 0};
             plot_variants(&c, "warmup", "Warmup variants", warm, 3);
             plot_variants(&c, "lr_scaling", "Learning-rate scaling", scale, 3);
+            static const int beyond[] = {5, 6, 7, 8, 0};
+            plot_variants(&c, "beyond", "Recipes beyond the paper", beyond, 5);
+            plot_steps_to_target(&c, rows, nrows, &ref);
         } else {
             plot_run_errors(&c);
         }

@@ -67,7 +67,7 @@ bb_status bb_sweep_read_run(const char *dir, bb_sweep_run_result *r)
     r->steps_per_epoch = (int64_t)json_num(j, "steps_per_epoch");
     bb_json_free(j);
     if (s != BB_OK) return bb_fail_context(s, "%s", path);
-    r->variant = bb_sweep_variant_of(&r->cfg);
+    r->variant = bb_sweep_variant_of(&r->cfg, r->name);
     r->total_steps = (int64_t)floor(r->cfg.epochs * (double)r->steps_per_epoch + 0.5);
 
     snprintf(path, sizeof path, "%s/epochs.csv", dir);
@@ -115,6 +115,7 @@ void bb_sweep_results_free(bb_sweep_results *r)
     for (int i = 0; i < r->nruns; i++) {
         bb_csv_free(&r->runs[i].epochs);
         bb_csv_free(&r->runs[i].iters);
+        bb_csv_free(&r->runs[i].evals);
     }
     free(r->runs);
     memset(r, 0, sizeof *r);
@@ -124,6 +125,8 @@ bb_status bb_sweep_collect(const char *dir, bb_sweep_results *r)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->dir, sizeof r->dir, "%s", dir);
+    r->opts.tolerance = 0.005;
+    r->opts.target = NAN;
     char path[800];
     snprintf(path, sizeof path, "%s/runs", dir);
     DIR *d = opendir(path);
@@ -136,7 +139,9 @@ bb_status bb_sweep_collect(const char *dir, bb_sweep_results *r)
         bb_status s = bb_sweep_read_run(dir, &r->runs[0]);
         if (s != BB_OK) { free(r->runs); r->runs = NULL; return s; }
         r->nruns = 1;
-        return BB_OK;
+        s = bb_sweep_read_evals(dir, &r->runs[0].evals);
+        if (s != BB_OK) bb_sweep_results_free(r);
+        return s;
     }
     r->is_sweep = 1;
     int cap = 0;
@@ -154,7 +159,7 @@ bb_status bb_sweep_collect(const char *dir, bb_sweep_results *r)
             r->runs = nr;
         }
         s = bb_sweep_read_run(run, &r->runs[r->nruns]);
-        if (s == BB_OK) r->nruns++;
+        if (s == BB_OK) s = bb_sweep_read_evals(run, &r->runs[r->nruns++].evals);
     }
     closedir(d);
     if (s != BB_OK) { bb_sweep_results_free(r); return s; }
@@ -171,7 +176,7 @@ static int row_order(const void *a, const void *b)
     return x->kn < y->kn ? -1 : x->kn > y->kn;
 }
 
-int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows)
+int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows, bb_sweep_ref *ref)
 {
     *rows = calloc((size_t)r->nruns + 1, sizeof **rows);
     if (!*rows) return 0;
@@ -213,6 +218,8 @@ int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows)
         w->train_std = m > 1 ? sqrt(fmax(0, (w->train_std - m * w->train_mean * w->train_mean) / (m - 1))) : 0;
     }
     qsort(*rows, (size_t)n, sizeof **rows, row_order);
+    bb_sweep_ref scratch;
+    bb_sweep_measure(r, *rows, n, ref ? ref : &scratch);
     return n;
 }
 
@@ -243,31 +250,54 @@ static void status_text(const bb_sweep_row *w, char *buf, size_t cap)
     else buf[0] = 0;
 }
 
-/* Markdown, so the same text serves the terminal and docs. */
-void bb_sweep_print_table(const bb_sweep_row *rows, int nrows, FILE *f)
+static void fmt_steps(double s, char *buf, size_t cap)
 {
-    fprintf(f, "| kn | variant | peak lr | runs | test err %% | train err %% | time/run | note |\n");
-    fprintf(f, "|---:|---|---:|---:|---:|---:|---:|---|\n");
+    if (isfinite(s)) snprintf(buf, cap, "%.0f", s);
+    else snprintf(buf, cap, "-");
+}
+
+/* Markdown, so the same text serves the terminal and docs; the lines after
+ * the table name the reference, the target and kn* of each variant. */
+void bb_sweep_print_table(const bb_sweep_row *rows, int nrows, const bb_sweep_ref *ref, FILE *f)
+{
+    fprintf(f, "| kn | variant | peak lr | runs | test err %% | train err %% | time/run | steps to target | note |\n");
+    fprintf(f, "|---:|---|---:|---:|---:|---:|---:|---:|---|\n");
     for (int i = 0; i < nrows; i++) {
         const bb_sweep_row *w = &rows[i];
-        char te[48], tr[48], tm[32], note[64];
+        char te[48], tr[48], tm[32], st[32], note[64];
         fmt_err(w->test_mean, w->test_std, w->finished, te, sizeof te);
         fmt_err(w->train_mean, w->train_std, w->finished, tr, sizeof tr);
         fmt_time(w->time_mean, tm, sizeof tm);
+        fmt_steps(w->steps_to_target, st, sizeof st);
         status_text(w, note, sizeof note);
-        fprintf(f, "| %lld | %s | %.4g | %d | %s | %s | %s | %s |\n", (long long)w->kn, variant_name(w->variant), w->lr,
-                w->finished, te, tr, tm, note);
+        fprintf(f, "| %lld | %s | %.4g | %d | %s | %s | %s | %s | %s |\n", (long long)w->kn, variant_name(w->variant), w->lr,
+                w->finished, te, tr, tm, st, note);
     }
+    if (!ref || ref->kn == 0) return;
+    fprintf(f, "\nreference: kn %lld %s, test error %.2f%%; target (steps to target) %.2f%%; kn* = the largest kn "
+            "within %.2g point of the reference (every smaller kn too):", (long long)ref->kn, variant_name(ref->variant),
+            100 * ref->err, 100 * ref->target, 100 * ref->tolerance);
+    for (int v = -1, first = 1; v < bb_sweep_nvariants && v + 1 < 16; v++) {
+        int any = 0;
+        for (int i = 0; i < nrows && !any; i++) any = rows[i].variant == v && rows[i].finished > 0;
+        if (!any) continue;
+        if (ref->knstar[v + 1]) fprintf(f, "%s %s %lld", first ? "" : ",", variant_name(v), (long long)ref->knstar[v + 1]);
+        else fprintf(f, "%s %s none", first ? "" : ",", variant_name(v));
+        first = 0;
+    }
+    fprintf(f, "\n");
 }
 
-typedef struct { const bb_sweep_results *r; const bb_sweep_row *rows; int nrows; } sum_ctx;
+typedef struct { const bb_sweep_results *r; const bb_sweep_row *rows; int nrows; const bb_sweep_ref *ref; } sum_ctx;
 
 static bb_status write_md(FILE *f, void *arg)
 {
     const sum_ctx *c = arg;
     fprintf(f, "Final test error (top-1, last evaluation) and training error (mean over the last epoch), mean +- "
-            "sample standard deviation over the finished seeds; time/run sums the training iterations.\n\n");
-    bb_sweep_print_table(c->rows, c->nrows, f);
+            "sample standard deviation over the finished seeds; time/run sums the training iterations; steps to target: "
+            "the first iteration at which the seed-averaged test error curve reaches the target (interpolated between "
+            "evaluations).\n\n");
+    bb_sweep_print_table(c->rows, c->nrows, c->ref, f);
     return BB_OK;
 }
 
@@ -281,13 +311,14 @@ static void json_num_out(FILE *f, const char *key, double v)
 static bb_status write_csv(FILE *f, void *arg)
 {
     const sum_ctx *c = arg;
-    fprintf(f, "kn,variant,peak_lr,runs,finished,diverged,test_err_mean,test_err_std,train_err_mean,train_err_std,train_s_mean\n");
+    fprintf(f, "kn,variant,peak_lr,runs,finished,diverged,test_err_mean,test_err_std,train_err_mean,train_err_std,train_s_mean,steps_to_target,within_tolerance\n");
     for (int i = 0; i < c->nrows; i++) {
         const bb_sweep_row *w = &c->rows[i];
         fprintf(f, "%lld,%s,%.9g,%d,%d,%d", (long long)w->kn, variant_name(w->variant), w->lr, w->runs, w->finished, w->diverged);
         csv_num(f, w->test_mean); csv_num(f, w->test_std); csv_num(f, w->train_mean); csv_num(f, w->train_std);
         csv_num(f, w->time_mean);
-        fputc('\n', f);
+        csv_num(f, w->steps_to_target);
+        fprintf(f, ",%d\n", c->ref->kn && w->finished && w->test_mean <= c->ref->err + c->ref->tolerance + 1e-9);
     }
     return BB_OK;
 }
@@ -305,9 +336,24 @@ static bb_status write_json(FILE *f, void *arg)
         json_num_out(f, "train_err_mean", w->train_mean);
         json_num_out(f, "train_err_std", w->train_std);
         json_num_out(f, "train_s_mean", w->time_mean);
+        json_num_out(f, "steps_to_target", w->steps_to_target);
         fputc('}', f);
     }
-    fprintf(f, "\n],\n\"runs\":[");
+    const bb_sweep_ref *ref = c->ref;
+    fprintf(f, "\n],\n\"reference\":{\"kn\":%lld,\"variant\":\"%s\"", (long long)ref->kn,
+            ref->kn ? variant_name(ref->variant) : "");
+    json_num_out(f, "test_err", ref->err);
+    json_num_out(f, "tolerance", ref->tolerance);
+    json_num_out(f, "target", ref->target);
+    fprintf(f, ",\"knstar\":{");
+    for (int v = -1, first = 1; v < bb_sweep_nvariants && v + 1 < 16; v++) {
+        int any = 0;
+        for (int i = 0; i < c->nrows && !any; i++) any = c->rows[i].variant == v;
+        if (!any) continue;
+        fprintf(f, "%s\"%s\":%lld", first ? "" : ",", variant_name(v), (long long)ref->knstar[v + 1]);
+        first = 0;
+    }
+    fprintf(f, "}},\n\"runs\":[");
     for (int i = 0; i < c->r->nruns; i++) {
         const bb_sweep_run_result *u = &c->r->runs[i];
         char q[300];
@@ -375,9 +421,10 @@ static bb_status write_curves_json(FILE *f, void *arg)
 bb_status bb_sweep_write_summary(const bb_sweep_results *r, FILE *out)
 {
     bb_sweep_row *rows = NULL;
-    int n = bb_sweep_rows(r, &rows);
+    bb_sweep_ref ref;
+    int n = bb_sweep_rows(r, &rows, &ref);
     if (!rows) return bb_fail(BB_ERR_NOMEM, "out of memory");
-    sum_ctx c = {r, rows, n};
+    sum_ctx c = {r, rows, n, &ref};
     static const struct { const char *name; bb_file_writer fn; } files[] = {
         {"summary.md", write_md}, {"summary.csv", write_csv}, {"summary.json", write_json},
         {"curves.csv", write_curves_csv}, {"curves.json", write_curves_json},
@@ -388,7 +435,7 @@ bb_status bb_sweep_write_summary(const bb_sweep_results *r, FILE *out)
         snprintf(path, sizeof path, "%s/%s", r->dir, files[i].name);
         s = bb_file_write_atomic(path, files[i].fn, &c);
     }
-    if (s == BB_OK && out) bb_sweep_print_table(rows, n, out);
+    if (s == BB_OK && out) bb_sweep_print_table(rows, n, &ref, out);
     free(rows);
     return s;
 }

@@ -16,13 +16,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#define PAPER(name, scaling, warm, help) {name, scaling, warm, help, 1, 0, 0, BB_SWEEP_PAPER}
 const bb_sweep_variant bb_sweep_variants[] = {
-    {"gradual", "linear", "gradual", "linear scaling rule, gradual warmup (the recipe)"},
-    {"no-warmup", "linear", "none", "linear scaling rule, no warmup"},
-    {"constant-warmup", "linear", "constant", "linear scaling rule, constant warmup (reference lr, then a jump)"},
-    {"sqrt-lr", "sqrt", "gradual", "lr scaled by sqrt(kn / ref-batch), gradual warmup"},
-    {"unscaled-lr", "none", "none", "the reference lr at every kn"},
+    PAPER("gradual", "linear", "gradual", "linear scaling rule, gradual warmup (the recipe)"),
+    PAPER("no-warmup", "linear", "none", "linear scaling rule, no warmup"),
+    PAPER("constant-warmup", "linear", "constant", "linear scaling rule, constant warmup (reference lr, then a jump)"),
+    PAPER("sqrt-lr", "sqrt", "gradual", "lr scaled by sqrt(kn / ref-batch), gradual warmup"),
+    PAPER("unscaled-lr", "none", "none", "the reference lr at every kn"),
+    /* beyond the paper: what the literature reports to hold the error at larger kn */
+    {"lars", "linear", "gradual", "the recipe with LARS (You et al.; eta --lars-eta, the recipe's warmup)", 1, 1, 0,
+     BB_SWEEP_BEYOND},
+    {"warmup-long", "linear", "gradual", "the recipe with twice the warmup epochs (at most half the run)", 2, 0, 0,
+     BB_SWEEP_BEYOND},
+    {"label-smoothing", "linear", "gradual", "the recipe with label smoothing 0.1", 1, 0, 0.1, BB_SWEEP_BEYOND},
+    {"lars-long-ls", "linear", "gradual", "LARS, twice the warmup and label smoothing 0.1 together", 2, 1, 0.1,
+     BB_SWEEP_BEYOND},
 };
+#undef PAPER
 const int bb_sweep_nvariants = (int)(sizeof bb_sweep_variants / sizeof bb_sweep_variants[0]);
 
 int bb_sweep_variant_find(const char *name)
@@ -32,12 +42,64 @@ int bb_sweep_variant_find(const char *name)
     return -1;
 }
 
-int bb_sweep_variant_of(const bb_config *c)
+/* whether c could be a run of variant v: the flags the variant sets agree */
+static int variant_fits(const bb_sweep_variant *v, const bb_config *c)
 {
-    for (int i = 0; i < bb_sweep_nvariants; i++)
-        if (!strcmp(bb_sweep_variants[i].lr_scaling, c->lr_scaling) && !strcmp(bb_sweep_variants[i].warmup, c->warmup))
-            return i;
-    return -1;
+    return !strcmp(v->lr_scaling, c->lr_scaling) && !strcmp(v->warmup, c->warmup) && (!v->lars || c->lars) &&
+           (!(v->label_smoothing > 0) || c->label_smoothing == v->label_smoothing);
+}
+
+int bb_sweep_variant_of(const bb_config *c, const char *run_name)
+{
+    /* a sweep's run name: kn<digits>-<variant>-s<digits> */
+    if (run_name && !strncmp(run_name, "kn", 2)) {
+        const char *p = run_name + 2, *dash = strrchr(run_name, '-');
+        while (*p >= '0' && *p <= '9') p++;
+        if (*p == '-' && dash && dash > p && dash[1] == 's') {
+            char v[64];
+            snprintf(v, sizeof v, "%.*s", (int)(dash - p - 1), p + 1);
+            int i = bb_sweep_variant_find(v);
+            if (i >= 0 && variant_fits(&bb_sweep_variants[i], c)) return i;
+        }
+    }
+    /* the configuration alone: the variant that fits with the most of its own flags set */
+    int best = -1, best_score = -1;
+    for (int i = 0; i < bb_sweep_nvariants; i++) {
+        const bb_sweep_variant *v = &bb_sweep_variants[i];
+        if (!variant_fits(v, c) || v->warmup_factor != 1) continue;
+        int score = v->lars + (v->label_smoothing > 0);
+        if (score > best_score) { best = i; best_score = score; }
+    }
+    return best;
+}
+
+int bb_sweep_parse_variants(const char *text, int *out, int max)
+{
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int group = !strcmp(tok, "paper") ? BB_SWEEP_PAPER : !strcmp(tok, "beyond") ? BB_SWEEP_BEYOND
+                  : !strcmp(tok, "all") ? BB_SWEEP_PAPER | BB_SWEEP_BEYOND : 0;
+        int one = group ? -1 : bb_sweep_variant_find(tok);
+        if (!group && one < 0) {
+            char known[512] = "paper, beyond, all";
+            for (int i = 0; i < bb_sweep_nvariants; i++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), ", %s", bb_sweep_variants[i].name);
+            bb_fail(BB_ERR_INVALID, "--variants: unknown variant '%s' (known: %s)", tok, known);
+            return -1;
+        }
+        for (int i = 0; i < bb_sweep_nvariants; i++) {
+            if (group ? !(bb_sweep_variants[i].group & group) : i != one) continue;
+            int dup = 0;
+            for (int j = 0; j < n; j++) dup |= out[j] == i;
+            if (dup) continue;
+            if (n >= max) { bb_fail(BB_ERR_INVALID, "--variants: more than %d", max); return -1; }
+            out[n++] = i;
+        }
+    }
+    if (n == 0) { bb_fail(BB_ERR_INVALID, "--variants: empty list"); return -1; }
+    return n;
 }
 
 int bb_sweep_parse_list(const char *text, int64_t *out, int max, const char *flag)
@@ -89,6 +151,13 @@ void bb_sweep_run_config(const bb_sweep_spec *s, int64_t kn, int variant, int64_
     out->seed = seed;
     snprintf(out->lr_scaling, sizeof out->lr_scaling, "%s", v->lr_scaling);
     snprintf(out->warmup, sizeof out->warmup, "%s", v->warmup);
+    if (v->lars) out->lars = 1;
+    if (v->label_smoothing > 0) out->label_smoothing = v->label_smoothing;
+    if (v->warmup_factor != 1) {
+        /* longer, but never past half the run (the decay needs the rest) nor shorter than the recipe's */
+        double w = bb_config_warmup_epochs(out);
+        out->warmup_epochs = fmax(w, fmin(v->warmup_factor * w, out->epochs / 2));
+    }
     /* warmup climbs from the reference lr to a larger one: none at or below the reference minibatch */
     if ((double)kn <= s->base.ref_batch) out->warmup_epochs = 0;
     snprintf(name, cap, "kn%05lld-%s-s%lld", (long long)kn, v->name, (long long)seed);
@@ -226,7 +295,8 @@ static bb_status run_one(const bb_config *cfg, const char *name, bb_comm *comm, 
     if (rank0) {
         if (resume) bb_log(BB_LOG_INFO, "sweep: %s: resuming from iteration %lld (%s)", name, (long long)bb_trainer_iteration(t), ckpt);
         else bb_log(BB_LOG_INFO, "sweep: %s: starting (kn %lld, %s, seed %lld)", name, (long long)c.batch_size,
-                    bb_sweep_variant_of(&c) >= 0 ? bb_sweep_variants[bb_sweep_variant_of(&c)].help : "", (long long)c.seed);
+                    bb_sweep_variant_of(&c, name) >= 0 ? bb_sweep_variants[bb_sweep_variant_of(&c, name)].help : "",
+                    (long long)c.seed);
     }
     s = bb_trainer_run(t);
     int64_t reached = bb_trainer_iteration(t);
@@ -297,7 +367,7 @@ bb_status bb_sweep_run(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally *ta
     if (rank0) {
         st = bb_mkdirs(runs);
         if (st == BB_OK) st = bb_lock_take(&lock, s->base.out, "sweep");
-        if (st == BB_OK && lock.notice[0]) fprintf(stderr, "bigbatch: %s\n", lock.notice);
+        if (st == BB_OK && lock.notice[0]) bb_log(BB_LOG_WARN, "bigbatch: %s", lock.notice);
     }
     st = bb_comm_share_outcome(comm, st, "to take the sweep directory");
     if (st == BB_OK) st = check_sweep_json(s, rank0);

@@ -20,14 +20,30 @@
 
 #include <stdio.h>
 
-/* The recipe variants (the paper's ablations) as (lr scaling, warmup) pairs. */
-typedef struct { const char *name, *lr_scaling, *warmup, *help; } bb_sweep_variant;
+/* The recipe variants: the paper's ablations as (lr scaling, warmup) pairs,
+ * and recipes from the literature that aim to extend the largest useful kn
+ * (LARS, a longer warmup, label smoothing, a combination). Each only sets
+ * training flags of its runs. */
+typedef struct {
+    const char *name, *lr_scaling, *warmup, *help;
+    double warmup_factor;      /* x the shared warmup length (at most half the epochs); 1 keeps it */
+    int lars;                  /* 1: --lars (eta: the shared --lars-eta) */
+    double label_smoothing;    /* > 0: --label-smoothing; 0 keeps the shared value */
+    int group;                 /* BB_SWEEP_PAPER or BB_SWEEP_BEYOND (--variants paper|beyond) */
+} bb_sweep_variant;
+enum { BB_SWEEP_PAPER = 1, BB_SWEEP_BEYOND = 2 };
 extern const bb_sweep_variant bb_sweep_variants[];
 extern const int bb_sweep_nvariants;
 /* Index of a variant by name, or -1. */
 int bb_sweep_variant_find(const char *name);
-/* The variant a configuration is, or -1 for none of them. */
-int bb_sweep_variant_of(const bb_config *c);
+/* The variant a run is, or -1 for none of them. A sweep's run name
+ * ("kn00512-warmup-long-s1") names it, and its configuration must agree; without
+ * a name (NULL, or another name) the configuration alone decides, and then a
+ * changed warmup length is not visible (warmup-long reads as gradual). */
+int bb_sweep_variant_of(const bb_config *c, const char *run_name);
+/* Parses "gradual,lars", "paper" (the paper's ablations), "beyond" (the other
+ * recipes) or "all" into indices; returns the count, or -1 with a message. */
+int bb_sweep_parse_variants(const char *text, int *out, int max);
 
 #define BB_SWEEP_MAX 32
 
@@ -68,11 +84,21 @@ typedef struct {
     double final_test_err, final_test_top5, final_train_err, final_train_loss, final_test_loss;
     double train_s;            /* sum of the iterations' times */
     bb_csv epochs, iters;      /* epochs: one row per epoch (the last record of each) */
+    bb_csv evals;              /* every test evaluation (step, test_err), also within epochs (--eval-every
+                                  < 1), from metrics.jsonl; filled by bb_sweep_collect only */
 } bb_sweep_run_result;
+
+/* What steps-to-target and kn* measure against (`--tolerance`, `--target`, `--ref-kn`). */
+typedef struct {
+    double tolerance;          /* kn*: the largest kn within this (error fraction) of the reference; 0.005 */
+    double target;             /* steps to this test error (fraction); NAN: the reference's error + tolerance */
+    int64_t ref_kn;            /* the reference kn (of the recipe, variant 0, when it ran); 0: its smallest kn */
+} bb_sweep_target_opts;
 
 typedef struct {
     char dir[600];
     int is_sweep;              /* a sweep directory, or a single run directory */
+    bb_sweep_target_opts opts; /* defaults from bb_sweep_collect; callers may change them */
     bb_sweep_run_result *runs;
     int nruns;
 } bb_sweep_results;
@@ -90,14 +116,51 @@ typedef struct {
     double lr;
     int runs, finished, diverged;
     double test_mean, test_std, train_mean, train_std, time_mean;
+    double steps_to_target;    /* first step of the seed-averaged test error curve at or below the target; NAN: never */
 } bb_sweep_row;
 
-/* Rows sorted by variant (table order), then kn. *rows is malloc'd. */
-int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows);
+/* The reference a table is measured against, and kn* of every variant. */
+typedef struct {
+    int64_t kn;                /* the reference kn; 0 when there is no finished run */
+    int variant;               /* the reference variant: 0 (the recipe), else the first that finished */
+    double err;                /* its mean final test error */
+    double tolerance, target;  /* as used (the target resolved) */
+    int64_t knstar[16];        /* per variant (index + 1; [0] for "other"): kn*, 0 if none */
+} bb_sweep_ref;
+
+/* Rows sorted by variant (table order), then kn, with their steps to the
+ * target of r->opts. *rows is malloc'd. ref (may be NULL) gets the reference
+ * and kn*. */
+int bb_sweep_rows(const bb_sweep_results *r, bb_sweep_row **rows, bb_sweep_ref *ref);
+
+/* ---- steps to a target error (Shallue et al.) and kn* ---- */
+
+/* The first step at which the curve err(step) (n points, steps increasing) is
+ * at or below target: linear interpolation between the last evaluation above
+ * it and the first at or below it; the step of the first evaluation when that
+ * one is already at or below (what came before it is not known). Points with
+ * a non-finite error are skipped. NAN when the curve never gets there. */
+double bb_steps_to_target(const double *step, const double *err, int64_t n, double target);
+/* Every test evaluation of a run directory (metrics.jsonl records "epoch"
+ * and "eval" with a test_err) as a table with columns step and test_err,
+ * steps increasing (a later record for the same or an earlier step, as a
+ * resumed run writes, replaces the earlier ones). No file: an empty table. */
+bb_status bb_sweep_read_evals(const char *run_dir, bb_csv *out);
+/* The seed-averaged test error curve of the finished runs of (kn, variant):
+ * the evaluations all of them have at the same step (each run's evals, or its
+ * per-epoch records without them), up to the first that one of them lacks.
+ * Writes at most cap points; returns the count. */
+int64_t bb_sweep_mean_curve(const bb_sweep_results *r, int64_t kn, int variant, double *step, double *err, int64_t cap);
+/* Fills each row's steps_to_target and the reference (bb_sweep_rows calls it). */
+void bb_sweep_measure(const bb_sweep_results *r, bb_sweep_row *rows, int nrows, bb_sweep_ref *ref);
+/* kn* of one variant: the largest kn such that it and every smaller kn of the
+ * variant that finished have a mean final test error <= ref_err + tolerance
+ * (0 when the smallest one is already above). */
+int64_t bb_sweep_knstar(const bb_sweep_row *rows, int nrows, int variant, double ref_err, double tolerance);
 /* Writes summary.{md,csv,json} and curves.{csv,json} into the sweep directory
  * and prints the table to `out` (may be NULL). */
 bb_status bb_sweep_write_summary(const bb_sweep_results *r, FILE *out);
-void bb_sweep_print_table(const bb_sweep_row *rows, int nrows, FILE *f);
+void bb_sweep_print_table(const bb_sweep_row *rows, int nrows, const bb_sweep_ref *ref, FILE *f);
 
 /* ---- plots (gnuplot) ---- */
 
@@ -110,6 +173,28 @@ const char *bb_plot_terminal(void);
 
 /* ---- advise: the critical minibatch size from a short run ---- */
 
+/* B_noise over training: measured points (epoch, B), epochs increasing; B is
+ * the first point's before it, log-log interpolated between points, the last
+ * point's up to e0 = max(last epoch, growth_from), and grows as
+ * (e / e0)^growth after that (McCandlish et al.: B_noise grows as the loss
+ * falls). */
+#define BB_PROFILE_MAX 16
+typedef struct {
+    double epoch[BB_PROFILE_MAX], b[BB_PROFILE_MAX];
+    int n;
+    double growth;
+    double growth_from;        /* epochs; 0: right after the last point */
+} bb_noise_profile;
+
+double bb_noise_profile_at(const bb_noise_profile *p, double epoch);
+/* The critical batch of a whole run of `epochs` epochs at minibatch kn:
+ * B_crit = E_min / S_min, where each step at kn advances S_min by
+ * 1 / (1 + B/kn) and E_min by kn / (1 + kn/B) (S = S_min (1 + B/kn),
+ * E = E_min (1 + kn/B) phase by phase), i.e. the mean of B weighted by
+ * 1 / (B + kn) over the run. `measured` (may be NULL) gets the share of that
+ * weight that falls within the profile's measured epochs. */
+double bb_critical_batch(const bb_noise_profile *p, double epochs, double kn, double *measured);
+
 typedef struct {
     int64_t kn, n, steps, n_train;
     double epoch;              /* epochs trained */
@@ -120,11 +205,28 @@ typedef struct {
     double img_s;              /* training throughput of the run */
     double suggested_kn;       /* B_noise rounded to a power of two (at least n) */
     double suggested_lr;       /* the linear rule's lr for it */
+    /* the prediction for an epoch budget (bb_advise_predict) */
+    double budget;             /* epochs */
+    double growth;             /* the exponent used after the run */
+    double growth_run;         /* the run's own trend, first quarter -> second half (NAN if none) */
+    double b_crit, b_crit_lo, b_crit_hi;   /* B_crit over the budget and its range */
+    double measured_share;     /* share of B_crit's weight within the epochs the run measured */
+    double knstar;             /* predicted kn*: B_crit, at least the run's kn */
 } bb_advice;
 
 /* Reads a run directory trained with --noise-scale (metrics.jsonl "g2" and
  * "trace_sigma" per iteration) and fills the advice. */
 bb_status bb_advise_analyze(const char *run_dir, bb_advice *a);
+/* The profile the short run measured (first quarter, second half) with the
+ * given growth after it, from epoch 1 at the earliest (B_noise first falls
+ * over the first epoch, then grows); B_noise replaced by b (its block range
+ * for the prediction's range). */
+void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_profile *p);
+/* kn* for `budget` epochs: B_crit of the profile at the run's kn (at least
+ * that kn, the reference kn* is measured against); the range
+ * takes B_noise's block minimum with half the growth and its block maximum
+ * with 1.5 times it. */
+void bb_advise_predict(bb_advice *a, double budget, double growth);
 /* Writes advise.json into run_dir. */
 bb_status bb_advise_write(const char *run_dir, const bb_advice *a);
 

@@ -30,3 +30,18 @@ rm "$j"
 "$bb" advise --from "$tmp/a" > "$tmp/out3" 2>&1 || { cat "$tmp/out3"; exit 1; }
 test "$(sed -n 's/.*"b_noise": \([0-9.e+]*\),*/\1/p' "$j")" = "$b"
 grep -q "critical minibatch size" "$tmp/out3"
+# the kn* prediction for the epoch budget (--epochs 4 by default, --budget for another)
+grep -q "predicted kn\*" "$tmp/out3"
+num() { sed -n "s/.*\"$1\": \([0-9.e+-][0-9.e+-]*\),*$/\1/p" "$2"; }
+test "$(num budget_epochs "$j")" = 4
+c4=$(num b_crit "$j"); k4=$(num knstar "$j"); lo=$(num b_crit_lo "$j"); hi=$(num b_crit_hi "$j")
+awk -v c="$c4" -v k="$k4" -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(c > 0 && k == (c > 64 ? c : 64) && lo <= c && (hi == "" || c <= hi)) }'
+"$bb" advise --from "$tmp/a" --budget 16 > "$tmp/out4" 2>&1 || { cat "$tmp/out4"; exit 1; }
+test "$(num budget_epochs "$j")" = 16
+awk -v a="$c4" -v b="$(num b_crit "$j")" 'BEGIN { exit !(b > a) }'
+"$bb" advise --from "$tmp/a" --budget 16 --growth 0 > /dev/null 2>&1
+# without growth B_crit stays between the first quarter's B_noise and the second half's
+awk -v a="$(num b_noise "$j")" -v e="$(num b_noise_first_quarter "$j")" -v b="$(num b_crit "$j")" \
+    'BEGIN { lo = a < e ? a : e; hi = a < e ? e : a; exit !(b >= 0.999 * lo && b <= 1.001 * hi) }'
+if "$bb" advise --from "$tmp/a" --growth -1 > "$tmp/out5" 2>&1; then exit 1; fi
+grep -q "growth" "$tmp/out5"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bigbatch plot on a small sweep (two sizes, the variants at one of them) and
+# bigbatch plot on a small sweep (three sizes, every variant at one of them) and
 # on one run: every figure is a PNG (signature, IHDR size, not tiny). Without
 # gnuplot it must still write the scripts and data and say how to finish.
 set -eu
@@ -34,6 +34,16 @@ if command -v gnuplot > /dev/null; then
     check_png "$p/train_curves.png" 960 440
     check_png "$p/warmup_kn64.png" 1300 560
     check_png "$p/lr_scaling_kn64.png" 1300 560
+    check_png "$p/beyond_kn64.png" 1300 560
+    check_png "$p/steps_to_target.png" 1150 640
+    grep -q "perfect scaling" "$p/steps_to_target.gp"
+    # the reference kn's own curve reaches its final error + the tolerance, so it has a step count
+    awk '/^# gradual/ { g = 1; next } g && NF == 2 && $1 == 16 { ok = ($2 > 0 && $2 <= 64) } END { exit !ok }' "$p/steps.dat"
+    # --target and --tolerance reach the table
+    "$bb" plot "$tmp/s" --target 99 --tolerance 50 > "$tmp/plot2.log" 2>&1 || { cat "$tmp/plot2.log"; exit 1; }
+    grep -q "target (steps to target) 99.00%" "$tmp/plot2.log"
+    grep -q "within 50 point" "$tmp/plot2.log"
+    if "$bb" plot "$tmp/s" --tolerance -1 > /dev/null 2>&1; then exit 1; fi
     if [ -f "$tmp/s/advise/advise.json" ]; then check_png "$p/noise_scale.png" 1000 640; fi
     test -f "$p/error_vs_batch.gp" && test -f "$p/summary.dat"
     ! ls "$p"/*.log 2> /dev/null
