@@ -1,11 +1,12 @@
 /* Whole networks on the fast executors (channels last, fused BN/add + ReLU,
- * both kernel variants) against the reference executor: logits in training
+ * every kernel variant the CPU runs) against the reference executor: logits in training
  * and evaluation mode, BN batch statistics, every parameter gradient and the
  * input gradient. Also the layer profile: filled when attached, untouched
  * when not. */
 #include "test.h"
 #include "gradcheck.h"
 
+#include "model/exec_internal.h"
 #include "model/models.h"
 #include "util/mem.h"
 
@@ -73,7 +74,10 @@ static double compare_executors(const bb_net *net, int64_t n, uint64_t seed)
     run_net(net, BB_KERNELS_REFERENCE, n, params, state, x, labels, &ref, NULL);
     double worst = 0;
     int64_t classes = net->tensors[net->output].c;
-    for (int k = BB_KERNELS_FAST; k <= BB_KERNELS_PORTABLE; k++) {
+    static const bb_kernels sets[] = {BB_KERNELS_FAST, BB_KERNELS_PORTABLE, BB_KERNELS_AVX2, BB_KERNELS_AVX512};
+    for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
+        bb_kernels k = sets[si];
+        if (!bb_uk_supported(bb_exec_variant(k))) continue;  /* test_fast_ops says which variants are skipped */
         run_net(net, (bb_kernels)k, n, params, state, x, labels, &got, NULL);
         double e[5] = {rel_err(got.logits, ref.logits, n * classes), rel_err(got.eval_logits, ref.eval_logits, n * classes),
                        rel_err(got.stats, ref.stats, net->stat_count), rel_err(got.dinput, ref.dinput, in_len), 0};
