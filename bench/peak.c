@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 {
     int maxt = argc > 1 ? atoi(argv[1]) : 2;
     if (maxt < 1 || maxt > 64) { fprintf(stderr, "usage: bench_peak [max-threads 1..64]\n"); return 2; }
-    char model[256] = "unknown", flags[4096] = "", line[8192];
+    char model[256] = "unknown", family[32] = "?", number[32] = "?", flags[4096] = "", line[8192];
     FILE *f = fopen("/proc/cpuinfo", "r");
     while (f && fgets(line, sizeof line, f)) {
         char *v = strchr(line, ':');
@@ -119,10 +119,12 @@ int main(int argc, char **argv)
         v += 1 + (v[1] == ' ');
         v[strcspn(v, "\n")] = 0;
         if (!strncmp(line, "model name", 10) && !strcmp(model, "unknown")) snprintf(model, sizeof model, "%s", v);
+        if (!strncmp(line, "cpu family", 10) && !strcmp(family, "?")) snprintf(family, sizeof family, "%s", v);
+        if (!strncmp(line, "model\t", 6) && !strcmp(number, "?")) snprintf(number, sizeof number, "%s", v);
         if (!strncmp(line, "flags", 5) && !flags[0]) snprintf(flags, sizeof flags, " %s ", v);
     }
     if (f) fclose(f);
-    printf("cpu: %s\nvector flags:", model);
+    printf("cpu: %s (family %s, model %s)\nvector flags:", model, family, number);
     static const char *want[] = {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16",
                                  "avx512_vnni", "amx_tile", "amx_bf16"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {

@@ -89,8 +89,8 @@ static double compare_executors(const bb_net *net, int64_t n, uint64_t seed)
         }
         for (int i = 0; i < 5; i++) worst = fmax(worst, e[i]);
         if (getenv("BB_TEST_VERBOSE"))
-            fprintf(stderr, "  %s kernels %d: logits %.2g eval %.2g stats %.2g dinput %.2g grads %.2g\n", net->model_desc,
-                    k, e[0], e[1], e[2], e[3], e[4]);
+            fprintf(stderr, "  %s kernels %s: logits %.2g eval %.2g stats %.2g dinput %.2g grads %.2g\n", net->model_desc,
+                    bb_kernels_running(k), e[0], e[1], e[2], e[3], e[4]);
         free_out(&got);
     }
     free_out(&ref);
