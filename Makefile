@@ -105,7 +105,7 @@ BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
 MPITEST_C := $(sort $(wildcard tests/mpi/*.c))
 MPITEST_BIN := $(if $(filter 1,$(MPI)),$(MPITEST_C:tests/mpi/%.c=$(BUILD)/bb_mpi_%))
 
-.PHONY: all test clean info bench
+.PHONY: all test clean info bench bench-onednn
 all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN) $(MPITEST_BIN)
 
 info:
@@ -131,6 +131,11 @@ $(BUILD)/bb_tests: $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a
 
 $(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+
+# oneDNN against the direct kernels (needs libdnnl-dev; not part of all)
+bench-onednn: $(BUILD)/bench_onednn
+$(BUILD)/bench_onednn: $(BUILD)/bench/onednn/conv_onednn.o $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a -ldnnl $(LDLIBS)
 
 $(BUILD)/bb_mpi_%: $(BUILD)/tests/mpi/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
