@@ -14,7 +14,8 @@ const char *bb_profile_name(int slot)
     return slot >= 0 && slot < BB_PROF_N ? names[slot] : "?";
 }
 
-static const struct { const char *name; bb_kernels k; bb_uk_variant v; } kernel_names[] = {
+/* the --kernels names and the register kernel each needs the CPU to run */
+static const struct { const char *name; bb_kernels k; bb_uk_variant needs; } kernel_names[] = {
     {"fast", BB_KERNELS_FAST, BB_UK_PORTABLE},       {"avx512", BB_KERNELS_AVX512, BB_UK_AVX512},
     {"avx2", BB_KERNELS_AVX2, BB_UK_AVX2},           {"portable", BB_KERNELS_PORTABLE, BB_UK_PORTABLE},
     {"reference", BB_KERNELS_REFERENCE, BB_UK_PORTABLE},
@@ -24,7 +25,7 @@ bb_status bb_kernels_from_name(const char *name, bb_kernels *k)
 {
     for (size_t i = 0; i < sizeof kernel_names / sizeof kernel_names[0]; i++) {
         if (strcmp(name, kernel_names[i].name) != 0) continue;
-        bb_uk_variant v = kernel_names[i].v;
+        bb_uk_variant v = kernel_names[i].needs;
         if (!bb_uk_supported(v))
             return bb_fail(BB_ERR_INVALID, "--kernels %s: this build or CPU cannot run the %s kernels (the best it "
                            "runs is %s)", name, bb_uk_name(v), bb_uk_name(bb_uk_best()));
