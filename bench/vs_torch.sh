@@ -67,10 +67,13 @@ compare() {
         c=$(env ${wait_policy:+OMP_WAIT_POLICY=$wait_policy} OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
             "$py" "${ptcmd[@]}" --channels-last 1)
         x=$(echo "$a" | field "images/s")
+        # bench train prints images/s with one decimal: recompute it from the median step time
+        x=$(awk -v ms="$(echo "$a" | field "step ms median")" -v kn="$(echo "$a" | sed -n 's#.* kn \([0-9]*\) = .*#\1#p')" \
+            'BEGIN {printf "%.3f", kn * 1000 / ms}')
         # torch_ref.py prints "images/s X", torch_resnet.py a JSON "img_s": X
         local pn pc
-        pn=$(echo "$n" | sed -n 's|.*images/s \([0-9.]*\).*|\1|p; s|.*"img_s": \([0-9.]*\).*|\1|p' | head -1)
-        pc=$(echo "$c" | sed -n 's|.*images/s \([0-9.]*\).*|\1|p; s|.*"img_s": \([0-9.]*\).*|\1|p' | head -1)
+        pn=$(printf %.3f "$(echo "$n" | sed -n 's|.*images/s \([0-9.]*\).*|\1|p; s|.*"img_s": \([0-9.]*\).*|\1|p' | head -1)")
+        pc=$(printf %.3f "$(echo "$c" | sed -n 's|.*images/s \([0-9.]*\).*|\1|p; s|.*"img_s": \([0-9.]*\).*|\1|p' | head -1)")
         better=$(awk -v a="$pn" -v b="$pc" 'BEGIN {print (a > b) ? a : b}')
         y=$(awk -v a="$pn" -v b="$pc" 'BEGIN {print (a > b) ? "NCHW" : "channels-last"}')
         bi+="$x"$'\n'; ni+="$pn"$'\n'; ci+="$pc"$'\n'
@@ -85,7 +88,7 @@ compare() {
     p=$(peak "$t")
     g=$(printf %s "$bg" | median)
     pgm=$(printf %s "$pg" | median)
-    printf '%-40s | %8.1f %7.1f %4.0f%% %7s | %8.1f %8.1f %7.1f %4.0f%% %7s | %5.2f\n' "$label" \
+    printf '%-40s | %8.2f %7.1f %4.0f%% %7.0f | %8.2f %8.2f %7.1f %4.0f%% %7.0f | %5.2f\n' "$label" \
         "$(printf %s "$bi" | median)" "$g" "$(awk -v g="$g" -v p="$p" 'BEGIN {print (p > 0) ? 100 * g / p : 0}')" \
         "$(printf %s "$br" | median)" "$(printf %s "$ni" | median)" "$(printf %s "$ci" | median)" "$pgm" \
         "$(awk -v g="$pgm" -v p="$p" 'BEGIN {print (p > 0) ? 100 * g / p : 0}')" \
