@@ -25,7 +25,9 @@ BUILD   := build$(CUDA_SUFFIX)
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic \
                -Wshadow -Wno-unused-parameter $(WERROR) -MMD -MP \
                -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
-ARCH    ?= -march=native
+# no -march=native: one binary runs on every x86-64; the kernels that need
+# AVX2+FMA or AVX-512 carry their own target attributes (src/ops/ukernel.c)
+ARCH    ?=
 ifeq ($(SAN),1)
 BUILD   := build-san$(CUDA_SUFFIX)
 OPT     := -O1 -g -fno-omit-frame-pointer
@@ -48,6 +50,12 @@ LDFLAGS_SAN := -fsanitize=fuzzer,address,undefined
 endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(ARCH) $(EXTRA_CFLAGS)
 LDLIBS  := -lopenblas -ljpeg -lpng -lz -lpthread -lm
+# the AVX2+FMA twin of the channels-last element-wise operators (x86-64 only;
+# src/ops/nhwc_avx2.h); the register kernels set their targets in the source
+X86     := $(if $(filter x86_64% i386% i686%,$(shell $(CC) -dumpmachine 2>/dev/null)),1,0)
+ifeq ($(X86),1)
+$(BUILD)/src/ops/nhwc_avx2.o: CFLAGS += -mavx2 -mfma
+endif
 
 ALL_C   := $(shell find src -name '*.c' | sort)
 CLI_C   := $(filter src/cli/%,$(ALL_C))
@@ -97,7 +105,7 @@ BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
 MPITEST_C := $(sort $(wildcard tests/mpi/*.c))
 MPITEST_BIN := $(if $(filter 1,$(MPI)),$(MPITEST_C:tests/mpi/%.c=$(BUILD)/bb_mpi_%))
 
-.PHONY: all test clean info bench install
+.PHONY: all test clean info bench bench-onednn install
 all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN) $(MPITEST_BIN)
 
 info:
@@ -123,6 +131,11 @@ $(BUILD)/bb_tests: $(TEST_OBJ) $(FUZZ_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libbigbatch.a
 
 $(BUILD)/bench_%: $(BUILD)/bench/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)
+
+# oneDNN against the direct kernels (needs libdnnl-dev; not part of all)
+bench-onednn: $(BUILD)/bench_onednn
+$(BUILD)/bench_onednn: $(BUILD)/bench/onednn/conv_onednn.o $(BUILD)/libbigbatch.a
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a -ldnnl $(LDLIBS)
 
 $(BUILD)/bb_mpi_%: $(BUILD)/tests/mpi/%.o $(BUILD)/libbigbatch.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(BUILD)/libbigbatch.a $(LDLIBS)

@@ -87,9 +87,9 @@ static void run(ctx *c, int what)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(c->n * d->oh * d->ow), (int)d->cout, (int)K,
                     1.0f, c->cols, (int)K, c->wt, (int)d->cout, 0.0f, c->yh, (int)d->cout);
         break;
-    case FAST_F: bb_conv2d_nhwc_forward(d, BB_UK_BEST, c->n, c->xh, c->w, c->yh, c->ws); break;
-    case FAST_BD: bb_conv2d_nhwc_backward(d, BB_UK_BEST, c->n, c->xh, c->w, c->dyh, c->dxh, 0, NULL, c->ws); break;
-    case FAST_BW: bb_conv2d_nhwc_backward(d, BB_UK_BEST, c->n, c->xh, c->w, c->dyh, NULL, 0, c->dw, c->ws); break;
+    case FAST_F: bb_conv2d_nhwc_forward(d, bb_uk_best(), c->n, c->xh, c->w, c->yh, c->ws); break;
+    case FAST_BD: bb_conv2d_nhwc_backward(d, bb_uk_best(), c->n, c->xh, c->w, c->dyh, c->dxh, 0, NULL, c->ws); break;
+    case FAST_BW: bb_conv2d_nhwc_backward(d, bb_uk_best(), c->n, c->xh, c->w, c->dyh, NULL, 0, c->dw, c->ws); break;
     case PORT_F: bb_conv2d_nhwc_forward(d, BB_UK_PORTABLE, c->n, c->xh, c->w, c->yh, c->ws); break;
     case PORT_B: bb_conv2d_nhwc_backward(d, BB_UK_PORTABLE, c->n, c->xh, c->w, c->dyh, c->dxh, 0, c->dw, c->ws); break;
     }
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     double budget = argc > 2 ? atof(argv[2]) : 0.3;
     openblas_set_num_threads(1);
     printf("# batch %lld, 1 thread, kernel %s; GFLOP/s = 2*MACs / best time; the reference backward is data+weights\n",
-           (long long)n, bb_uk_best_name());
+           (long long)n, bb_uk_name(bb_uk_best()));
     printf("%-14s %-22s %8s | %8s %8s %8s | %8s %8s %8s %8s | %s\n", "conv", "shape", "MMAC/img", "ref_f", "ref_b", "gemm_f",
            "fast_f", "fast_bd", "fast_bw", "port_f", "max rel err");
     int bad = 0;
@@ -171,7 +171,9 @@ int main(int argc, char **argv)
                 int64_t t = k / d->cin, ci = k % d->cin;
                 c.wt[k * d->cout + co] = c.w[(co * d->cin + ci) * d->kh * d->kw + t];
             }
-        double e = fmax(check(&c, BB_UK_BEST), check(&c, BB_UK_PORTABLE));
+        double e = 0;
+        for (int v = 0; v < BB_UK_NVARIANTS; v++)
+            if (bb_uk_supported((bb_uk_variant)v)) e = fmax(e, check(&c, (bb_uk_variant)v));
         run(&c, GEMM_F);
         float *g = malloc((size_t)yl * 4), *r = malloc((size_t)yl * 4);
         bb_nhwc_to_nchw(n, d->cout, d->oh * d->ow, c.yh, g);

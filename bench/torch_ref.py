@@ -2,7 +2,8 @@
 """PyTorch CPU reference for `bigbatch bench train`: the same ResNet-20
 (CIFAR style, option-A shortcuts) on random 1x28x28 inputs, 10 classes, full
 training steps (forward, cross-entropy, backward, SGD with momentum 0.9 and
-weight decay), timed step by step after a warm-up.
+weight decay), timed step by step after a warm-up; --channels-last 1 keeps
+the model and its input in PyTorch's channels-last memory format (NHWC).
 
 Prints one line in the format bench/vs_torch.sh reads:
     torch V: threads T batch B | step ms median M (min A, max B) | images/s X | GFLOP/s G |
@@ -86,6 +87,7 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--channels-last", type=int, default=0, choices=[0, 1])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -96,6 +98,9 @@ def main():
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
     x = torch.randn(args.batch, *shape)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch,))
     times = []
     cpu0 = 0.0
@@ -113,7 +118,7 @@ def main():
     med = statistics.median(times)
     ips = args.batch / med
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"torch {torch.__version__}: threads {args.threads} batch {args.batch} | step ms median {med * 1e3:.2f} "
+    print(f"torch {torch.__version__}: threads {args.threads} batch {args.batch} {'channels-last' if args.channels_last else 'NCHW'} | step ms median {med * 1e3:.2f} "
           f"(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}) | images/s {ips:.1f} | "
           f"GFLOP/s {ips * 3 * flops / 1e9:.1f} | peak RSS {rss:.1f} MiB | "
           f"CPU time per step {cpu / args.steps * 1e3:.2f} ms: {args.batch * args.steps / cpu:.1f} images per CPU second | "

@@ -13,9 +13,12 @@ over the timed steps (after warm-up steps), measured end to end with one
 synchronization at each end.
 
 usage: torch_resnet.py --model resnet50 --batch 256 --shape 3x224x224 --classes 100
+On the CPU (--device cpu; threads from OMP_NUM_THREADS) --channels-last 1
+runs the model and its input in the channels-last memory format.
 """
 import argparse
 import json
+import resource
 import sys
 import time
 
@@ -103,6 +106,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tf32", type=int, default=1)
+    ap.add_argument("--channels-last", type=int, default=0, choices=[0, 1])
     a = ap.parse_args()
     c, h, w = (int(v) for v in a.shape.split("x"))
     dev = torch.device(a.device)
@@ -119,6 +123,9 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     x = torch.randn(a.batch, c, h, w, device=dev)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
     loss_fn = nn.CrossEntropyLoss()
 
     def step():
@@ -143,9 +150,10 @@ def main():
     out = {
         "framework": "pytorch", "torch": torch.__version__, "model": a.model, "batch": a.batch, "shape": a.shape,
         "classes": a.classes, "steps": a.steps, "img_s": a.steps * a.batch / dt, "step_ms": 1e3 * dt / a.steps,
-        "loss": float(loss), "tf32": a.tf32, "cudnn_benchmark": dev.type == "cuda",
+        "loss": float(loss), "tf32": a.tf32, "channels_last": a.channels_last, "cudnn_benchmark": dev.type == "cuda",
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "params": sum(p.numel() for p in model.parameters()),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
     print(json.dumps(out))
     return 0

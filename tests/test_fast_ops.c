@@ -2,8 +2,9 @@
  * every register-tile shape of the inner kernel, convolutions (forward,
  * backward-data by gather and by scatter, backward-weights; strides, padding,
  * odd sizes and channel counts), batch norm with and without the fused ReLU,
- * add + ReLU, pools and the option-A shortcut, each under both kernel variants
- * (best and portable). Backward must ADD into what the buffers held. */
+ * add + ReLU, pools and the option-A shortcut; the convolutions under every
+ * register-kernel variant the CPU runs (portable, AVX2, AVX-512), saying which
+ * it skips. Backward must ADD into what the buffers held. */
 #include "test.h"
 #include "gradcheck.h"
 
@@ -62,17 +63,31 @@ TEST(fast_layout_round_trip)
     bb_free(x); bb_free(t); bb_free(back);
 }
 
-/* every rows x columns tile, both variants, set and accumulate, against a plain loop */
+/* the variants this CPU runs; says which ones the tests skip, once */
+static int variant_runs(bb_uk_variant v)
+{
+    static int said[BB_UK_NVARIANTS];
+    int ok = bb_uk_supported(v);
+    if (!ok && !said[v]) fprintf(stderr, "  skipped: the %s kernels (this build or CPU cannot run them)\n", bb_uk_name(v));
+    said[v] = 1;
+    return ok;
+}
+
+/* every rows x columns tile of every variant, set and accumulate, against a plain loop */
 TEST(fast_microkernel_every_tile_shape)
 {
-    enum { K = 37, LDB = 40, ROWS = 8, MAXNC = 32 };
+    enum { K = 37, LDB = 72, ROWS = 8, MAXNC = BB_UK_MAXC };
     float *a = vec(ROWS * 64 + K, 3), *b = vec(K * LDB, 4);
     int64_t acol[K];
     for (int k = 0; k < K; k++) acol[k] = (k * 7) % 64;  /* gathered columns */
     double worst = 0;
-    int tiles = 0;
-    for (int v = 0; v < 2; v++)
-        for (int nc = 1; nc <= MAXNC; nc++)
+    int tiles = 0, per_variant[BB_UK_NVARIANTS] = {0};
+    char names[64] = "";
+    for (int v = 0; v < BB_UK_NVARIANTS; v++) {
+        if (!variant_runs((bb_uk_variant)v)) continue;
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", v ? ", " : "", bb_uk_name((bb_uk_variant)v));
+        CHECK(bb_uk_cols((bb_uk_variant)v) >= 16 && bb_uk_cols((bb_uk_variant)v) <= MAXNC);
+        for (int nc = 1; nc <= bb_uk_cols((bb_uk_variant)v); nc++)
             for (int rows = 1; rows <= bb_uk_max_rows((bb_uk_variant)v, nc); rows++)
                 for (int accumulate = 0; accumulate < 2; accumulate++) {
                     float c[ROWS][MAXNC + 8], want[ROWS][MAXNC + 8];
@@ -97,15 +112,20 @@ TEST(fast_microkernel_every_tile_shape)
                         CHECK(memcmp(c[r] + nc, want[r] + nc, (MAXNC + 8 - (size_t)nc) * 4) == 0);
                     }
                     tiles++;
+                    per_variant[v]++;
                 }
+    }
     CHECK_MSG(worst < FAST_TOL, "worst tile error %.3g", worst);
     CHECK(tiles >= 2 * 2 * 32);
-    if (getenv("BB_TEST_VERBOSE")) fprintf(stderr, "  %d tiles (%s), worst %.3g\n", tiles, bb_uk_best_name(), worst);
+    /* every column count with at least one row, set and accumulate */
+    for (int v = 0; v < BB_UK_NVARIANTS; v++)
+        if (bb_uk_supported((bb_uk_variant)v)) CHECK(per_variant[v] >= 2 * bb_uk_cols((bb_uk_variant)v));
+    if (getenv("BB_TEST_VERBOSE")) fprintf(stderr, "  %d tiles (%s), worst %.3g\n", tiles, names, worst);
     bb_free(a); bb_free(b);
 }
 
 /* one convolution shape: the fast forward and backward (adding into
- * pre-filled dx, dw) against the reference, for both kernel variants */
+ * pre-filled dx, dw) against the reference, for every variant the CPU runs */
 static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad)
 {
@@ -128,7 +148,8 @@ static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, in
     bb_nchw_to_nhwc(n, cin, h * w, x, xh);
     bb_nchw_to_nhwc(n, cout, ohw, dy, dyh);
     double worst = 0;
-    for (int v = 0; v < 2; v++) {
+    for (int v = 0; v < BB_UK_NVARIANTS; v++) {
+        if (!variant_runs((bb_uk_variant)v)) continue;
         bb_conv2d_nhwc_forward(&d, (bb_uk_variant)v, n, xh, wt, yh, ws);
         bb_nhwc_to_nchw(n, cout, ohw, yh, fy);
         bb_nchw_to_nhwc(n, cin, h * w, dx0, dxh);
@@ -171,7 +192,16 @@ TEST(fast_conv_matches_reference)
         {2, 5, 6, 7, 3, 3, 1, 1, 0},      /* non-square kernel, no padding */
         {1, 4, 5, 5, 6, 3, 3, 3, 2},      /* stride 3, padding 2 */
         {2, 6, 5, 6, 7, 1, 1, 1, 1},      /* padding larger than the kernel: scatter at stride 1 */
-        {1, 40, 6, 6, 40, 3, 3, 1, 1},    /* 40 channels: 16 + 16 + 8 column blocks */
+        {1, 40, 6, 6, 40, 3, 3, 1, 1},    /* 40 channels: 16 + 16 + 8 column blocks (AVX2), 40 masked (AVX-512) */
+        {1, 20, 5, 6, 100, 1, 1, 1, 0},   /* 100 columns: 64 + 36 (AVX-512: 3 vectors, the last masked) */
+        /* ImageNet ResNet layers at their channel counts, reduced batch and spatial size */
+        {1, 3, 30, 30, 64, 7, 7, 2, 3},   /* the 7x7/2 stem (224x224 -> 112x112 in the real network) */
+        {2, 64, 8, 8, 64, 1, 1, 1, 0},    /* bottleneck 1x1 reduce, stage 1 */
+        {2, 64, 8, 8, 256, 1, 1, 1, 0},   /* bottleneck 1x1 expand: 4 column blocks of 64 */
+        {2, 256, 7, 7, 64, 1, 1, 1, 0},   /* 1x1 reduce from 256 channels */
+        {1, 128, 6, 6, 128, 3, 3, 1, 1},  /* bottleneck 3x3, stage 2: K = 1152 in 4 passes */
+        {1, 128, 9, 9, 128, 3, 3, 2, 1},  /* the strided 3x3 of a down-sampling bottleneck */
+        {2, 256, 8, 8, 512, 1, 1, 2, 0},  /* the 1x1/2 projection shortcut, stage 2 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int64_t *c = cases[i];
@@ -299,6 +329,34 @@ TEST(fast_add_relu_matches_reference)
         bb_free(a); bb_free(b); bb_free(dy); bb_free(da0); bb_free(db0); bb_free(y); bb_free(r); bb_free(t);
         bb_free(rda); bb_free(rdb); bb_free(fda); bb_free(fdb);
     }
+}
+
+/* the ImageNet stem's 3x3/2 max pool (pad 1) at its 64 channels, reduced spatial size */
+TEST(fast_maxpool_imagenet_stem_matches_reference)
+{
+    int64_t n = 2, c = 64, h = 16, w = 15, xl = n * c * h * w;
+    bb_maxpool mp;
+    bb_maxpool_setup(&mp, c, h, w, 3, 2, 1);
+    int64_t yl = n * c * mp.oh * mp.ow;
+    float *x = vec(xl, 50), *xh = bb_alloc((size_t)xl * 4), *y = bb_alloc((size_t)yl * 4), *yh = bb_alloc((size_t)yl * 4);
+    float *f = bb_alloc((size_t)xl * 4), *dy = vec(yl, 51), *dyh = bb_alloc((size_t)yl * 4), *dx = vec(xl, 52);
+    float *dxh = bb_alloc((size_t)xl * 4), *rdx = bb_alloc((size_t)xl * 4);
+    int32_t *am = bb_alloc((size_t)yl * 4), *amh = bb_alloc((size_t)yl * 4);
+    CHECK(mp.oh == 8 && mp.ow == 8);
+    bb_nchw_to_nhwc(n, c, h * w, x, xh);
+    bb_maxpool_forward(&mp, n, x, y, am);
+    bb_maxpool_nhwc_forward(&mp, n, xh, yh, amh);
+    bb_nhwc_to_nchw(n, c, mp.oh * mp.ow, yh, f);
+    CHECK(memcmp(f, y, (size_t)yl * 4) == 0);
+    memcpy(rdx, dx, (size_t)xl * 4);
+    bb_maxpool_backward(&mp, n, am, dy, rdx);
+    bb_nchw_to_nhwc(n, c, mp.oh * mp.ow, dy, dyh);
+    bb_nchw_to_nhwc(n, c, h * w, dx, dxh);
+    bb_maxpool_nhwc_backward(&mp, n, amh, dyh, dxh);
+    bb_nhwc_to_nchw(n, c, h * w, dxh, f);
+    CHECK(rel_err(f, rdx, xl) < FAST_TOL);
+    bb_free(x); bb_free(xh); bb_free(y); bb_free(yh); bb_free(f); bb_free(dy); bb_free(dyh); bb_free(dx);
+    bb_free(dxh); bb_free(rdx); bb_free(am); bb_free(amh);
 }
 
 TEST(fast_pools_and_shortcut_match_reference)

@@ -14,6 +14,39 @@ const char *bb_profile_name(int slot)
     return slot >= 0 && slot < BB_PROF_N ? names[slot] : "?";
 }
 
+/* the --kernels names and the register kernel each needs the CPU to run */
+static const struct { const char *name; bb_kernels k; bb_uk_variant needs; } kernel_names[] = {
+    {"fast", BB_KERNELS_FAST, BB_UK_PORTABLE},       {"avx512", BB_KERNELS_AVX512, BB_UK_AVX512},
+    {"avx2", BB_KERNELS_AVX2, BB_UK_AVX2},           {"portable", BB_KERNELS_PORTABLE, BB_UK_PORTABLE},
+    {"reference", BB_KERNELS_REFERENCE, BB_UK_PORTABLE},
+};
+
+bb_status bb_kernels_from_name(const char *name, bb_kernels *k)
+{
+    for (size_t i = 0; i < sizeof kernel_names / sizeof kernel_names[0]; i++) {
+        if (strcmp(name, kernel_names[i].name) != 0) continue;
+        bb_uk_variant v = kernel_names[i].needs;
+        if (!bb_uk_supported(v))
+            return bb_fail(BB_ERR_INVALID, "--kernels %s: this build or CPU cannot run the %s kernels (the best it "
+                           "runs is %s)", name, bb_uk_name(v), bb_uk_name(bb_uk_best()));
+        *k = kernel_names[i].k;
+        return BB_OK;
+    }
+    return bb_fail(BB_ERR_INVALID, "--kernels: unknown kernel set '%s' (expected fast, avx512, avx2, portable or "
+                   "reference)", name);
+}
+
+const char *bb_kernels_running(bb_kernels k)
+{
+    return k == BB_KERNELS_REFERENCE ? "reference" : bb_uk_name(bb_exec_variant(k));
+}
+
+bb_uk_variant bb_exec_variant(bb_kernels k)
+{
+    return k == BB_KERNELS_AVX512 ? BB_UK_AVX512 : k == BB_KERNELS_AVX2 ? BB_UK_AVX2
+         : k == BB_KERNELS_PORTABLE ? BB_UK_PORTABLE : bb_uk_best();
+}
+
 bb_status bb_exec_create(bb_exec *ex, const bb_net *net, int64_t n_max)
 {
     return bb_exec_create_with(ex, net, n_max, BB_KERNELS_FAST);
@@ -24,8 +57,11 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
     memset(ex, 0, sizeof *ex);
     if (!net->finalized) return bb_fail(BB_ERR_INVALID, "executor: network is not finalized");
     if (n_max < 1) return bb_fail(BB_ERR_INVALID, "executor: batch must be >= 1, got %lld", (long long)n_max);
-    if (kernels != BB_KERNELS_FAST && kernels != BB_KERNELS_PORTABLE && kernels != BB_KERNELS_REFERENCE)
+    if (kernels < BB_KERNELS_FAST || kernels > BB_KERNELS_AVX512)
         return bb_fail(BB_ERR_INVALID, "executor: unknown kernel set %d", (int)kernels);
+    if (kernels != BB_KERNELS_REFERENCE && !bb_uk_supported(bb_exec_variant(kernels)))
+        return bb_fail(BB_ERR_INVALID, "executor: this CPU cannot run the %s kernels",
+                       bb_uk_name(bb_exec_variant(kernels)));
     /* callers read and write the output as (n, c, h, w); the channels-last
      * passes keep it (n, h, w, c), the same only for a (n, c) output */
     const bb_dims *od = &net->tensors[net->output];

@@ -4,7 +4,11 @@
 #define BB_MODEL_EXEC_INTERNAL_H
 
 #include "model/net.h"
+#include "ops/ukernel.h"
 #include "util/mem.h"
+
+/* the register kernel a channels-last kernel set runs (FAST: the best the CPU has) */
+bb_uk_variant bb_exec_variant(bb_kernels k);
 
 static inline int64_t bb_tensor_len(const bb_net *net, int t)
 {

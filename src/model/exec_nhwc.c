@@ -8,10 +8,7 @@
 
 #include <string.h>
 
-static bb_uk_variant variant(const bb_exec *ex)
-{
-    return ex->kernels == BB_KERNELS_PORTABLE ? BB_UK_PORTABLE : BB_UK_BEST;
-}
+static bb_uk_variant variant(const bb_exec *ex) { return bb_exec_variant(ex->kernels); }
 
 /* the channels-last buffers of tensor t (the input's copy when it has one) */
 static float *act_cl(const bb_exec *ex, int t) { return t == ex->net->input && ex->in_cl ? ex->in_cl : ex->act[t]; }

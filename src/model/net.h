@@ -83,12 +83,20 @@ int64_t bb_net_macs(const bb_net *net);  /* forward multiply-adds per sample */
 /* ---- one executor: the activations of a batch of up to n_max samples ---- */
 
 /* Which operators an executor runs. FAST: channels-last tensors, direct
- * convolutions on the best register kernel of this build, BN and residual adds
- * fused with the ReLU that follows them. PORTABLE: the same with the portable C
- * kernel. REFERENCE: the plain NCHW operators of ops.h (im2col + BLAS). All
- * compute the same mathematics; the input and the logits are (n, c, h, w) and
+ * convolutions on the best register kernel the CPU runs (ukernel.h), BN and
+ * residual adds fused with the ReLU that follows them. PORTABLE, AVX2,
+ * AVX512: the same with that register kernel (refused when the CPU lacks it).
+ * REFERENCE: the plain NCHW operators of ops.h (im2col + BLAS). All compute
+ * the same mathematics; the input and the logits are (n, c, h, w) and
  * (n, classes) in every mode, and parameters never change layout. */
-typedef enum { BB_KERNELS_FAST = 0, BB_KERNELS_PORTABLE = 1, BB_KERNELS_REFERENCE = 2 } bb_kernels;
+typedef enum {
+    BB_KERNELS_FAST = 0, BB_KERNELS_PORTABLE = 1, BB_KERNELS_REFERENCE = 2, BB_KERNELS_AVX2 = 3, BB_KERNELS_AVX512 = 4
+} bb_kernels;
+/* The --kernels names: fast | avx512 | avx2 | portable | reference; fails,
+ * naming what the CPU has, for a variant it cannot run. */
+bb_status bb_kernels_from_name(const char *name, bb_kernels *k);
+/* What runs under k on this CPU: "reference" or a register kernel's name. */
+const char *bb_kernels_running(bb_kernels k);
 
 /* Seconds spent per layer type, forward and backward, when an executor has a
  * profile attached (the passes then read the clock around every layer; without

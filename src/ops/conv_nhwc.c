@@ -13,7 +13,6 @@
 
 #define PIX_BLOCK 256  /* output pixels per block: a block's outputs and input band stay in L2 */
 #define K_BLOCK 288    /* reduction rows per pass: a 16-column weight panel stays in L1 */
-#define COL_BLOCK 16   /* output columns per tile */
 
 static int64_t round8(int64_t x) { return (x + 7) & ~(int64_t)7; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -197,8 +196,8 @@ static void gather(const sweep *g, bb_uk_variant v, const float *x, const float 
             u.k = min64(kc, K - k0);
             u.acol = p->tab + k0;
             u.accumulate = accumulate || k0 > 0;
-            for (int64_t c0 = 0; c0 < cout; c0 += COL_BLOCK) {
-                u.nc = (int)min64(COL_BLOCK, cout - c0);
+            for (int64_t c0 = 0; c0 < cout; c0 += bb_uk_cols(v)) {
+                u.nc = (int)min64(bb_uk_cols(v), cout - c0);
                 u.b = wpk + k0 * ldw + c0;
                 int R = bb_uk_max_rows(v, u.nc);
                 for (int64_t t = 0; t < b.np; t += R) {
@@ -247,8 +246,8 @@ static void weight_grad(const bb_conv2d *d, bb_uk_variant v, int64_t n, const fl
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, x, &b, p->band, p->origins);
         u.k = b.np;
-        for (int64_t c0 = 0; c0 < d->cout; c0 += COL_BLOCK) {
-            u.nc = (int)min64(COL_BLOCK, d->cout - c0);
+        for (int64_t c0 = 0; c0 < d->cout; c0 += bb_uk_cols(v)) {
+            u.nc = (int)min64(bb_uk_cols(v), d->cout - c0);
             u.b = dy + b.p0 * d->cout + c0;
             int R = bb_uk_max_rows(v, u.nc);
             for (int64_t r0 = 0; r0 < K; r0 += R) {
@@ -303,7 +302,7 @@ static void data_grad_scatter(const bb_conv2d *d, bb_uk_variant v, int64_t n, co
     u.acol = p->tab2;
     u.ldb = ldw;
     u.accumulate = 1;
-    int R = bb_uk_max_rows(v, (int)min64(COL_BLOCK, d->cin));
+    int R = bb_uk_max_rows(v, (int)min64(bb_uk_cols(v), d->cin));
     int64_t origin[BB_UK_MAXR];
     for (int64_t p0 = 0; p0 < npix; p0 += R) {
         u.rows = (int)min64(R, npix - p0);
@@ -314,8 +313,8 @@ static void data_grad_scatter(const bb_conv2d *d, bb_uk_variant v, int64_t n, co
         }
         for (int64_t t = 0; t < taps; t++) {
             int64_t toff = ((t / d->kw) * wp + t % d->kw) * d->cin;
-            for (int64_t c0 = 0; c0 < d->cin; c0 += COL_BLOCK) {
-                u.nc = (int)min64(COL_BLOCK, d->cin - c0);
+            for (int64_t c0 = 0; c0 < d->cin; c0 += bb_uk_cols(v)) {
+                u.nc = (int)min64(bb_uk_cols(v), d->cin - c0);
                 u.b = p->wq + t * d->cout * ldw + c0;
                 for (int r = 0; r < u.rows; r++) u.c[r] = p->dxpad + origin[r] + toff + c0;
                 bb_uk_run(v, &u);

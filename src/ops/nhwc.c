@@ -4,6 +4,7 @@
  * vector path in one pass of sums shifted by the first row, the generic loops
  * in the reference's two passes (mean, then centered squares). */
 #include "ops/nhwc.h"
+#include "ops/nhwc_avx2.h"
 #include "ops/vec8.h"
 
 #include <float.h>
@@ -248,6 +249,7 @@ static void bn_backward_v8(const bb_bn *d, int64_t n, int64_t cs, int64_t cc, co
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
                               const float *beta, float *y, float *save, float *stats, int relu)
 {
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, y, save, stats, relu));
     if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, y, save, stats, relu); return; }
     for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK)
         bn_train_v8(d, n, cs, min64(BN_CHUNK, d->c - cs), x, gamma, beta, y, save, stats, relu);
@@ -256,6 +258,7 @@ void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const f
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
                              const float *beta, const float *rmean, const float *rvar, float *y, int relu)
 {
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, y, relu));
     if (d->c % 8 != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, y, relu); return; }
     float a[BN_CHUNK], b[BN_CHUNK];
     for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK) {
@@ -273,6 +276,7 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
                          const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
                          int relu)
 {
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_backward, (d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu));
     if (d->c % 8 != 0) {
         bn_backward_generic(d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
@@ -283,6 +287,7 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
 
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
 {
+    BB_NHWC_HAND_OVER(bb_add_relu_forward, (len, a, b, y));
     int64_t i = 0;
     for (; i + 8 <= len; i += 8) v8_store(y + i, v8_relu(v8_add(v8_load(a + i), v8_load(b + i))));
     for (; i < len; i++) { float v = a[i] + b[i]; y[i] = v > 0.0f ? v : 0.0f; }
@@ -292,6 +297,7 @@ void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
 void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
                           int set_db)
 {
+    BB_NHWC_HAND_OVER(bb_add_relu_backward, (len, y, dy, da, set_da, db, set_db));
     int64_t i = 0;
     if (da && db && da != db) {
         for (; i + 8 <= len; i += 8) {

@@ -1,24 +1,26 @@
-/* Register-tile kernels for ukernel.h: an AVX2+FMA version (compiled when the
- * target has both and BB_NO_SIMD is not defined; one specialization per rows x
- * vectors shape, the partial last vector masked) and a portable C version that
- * every build has. Both sum over k in order, with one rounding per
- * multiply-add (FMA) or two (portable). */
+/* Register-tile kernels for ukernel.h: a portable C version that every build
+ * has, and on x86-64 an AVX2+FMA and an AVX-512F version of one tile body
+ * (ukernel_tile.h), each compiled for its instruction set by a function
+ * attribute while the rest of the library targets the baseline x86-64; which
+ * ones may run is asked of the CPU (gcc's __builtin_cpu_supports, which also
+ * checks that the OS saves the vector registers). All sum over k in order,
+ * with one rounding per multiply-add (FMA) or two (portable). */
 #include "ops/ukernel.h"
 
 #include <string.h>
 
-#if defined(__AVX2__) && defined(__FMA__) && !defined(BB_NO_SIMD)
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(BB_NO_SIMD)
 #include <immintrin.h>
-#define BB_UK_HAVE_AVX2 1
+#define BB_UK_X86 1
 #else
-#define BB_UK_HAVE_AVX2 0
+#define BB_UK_X86 0
 #endif
 
 /* ---- portable ---- */
 
 static void uk_portable(const bb_uk_args *p)
 {
-    float acc[BB_UK_MAXR][8 * BB_UK_MAXNV];
+    float acc[BB_UK_MAXR][BB_UK_MAXC];
     int R = p->rows, nc = p->nc;
     for (int r = 0; r < R; r++)
         for (int j = 0; j < nc; j++) acc[r][j] = p->accumulate ? p->c[r][j] : 0.0f;
@@ -33,88 +35,109 @@ static void uk_portable(const bb_uk_args *p)
     for (int r = 0; r < R; r++) memcpy(p->c[r], acc[r], (size_t)nc * sizeof(float));
 }
 
-/* ---- AVX2 + FMA ---- */
-#if BB_UK_HAVE_AVX2
-
-static inline __m256i tail_mask(int n)  /* lanes [0, n) on, 1 <= n <= 8 */
-{
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-}
-
-/* R rows x NV vectors; MASK: the last vector holds fewer than 8 columns. R, NV
- * and MASK are constants at every call site, so the loops unroll and the
- * accumulators live in registers. */
-static inline __attribute__((always_inline)) void uk_tile(const bb_uk_args *p, const int R, const int NV,
-                                                          const int MASK)
-{
-    __m256 acc[BB_UK_MAXR][BB_UK_MAXNV];
-    const float *a[BB_UK_MAXR];
-    __m256i m = MASK ? tail_mask(p->nc - 8 * (NV - 1)) : _mm256_setzero_si256();
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) {
-        a[r] = p->a[r];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (!p->accumulate) acc[r][v] = _mm256_setzero_ps();
-            else if (MASK && v == NV - 1) acc[r][v] = _mm256_maskload_ps(p->c[r] + 8 * v, m);
-            else acc[r][v] = _mm256_loadu_ps(p->c[r] + 8 * v);
-        }
-    }
-    const float *b = p->b;
-    const int64_t *col = p->acol, ldb = p->ldb, K = p->k;
-    for (int64_t k = 0; k < K; k++, b += ldb) {
-        int64_t o = col[k];
-        __m256 bv[BB_UK_MAXNV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            bv[v] = (MASK && v == NV - 1) ? _mm256_maskload_ps(b + 8 * v, m) : _mm256_loadu_ps(b + 8 * v);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            __m256 x = _mm256_broadcast_ss(a[r] + o);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(x, bv[v], acc[r][v]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (MASK && v == NV - 1) _mm256_maskstore_ps(p->c[r] + 8 * v, m, acc[r][v]);
-            else _mm256_storeu_ps(p->c[r] + 8 * v, acc[r][v]);
-        }
-}
-
+#if BB_UK_X86
 typedef void (*uk_fn)(const bb_uk_args *p);
+#define UK_MAXNV 4
+#define UK_ROWS2(X, NV) X(1, NV) X(2, NV)
+#define UK_ROWS4(X, NV) UK_ROWS2(X, NV) X(3, NV) X(4, NV)
+#define UK_ROWS6(X, NV) UK_ROWS4(X, NV) X(5, NV) X(6, NV)
+#define UK_ROWS8(X, NV) UK_ROWS6(X, NV) X(7, NV) X(8, NV)
 
-/* rows that fit in 16 registers: R*NV accumulators + NV of B + 1 broadcast */
-static const int avx2_max_rows[BB_UK_MAXNV + 1] = {0, 8, 6, 4, 2};
+/* ---- AVX2 + FMA: 8 floats; rows that fit in 16 registers: R*NV
+ * accumulators + NV of B + 1 broadcast ---- */
+#define UK_TARGET __attribute__((target("avx2,fma")))
+#define UK_ISA(name) uk_avx2_##name
+#define UK_W 8
+#define UK_VEC __m256
+#define UK_MASK __m256i
+#define UK_ZERO() _mm256_setzero_ps()
+#define UK_LOAD(p) _mm256_loadu_ps(p)
+#define UK_LOADM(p, m) _mm256_maskload_ps((p), (m))
+#define UK_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define UK_STOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define UK_BCAST(p) _mm256_broadcast_ss(p)
+#define UK_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+/* lanes [0, n) on, 1 <= n <= 8 */
+#define UK_TAIL(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define UK_SHAPES(X) UK_ROWS8(X, 1) UK_ROWS6(X, 2) UK_ROWS4(X, 3) UK_ROWS2(X, 4)
+static const int avx2_rows[UK_MAXNV + 1] = {0, 8, 6, 4, 2};
+#include "ops/ukernel_tile.h"
+#undef UK_TARGET
+#undef UK_ISA
+#undef UK_W
+#undef UK_ZERO
+#undef UK_LOAD
+#undef UK_LOADM
+#undef UK_STORE
+#undef UK_STOREM
+#undef UK_BCAST
+#undef UK_FMA
+#undef UK_TAIL
+#undef UK_SHAPES
+#undef UK_VEC
+#undef UK_MASK
 
-#define UK_DEF(R, NV)                                                                   \
-    static void uk_##R##x##NV(const bb_uk_args *p) { uk_tile(p, R, NV, 0); }             \
-    static void uk_##R##x##NV##m(const bb_uk_args *p) { uk_tile(p, R, NV, 1); }
-UK_DEF(1, 1) UK_DEF(2, 1) UK_DEF(3, 1) UK_DEF(4, 1) UK_DEF(5, 1) UK_DEF(6, 1) UK_DEF(7, 1) UK_DEF(8, 1)
-UK_DEF(1, 2) UK_DEF(2, 2) UK_DEF(3, 2) UK_DEF(4, 2) UK_DEF(5, 2) UK_DEF(6, 2)
-UK_DEF(1, 3) UK_DEF(2, 3) UK_DEF(3, 3) UK_DEF(4, 3)
-UK_DEF(1, 4) UK_DEF(2, 4)
-#undef UK_DEF
-
-static const uk_fn avx2_table[2][BB_UK_MAXNV][BB_UK_MAXR] = {
-    {{uk_1x1, uk_2x1, uk_3x1, uk_4x1, uk_5x1, uk_6x1, uk_7x1, uk_8x1},
-     {uk_1x2, uk_2x2, uk_3x2, uk_4x2, uk_5x2, uk_6x2, 0, 0},
-     {uk_1x3, uk_2x3, uk_3x3, uk_4x3, 0, 0, 0, 0},
-     {uk_1x4, uk_2x4, 0, 0, 0, 0, 0, 0}},
-    {{uk_1x1m, uk_2x1m, uk_3x1m, uk_4x1m, uk_5x1m, uk_6x1m, uk_7x1m, uk_8x1m},
-     {uk_1x2m, uk_2x2m, uk_3x2m, uk_4x2m, uk_5x2m, uk_6x2m, 0, 0},
-     {uk_1x3m, uk_2x3m, uk_3x3m, uk_4x3m, 0, 0, 0, 0},
-     {uk_1x4m, uk_2x4m, 0, 0, 0, 0, 0, 0}},
-};
+/* ---- AVX-512F: 16 floats; 32 registers hold up to 8 rows x 3 vectors
+ * or 6 rows x 4 (24 accumulators + 4 of B + 1 broadcast) ---- */
+#define UK_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define UK_ISA(name) uk_avx512_##name
+#define UK_W 16
+#define UK_VEC __m512
+#define UK_MASK __mmask16
+#define UK_ZERO() _mm512_setzero_ps()
+#define UK_LOAD(p) _mm512_loadu_ps(p)
+#define UK_LOADM(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define UK_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define UK_STOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define UK_BCAST(p) _mm512_set1_ps(*(p))
+#define UK_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+/* lanes [0, n) on, 1 <= n <= 16 */
+#define UK_TAIL(n) ((__mmask16)((1u << (n)) - 1u))
+#define UK_SHAPES(X) UK_ROWS8(X, 1) UK_ROWS8(X, 2) UK_ROWS8(X, 3) UK_ROWS6(X, 4)
+static const int avx512_rows[UK_MAXNV + 1] = {0, 8, 8, 8, 6};
+#include "ops/ukernel_tile.h"
 #endif
+
+int bb_uk_supported(bb_uk_variant v)
+{
+    switch (v) {
+    case BB_UK_PORTABLE: return 1;
+#if BB_UK_X86
+    case BB_UK_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case BB_UK_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    default: return 0;
+    }
+}
+
+bb_uk_variant bb_uk_best(void)
+{
+    return bb_uk_supported(BB_UK_AVX512) ? BB_UK_AVX512 : bb_uk_supported(BB_UK_AVX2) ? BB_UK_AVX2 : BB_UK_PORTABLE;
+}
+
+const char *bb_uk_name(bb_uk_variant v)
+{
+    return v == BB_UK_AVX512 ? "avx512f" : v == BB_UK_AVX2 ? "avx2+fma" : "portable";
+}
+
+int bb_uk_cols(bb_uk_variant v)
+{
+#if BB_UK_X86
+    if (v == BB_UK_AVX512) return 64;
+#endif
+    (void)v;
+    return 16;
+}
 
 int bb_uk_max_rows(bb_uk_variant v, int nc)
 {
-#if BB_UK_HAVE_AVX2
-    if (v == BB_UK_BEST) return avx2_max_rows[(nc + 7) / 8];
+#if BB_UK_X86
+    if (v == BB_UK_AVX2) return avx2_rows[(nc + 7) / 8];
+    if (v == BB_UK_AVX512) return avx512_rows[(nc + 15) / 16];
 #endif
     (void)v;
     (void)nc;
@@ -123,15 +146,16 @@ int bb_uk_max_rows(bb_uk_variant v, int nc)
 
 void bb_uk_run(bb_uk_variant v, const bb_uk_args *p)
 {
-#if BB_UK_HAVE_AVX2
-    if (v == BB_UK_BEST) {
-        int nv = (p->nc + 7) / 8;
-        avx2_table[(p->nc & 7) != 0][nv - 1][p->rows - 1](p);
+#if BB_UK_X86
+    if (v == BB_UK_AVX2) {
+        uk_avx2_table[(p->nc & 7) != 0][(p->nc + 7) / 8 - 1][p->rows - 1](p);
+        return;
+    }
+    if (v == BB_UK_AVX512) {
+        uk_avx512_table[(p->nc & 15) != 0][(p->nc + 15) / 16 - 1][p->rows - 1](p);
         return;
     }
 #endif
     (void)v;
     uk_portable(p);
 }
-
-const char *bb_uk_best_name(void) { return BB_UK_HAVE_AVX2 ? "avx2+fma" : "portable"; }

@@ -1,19 +1,20 @@
 /* The inner kernel of the fast (NHWC) convolutions: a register tile of R rows
- * by nc <= 8*NV columns, C[r][j] (+)= sum_k A_r[acol[k]] * B[k*ldb + j].
+ * by nc columns, C[r][j] (+)= sum_k A_r[acol[k]] * B[k*ldb + j].
  * Rows of A are pointers (output pixels into a padded input, or (tap, channel)
  * entries), columns an offset table, so one kernel serves forward,
  * backward-data and backward-weights without an im2col copy. The summation
- * order is k = 0, 1, ... for every element, whatever the caller's threads. */
+ * order is k = 0, 1, ... for every element, whatever the caller's threads.
+ * One binary carries every variant; which ones run is what the CPU reports. */
 #ifndef BB_OPS_UKERNEL_H
 #define BB_OPS_UKERNEL_H
 
 #include <stdint.h>
 
 #define BB_UK_MAXR 8   /* rows of a tile */
-#define BB_UK_MAXNV 4  /* 8-float vectors of a tile */
+#define BB_UK_MAXC 64  /* columns of a tile (4 vectors of 16 floats) */
 
 typedef struct {
-    int rows, nc;               /* tile: rows x nc columns (1 <= nc <= 8 * BB_UK_MAXNV) */
+    int rows, nc;               /* tile: rows x nc columns (1 <= nc <= bb_uk_cols(variant)) */
     int accumulate;             /* 1: C += A.B, 0: C = A.B */
     int64_t k;                  /* reduction length */
     const float *a[BB_UK_MAXR]; /* row r reads a[r][acol[k]] */
@@ -23,13 +24,22 @@ typedef struct {
     float *c[BB_UK_MAXR];       /* row r writes nc floats at c[r] */
 } bb_uk_args;
 
-/* Kernel implementations; which one runs is a property of a plan. */
-typedef enum { BB_UK_BEST = 0, BB_UK_PORTABLE = 1 } bb_uk_variant;
+/* Kernel implementations, a property of a plan: plain C (every build and
+ * CPU), AVX2+FMA (8 floats, 16 registers) and AVX-512F (16 floats, 32
+ * registers, masked tails). */
+typedef enum { BB_UK_PORTABLE = 0, BB_UK_AVX2 = 1, BB_UK_AVX512 = 2, BB_UK_NVARIANTS = 3 } bb_uk_variant;
 
+/* 1 when this build has variant v and the CPU and OS run it. */
+int bb_uk_supported(bb_uk_variant v);
+/* The fastest supported variant. */
+bb_uk_variant bb_uk_best(void);
+/* "portable", "avx2+fma" or "avx512f". */
+const char *bb_uk_name(bb_uk_variant v);
+/* The widest tile (columns) of variant v: callers block columns by it. */
+int bb_uk_cols(bb_uk_variant v);
 /* The largest row count a tile of nc columns may have under variant v. */
 int bb_uk_max_rows(bb_uk_variant v, int nc);
+/* v must be supported; p->nc <= bb_uk_cols(v), p->rows <= bb_uk_max_rows(v, p->nc). */
 void bb_uk_run(bb_uk_variant v, const bb_uk_args *p);
-/* "avx2+fma" or "portable": what BB_UK_BEST is in this build. */
-const char *bb_uk_best_name(void);
 
 #endif

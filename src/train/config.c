@@ -87,9 +87,10 @@ const bb_config_field bb_config_fields[] = {
     {"watchdog", BB_CF_FLOAT, F(watchdog), "60", 0.1, 1e6, NULL, "seconds without progress from a rank before the job stops", 0},
     {"checksum-every", BB_CF_INT, F(checksum_every), "100", 0, BIG, NULL, "iterations between cross-rank weight checks (0: never)", 0},
     {"device", BB_CF_CHOICE, F(device), "cpu", 0, 0, "cpu|cuda", "compute device", 0},
-    {"kernels", BB_CF_CHOICE, F(kernels), "fast", 0, 0, "fast|portable|reference",
-     "CPU operators: fast (channels-last direct convolutions), portable (the same in plain C) or reference "
-     "(NCHW im2col + BLAS); the mathematics is the same", 0},
+    {"kernels", BB_CF_CHOICE, F(kernels), "fast", 0, 0, "fast|avx512|avx2|portable|reference",
+     "CPU operators: fast (channels-last direct convolutions on the best register kernels the CPU runs), avx512, "
+     "avx2 or portable (the same with those kernels; refused when the CPU lacks them) or reference (NCHW im2col + "
+     "BLAS); the mathematics is the same", 0},
     {"tf32", BB_CF_BOOL, F(tf32), "1", 0, 1, NULL,
      "cuda: TF32 tensor-core math in convolutions and GEMMs (PyTorch's default for convolutions); 0: full float32", 0},
     {"deterministic", BB_CF_BOOL, F(deterministic), "0", 0, 1, NULL,
@@ -223,6 +224,8 @@ double bb_config_warmup_epochs(const bb_config *c)
 bb_status bb_config_validate(const bb_config *c)
 {
     if (bb_model_check_name(c->model) != BB_OK) return bb_fail_context(BB_ERR_INVALID, "--model");
+    bb_kernels kernels;
+    if (bb_kernels_from_name(c->kernels, &kernels) != BB_OK) return BB_ERR_INVALID;
     if (c->batch_size % c->worker_batch != 0)
         return bb_fail(BB_ERR_INVALID, "--batch-size %lld is not a multiple of --worker-batch %lld: the minibatch kn "
                        "must split into k workers of n samples each", (long long)c->batch_size, (long long)c->worker_batch);

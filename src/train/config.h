@@ -69,7 +69,7 @@ typedef struct bb_config {
     double watchdog;           /* seconds a rank may stay silent before the job stops */
     int64_t checksum_every;    /* iterations between weight checksums across ranks */
     char device[8];            /* cpu | cuda */
-    char kernels[12];          /* fast | portable | reference (CPU operators; same mathematics) */
+    char kernels[12];          /* fast | avx512 | avx2 | portable | reference (CPU operators; same mathematics) */
     int tf32;                  /* cuda: TF32 tensor-core math in convolutions and GEMMs */
     int deterministic;         /* cuda: deterministic convolution algorithms */
     /* not in the table (no flag, never stored): the command said `--resume

@@ -160,9 +160,9 @@ static bb_status setup(bb_trainer *t)
         t->ex[e].w_lo = t->w_lo + a;
         t->ex[e].w_hi = t->w_lo + b;
         if (b - a > most) most = b - a;
-        bb_kernels kern = !strcmp(cfg->kernels, "reference") ? BB_KERNELS_REFERENCE
-                        : !strcmp(cfg->kernels, "portable") ? BB_KERNELS_PORTABLE : BB_KERNELS_FAST;
-        bb_status s = bb_exec_create_with(&t->ex[e].ex, &t->net, t->n, kern);
+        bb_kernels kern;
+        bb_status s = bb_kernels_from_name(cfg->kernels, &kern);
+        if (s == BB_OK) s = bb_exec_create_with(&t->ex[e].ex, &t->net, t->n, kern);
         if (s == BB_OK) s = bb_gradsum_init(&t->gs[e], t->k, t->G, t->ex[e].w_lo, t->ex[e].w_hi);
         if (s != BB_OK) { free(order); return s; }
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `bigbatch bench train`: prints throughput and memory, a per-layer profile with
-# --profile, runs every kernel set, and rejects unknown subcommands and flags.
+# --profile, runs every kernel set the CPU has (and refuses, saying so, the
+# register kernels it lacks), and rejects unknown subcommands and flags.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${BB_BUILD:-build}/bigbatch
@@ -16,6 +17,24 @@ done
 "$bin" bench train "${small[@]}" | grep -q profile && { echo "profile printed without --profile"; exit 1; }
 for k in reference portable; do
     "$bin" bench train "${small[@]}" --kernels "$k" --threads 1 | grep -q "kernels $k"
+done
+"$bin" bench train "${small[@]}" --kernels portable --threads 1 | grep -q "kernels portable (portable)"
+# the instruction sets the CPU reports decide which variants run
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+for k in avx2 avx512; do
+    case $k in avx2) need="avx2 fma" ;; avx512) need="avx512f avx2 fma" ;; esac
+    has=1
+    for f in $need; do [[ $flags == *" $f "* ]] || has=0; done
+    set +e
+    out=$("$bin" bench train "${small[@]}" --kernels "$k" --threads 1 2>&1)
+    rc=$?
+    set -e
+    if [ $has = 1 ]; then
+        [ $rc -eq 0 ] && echo "$out" | grep -q "kernels $k (" || { echo "--kernels $k must run here: $out"; exit 1; }
+    else
+        [ $rc -eq 2 ] && echo "$out" | grep -q "cannot run the $k" || { echo "--kernels $k must be refused here: $out"; exit 1; }
+        echo "--kernels $k refused as expected: $out"
+    fi
 done
 set +e
 "$bin" bench frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || { echo "unknown subcommand must exit 2"; exit 1; }

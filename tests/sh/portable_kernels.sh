@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The fast operators' plain-C fallbacks (what a CPU without AVX2+FMA compiles)
-# against the reference: builds the library and tests with -DBB_NO_SIMD into a
-# temporary folder and runs the fast-kernel, golden and gradient tests there.
+# The fast operators' plain-C paths (what a CPU without AVX2+FMA runs: the
+# portable register kernel and the baseline element-wise loops) against the
+# reference: builds the library and tests with -DBB_NO_SIMD (no vector code,
+# no AVX2 twin) into a temporary folder and runs the fast-kernel, golden and
+# gradient tests there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=$(mktemp -d)

@@ -1,0 +1,51 @@
+/* nhwc.c is compiled twice on x86-64: as itself for the baseline CPU, and by
+ * nhwc_avx2.c with -mavx2 -mfma (the Makefile adds them for that file only),
+ * where vec8.h's 8-lane operations become AVX2 instructions and every public
+ * function gets an _avx2 suffix. The baseline's hot entry points (batch norm,
+ * add + ReLU) hand over to their twin when the CPU runs AVX2+FMA. */
+#ifndef BB_OPS_NHWC_AVX2_H
+#define BB_OPS_NHWC_AVX2_H
+
+#ifdef BB_NHWC_AVX2_TWIN  /* compiling the twin (nhwc_avx2.c) */
+#define bb_bn_nhwc_forward_train bb_bn_nhwc_forward_train_avx2
+#define bb_bn_nhwc_forward_eval bb_bn_nhwc_forward_eval_avx2
+#define bb_bn_nhwc_backward bb_bn_nhwc_backward_avx2
+#define bb_add_relu_forward bb_add_relu_forward_avx2
+#define bb_add_relu_backward bb_add_relu_backward_avx2
+#define bb_maxpool_nhwc_forward bb_maxpool_nhwc_forward_avx2
+#define bb_maxpool_nhwc_backward bb_maxpool_nhwc_backward_avx2
+#define bb_avgpool_nhwc_forward bb_avgpool_nhwc_forward_avx2
+#define bb_avgpool_nhwc_backward bb_avgpool_nhwc_backward_avx2
+#define bb_padshort_nhwc_forward bb_padshort_nhwc_forward_avx2
+#define bb_padshort_nhwc_backward bb_padshort_nhwc_backward_avx2
+#define bb_nchw_to_nhwc bb_nchw_to_nhwc_avx2
+#define bb_nhwc_to_nchw bb_nhwc_to_nchw_avx2
+#define bb_nchw_to_nhwc_add bb_nchw_to_nhwc_add_avx2
+#define bb_nhwc_to_nchw_add bb_nhwc_to_nchw_add_avx2
+#endif
+
+#include "ops/nhwc.h"
+
+#if !defined(BB_NHWC_AVX2_TWIN) && !defined(__AVX2__) && !defined(BB_NO_SIMD) && defined(__GNUC__) && \
+    (defined(__x86_64__) || defined(__i386__))
+/* BB_NHWC_HAND_OVER(fn, (args)) at the top of fn: runs fn's AVX2 twin
+ * instead when the CPU has AVX2+FMA */
+#define BB_NHWC_HAND_OVER(fn, args)                                   \
+    do {                                                              \
+        if (bb_uk_supported(BB_UK_AVX2)) { fn##_avx2 args; return; }  \
+    } while (0)
+void bb_bn_nhwc_forward_train_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                                   const float *beta, float *y, float *save, float *stats, int relu);
+void bb_bn_nhwc_forward_eval_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma,
+                                  const float *beta, const float *rmean, const float *rvar, float *y, int relu);
+void bb_bn_nhwc_backward_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
+                              const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
+                              int relu);
+void bb_add_relu_forward_avx2(int64_t len, const float *a, const float *b, float *y);
+void bb_add_relu_backward_avx2(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
+                               int set_db);
+#else
+#define BB_NHWC_HAND_OVER(fn, args) ((void)0)
+#endif
+
+#endif

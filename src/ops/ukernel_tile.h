@@ -1,0 +1,59 @@
+/* The register tile of ukernel.c, written once over a vector width and
+ * included there once per instruction set, with the width, the vector and
+ * mask types, the load/store/FMA operations, the name prefix, the target
+ * attribute and the list of tile shapes defined before (see ukernel.c). Every
+ * shape R rows x NV vectors exists twice: all vectors full, or the last one
+ * masked to the tile's remaining columns. */
+
+/* R, NV and MASK are constants at every call site, so the loops unroll and
+ * the accumulators live in registers. */
+static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(tile)(const bb_uk_args *p, const int R,
+                                                                         const int NV, const int MASK)
+{
+    UK_VEC acc[BB_UK_MAXR][UK_MAXNV];
+    const float *a[BB_UK_MAXR];
+    UK_MASK m = UK_TAIL(MASK ? p->nc - UK_W * (NV - 1) : UK_W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        a[r] = p->a[r];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            if (!p->accumulate) acc[r][v] = UK_ZERO();
+            else if (MASK && v == NV - 1) acc[r][v] = UK_LOADM(p->c[r] + UK_W * v, m);
+            else acc[r][v] = UK_LOAD(p->c[r] + UK_W * v);
+        }
+    }
+    const float *b = p->b;
+    const int64_t *col = p->acol, ldb = p->ldb, K = p->k;
+    for (int64_t k = 0; k < K; k++, b += ldb) {
+        int64_t o = col[k];
+        UK_VEC bv[UK_MAXNV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = (MASK && v == NV - 1) ? UK_LOADM(b + UK_W * v, m) : UK_LOAD(b + UK_W * v);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            UK_VEC x = UK_BCAST(a[r] + o);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = UK_FMA(x, bv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            if (MASK && v == NV - 1) UK_STOREM(p->c[r] + UK_W * v, m, acc[r][v]);
+            else UK_STORE(p->c[r] + UK_W * v, acc[r][v]);
+        }
+}
+
+#define UK_DEF(R, NV)                                                                                  \
+    static UK_TARGET void UK_ISA(R##x##NV)(const bb_uk_args *p) { UK_ISA(tile)(p, R, NV, 0); }       \
+    static UK_TARGET void UK_ISA(R##x##NV##m)(const bb_uk_args *p) { UK_ISA(tile)(p, R, NV, 1); }
+UK_SHAPES(UK_DEF)
+#undef UK_DEF
+
+/* [masked][vectors - 1][rows - 1]; shapes not in the list stay NULL */
+#define UK_ENTRY(R, NV) [0][NV - 1][R - 1] = UK_ISA(R##x##NV), [1][NV - 1][R - 1] = UK_ISA(R##x##NV##m),
+static const uk_fn UK_ISA(table)[2][UK_MAXNV][BB_UK_MAXR] = {UK_SHAPES(UK_ENTRY)};
+#undef UK_ENTRY
