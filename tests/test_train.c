@@ -39,8 +39,9 @@ static bb_config small_config(const char *model, int64_t kn, int64_t n, int64_t 
     return c;
 }
 
-/* trains `steps` iterations; copies out params, momentum and BN state */
-static void train_steps(const bb_config *cfg, data_pair *d, int steps, float **out, int64_t *len)
+/* trains `steps` iterations; copies out params, momentum and BN state (and
+ * the number of executors when nex is not NULL) */
+static void train_steps_nex(const bb_config *cfg, data_pair *d, int steps, float **out, int64_t *len, int *nex)
 {
     bb_trainer *t = NULL;
     CHECK_OK(bb_trainer_create_with_data(&t, cfg, NULL, &d->train, &d->test));
@@ -55,7 +56,42 @@ static void train_steps(const bb_config *cfg, data_pair *d, int steps, float **o
     memcpy(*out, bb_trainer_params(t), (size_t)net->param_count * 4);
     memcpy(*out + net->param_count, bb_trainer_momentum(t), (size_t)net->param_count * 4);
     memcpy(*out + 2 * net->param_count, bb_trainer_state(t), (size_t)net->state_count * 4);
+    if (nex) *nex = bb_trainer_executors(t);
     bb_trainer_destroy(t);
+}
+
+static void train_steps(const bb_config *cfg, data_pair *d, int steps, float **out, int64_t *len)
+{
+    train_steps_nex(cfg, d, steps, out, len, NULL);
+}
+
+/* kn / n workers on 1 thread, then on each of `threads` (0-terminated): the
+ * same parameters, momentum and BN state bit for bit; `executors` (parallel
+ * to threads) is how the trainer must lay the threads out, so that the
+ * case runs whole workers on separate threads, shares workers' layers among
+ * threads, or both */
+static void check_thread_counts(data_pair *d, const char *width, int64_t kn, int64_t n, const int *threads,
+                                const int *executors)
+{
+    float *ref = NULL, *got = NULL;
+    int64_t len = 0, len2 = 0;
+    bb_config c = small_config("resnet8", kn, n, 1);
+    bb_config_set(&c, "width", width);
+    train_steps(&c, d, 3, &ref, &len);
+    for (int i = 0; threads[i]; i++) {
+        int nex = 0;
+        c.threads = threads[i];
+        train_steps_nex(&c, d, 3, &got, &len2, &nex);
+        CHECK(len == len2 && ref && got);
+        CHECK_MSG(nex == executors[i], "kn %lld / n %lld on %d threads: %d executors, want %d", (long long)kn,
+                  (long long)n, threads[i], nex, executors[i]);
+        if (ref && got)
+            CHECK_MSG(memcmp(ref, got, (size_t)len * 4) == 0, "width %s, kn %lld / n %lld: T = %d differs from T = 1",
+                      width, (long long)kn, (long long)n, threads[i]);
+        free(got);
+        got = NULL;
+    }
+    free(ref);
 }
 
 TEST(trainer_bit_identical_for_any_thread_count)
@@ -75,6 +111,14 @@ TEST(trainer_bit_identical_for_any_thread_count)
         got = NULL;
     }
     free(ref);
+    /* fewer workers than threads: threads share each worker's layers. Width 4
+     * has BN channel counts 4 (the generic loops, one thread) and 8, 16 (the
+     * vector statistics in chunks); width 8 only the latter. */
+    static const char *widths[] = {"4", "8"};
+    for (int w = 0; w < 2; w++) {
+        check_thread_counts(&d, widths[w], 16, 16, (const int[]){2, 3, 0}, (const int[]){1, 1});  /* k = 1 */
+        check_thread_counts(&d, widths[w], 24, 8, (const int[]){2, 3, 4, 0}, (const int[]){1, 3, 1});  /* k = 3 */
+    }
     free_data(&d);
 }
 
