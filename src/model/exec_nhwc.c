@@ -3,8 +3,8 @@
  * callers fill as (n, c, h, w) and which is copied channels-last first when
  * its layouts differ. A ReLU fused into the BN or add before it runs inside
  * that layer (and is timed with it). The executor's team shares the
- * convolutions, batch norms and residual adds; the other layers are small and
- * run on the calling thread. */
+ * convolutions, batch norms, residual adds, max pools and the input's layout
+ * copy; the other layers are small and run on the calling thread. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
 #include "util/pool.h"
@@ -48,6 +48,40 @@ static void add_relu_bwd_range(void *arg, int64_t lo, int64_t hi, int t)
                          j->db ? j->db + lo : NULL, j->set_db);
 }
 
+/* per-image work on a team: images [lo, hi) of a max pool or the input's layout copy */
+typedef struct {
+    const bb_maxpool *mp;
+    int64_t in_len, out_len, c, hw;  /* floats per image */
+    const float *x, *dy;
+    float *y, *dx;
+    int32_t *argmax;
+} image_job;
+
+static void maxpool_fwd_images(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const image_job *j = arg;
+    bb_maxpool_nhwc_forward(j->mp, hi - lo, j->x + lo * j->in_len, j->y + lo * j->out_len, j->argmax + lo * j->out_len);
+}
+
+static void maxpool_bwd_images(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const image_job *j = arg;
+    bb_maxpool_nhwc_backward(j->mp, hi - lo, j->argmax + lo * j->out_len, j->dy + lo * j->out_len, j->dx + lo * j->in_len);
+}
+
+static void to_channels_last_images(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const image_job *j = arg;
+    bb_nchw_to_nhwc(hi - lo, j->c, j->hw, j->x + lo * j->in_len, j->y + lo * j->in_len);
+}
+
+static image_job maxpool_job(const bb_net *net, const bb_exec *ex, const bb_layer *l)
+{
+    image_job j = {&l->op.mp, bb_tensor_len(net, l->in[0]), bb_tensor_len(net, l->out), 0, 0, NULL, NULL, NULL, NULL,
+                   bb_exec_saved(ex, l)};
+    return j;
+}
+
 size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max)
 {
     size_t ws = 0;
@@ -68,7 +102,9 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
     const bb_dims *in = &net->tensors[net->input];
     if (ex->in_cl) {
         BB_PROF_START(ex);
-        bb_nchw_to_nhwc(n, in->c, in->h * in->w, ex->act[net->input], ex->in_cl);
+        image_job j = {NULL, in->c * in->h * in->w, 0, in->c, in->h * in->w, ex->act[net->input], NULL, ex->in_cl,
+                       NULL, NULL};
+        bb_pool_for(ex->team, n, 1, to_channels_last_images, &j);
         BB_PROF_STOP(ex, fwd, BB_PROF_LAYOUT);
     }
     for (int i = 0; i < net->nlayers; i++) {
@@ -101,7 +137,13 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
                 bb_add_forward(len, x, act_cl(ex, l->in[1]), y);
             }
             break;
-        case BB_L_MAXPOOL: bb_maxpool_nhwc_forward(&l->op.mp, n, x, y, bb_exec_saved(ex, l)); break;
+        case BB_L_MAXPOOL: {
+            image_job j = maxpool_job(net, ex, l);
+            j.x = x;
+            j.y = y;
+            bb_pool_for(ex->team, n, 1, maxpool_fwd_images, &j);
+            break;
+        }
         case BB_L_AVGPOOL: bb_avgpool_nhwc_forward(n, d->c, d->h * d->w, x, y); break;
         case BB_L_LINEAR:
             if (linear_transposes(net, l->in[0])) {
@@ -160,7 +202,13 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
                 bb_add_backward(len, dy, dx[0], dx[1]);
             }
             break;
-        case BB_L_MAXPOOL: if (dx[0]) bb_maxpool_nhwc_backward(&l->op.mp, n, bb_exec_saved(ex, l), dy, dx[0]); break;
+        case BB_L_MAXPOOL: {
+            image_job j = maxpool_job(net, ex, l);
+            j.dy = dy;
+            j.dx = dx[0];
+            if (dx[0]) bb_pool_for(ex->team, n, 1, maxpool_bwd_images, &j);
+            break;
+        }
         case BB_L_AVGPOOL: if (dx[0]) bb_avgpool_nhwc_backward(n, d->c, d->h * d->w, dy, dx[0]); break;
         case BB_L_LINEAR:
             if (linear_transposes(net, l->in[0])) {
