@@ -44,10 +44,10 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     if (!cl) threads = 1;
     int T = net->ntensors;
     int64_t *act_off = malloc((size_t)T * sizeof *act_off), *grad_off = malloc((size_t)T * sizeof *grad_off);
-    int64_t act_total = 0, grad_total = 0;
+    int64_t total = 0;
     ex->fuse = calloc((size_t)net->nlayers + 1, 1);
     if (!act_off || !grad_off || !ex->fuse ||
-        bb_exec_plan(net, n_max, cl, ex->fuse, act_off, grad_off, &act_total, &grad_total) != BB_OK) {
+        bb_exec_plan(net, n_max, cl, ex->fuse, act_off, grad_off, &total) != BB_OK) {
         free(act_off);
         free(grad_off);
         bb_exec_destroy(ex);
@@ -68,12 +68,11 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     size_t in_len = (size_t)(n_max * bb_tensor_len(net, net->input));
     ex->act = calloc((size_t)T, sizeof *ex->act);
     ex->grad = calloc((size_t)T, sizeof *ex->grad);
-    ex->act_buf = bb_alloc((size_t)act_total * sizeof(float));
-    ex->grad_buf = bb_alloc((size_t)grad_total * sizeof(float));
+    ex->arena = bb_alloc((size_t)total * sizeof(float));
     ex->save = bb_alloc((size_t)(net->save_fixed + n_max * net->save_per_sample) + 64);
     ex->ws = bb_alloc(ws * sizeof(float) + 64);
     ex->labels = bb_alloc((size_t)n_max * sizeof(int32_t));
-    int bad = !ex->act || !ex->grad || !ex->act_buf || !ex->grad_buf || !ex->save || !ex->ws || !ex->labels;
+    int bad = !ex->act || !ex->grad || !ex->arena || !ex->save || !ex->ws || !ex->labels;
     if (!bad && cl && in->c > 1 && in->h * in->w > 1) {
         ex->in_cl = bb_alloc(in_len * sizeof(float));
         ex->din_cl = bb_alloc(in_len * sizeof(float));
@@ -84,7 +83,7 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
         free(grad_off);
         bb_exec_destroy(ex);
         return bb_fail(BB_ERR_NOMEM, "executor: cannot allocate %.1f MiB of activations for batch %lld",
-                       (double)(act_total + grad_total) * 4 / 1048576.0, (long long)n_max);
+                       (double)total * 4 / 1048576.0, (long long)n_max);
     }
     if (threads > 1) {
         bb_status s = bb_pool_create(&ex->team, threads);
@@ -96,8 +95,8 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
         }
     }
     for (int t = 0; t < T; t++) {
-        ex->act[t] = act_off[t] < 0 ? NULL : ex->act_buf + act_off[t];
-        ex->grad[t] = grad_off[t] < 0 ? NULL : ex->grad_buf + grad_off[t];
+        ex->act[t] = act_off[t] < 0 ? NULL : ex->arena + act_off[t];
+        ex->grad[t] = grad_off[t] < 0 ? NULL : ex->arena + grad_off[t];
     }
     free(act_off);
     free(grad_off);
@@ -110,8 +109,7 @@ void bb_exec_destroy(bb_exec *ex)
     free(ex->act);
     free(ex->grad);
     free(ex->fuse);
-    bb_free(ex->act_buf);
-    bb_free(ex->grad_buf);
+    bb_free(ex->arena);
     bb_free(ex->save);
     bb_free(ex->ws);
     bb_free(ex->labels);

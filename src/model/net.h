@@ -109,8 +109,8 @@ typedef struct {
     int64_t n_max;
     bb_kernels kernels;
     struct bb_pool *team;       /* threads sharing each layer (channels-last modes); NULL: one */
-    float *act_buf, *grad_buf;  /* all tensors, (n_max, c, h, w) or (n_max, h, w, c) each */
-    float **act, **grad;        /* per tensor views (NULL: fused away) */
+    float *arena;               /* activations and gradients, (n_max, c, h, w) or (n_max, h, w, c) each */
+    float **act, **grad;        /* per tensor views (NULL: fused away); channels last: shared by liveness */
     unsigned char *save;        /* BN mean/invstd, pool argmax */
     float *ws;                  /* conv workspace */
     int32_t *labels;            /* n_max labels of the current batch */
