@@ -6,8 +6,10 @@
  * in forward or in backward (conv and linear read their input, BN its input
  * and a fused ReLU's output, the residual add + ReLU its output); a gradient
  * from its last reader's backward step (which zeroes or stores it) to its
- * producer's (which consumes it). Tensors whose lives do not overlap share a
- * buffer, so gradients reuse activations that backward no longer needs. */
+ * producer's (which consumes it). Gradients share a few buffers; those and
+ * the activations are then placed in one arena, largest first, each at the
+ * lowest offset free of everything live at the same time, so gradients reuse
+ * activations that backward is done with. */
 #include "model/exec_internal.h"
 
 #include <stdlib.h>
@@ -78,62 +80,93 @@ static void plan_lives(const bb_net *net, int64_t n_max, const unsigned char *fu
         if (v[t].size > 0 && (v[t].start < -1 || v[t].end < v[t].start)) v[t].own = 1;  /* never read: its own */
 }
 
-/* the smallest free buffer that fits, else the largest free one; among those of kind k when any is free */
-static int pick(const int64_t *cap, const int *busy, const int *kind, int nbuf, int64_t need, int k)
+/* Gradients share a few buffers, by a sweep over time: at each time the
+ * gradients starting then take the smallest free buffer that fits (else the
+ * largest free one, grown), then those ending free theirs. group[j] is item
+ * j's buffer (activations: one each; -1: memory of its own or none); returns
+ * the count, with their sizes in gsize. */
+static int group_items(const life *v, int n, int n_act, int t_first, int t_last, int *group, int64_t *gsize,
+                       int *busy)
 {
-    int best = -1;
-    for (int pass = 0; pass < 2 && best < 0; pass++)
-        for (int b = 0; b < nbuf; b++)
-            if (!busy[b] && (pass || kind[b] == k) &&
-                (best < 0 || (cap[best] < need ? cap[b] > cap[best] : cap[b] >= need && cap[b] < cap[best])))
-                best = b;
-    return best;
-}
-
-/* Buffers by a sweep over time: at each time the items starting then take a
- * free buffer (pick; gradients prefer buffers gradients held, which keeps them
- * in a few), growing it if needed, then the items ending then free theirs.
- * Items [0, n_act) are activations, the rest gradients. Returns the total;
- * off[j] = -1 without memory. */
-static int64_t plan_buffers(const life *v, int n, int n_act, int t_first, int t_last, int64_t *off)
-{
-    int64_t *cap = malloc((size_t)n * sizeof *cap), *start = malloc((size_t)(n + 1) * sizeof *start);
-    int *busy = malloc((size_t)n * sizeof *busy), *buf_of = malloc((size_t)n * sizeof *buf_of);
-    int *kind = malloc((size_t)n * sizeof *kind);
-    int64_t pos = 0;
-    if (!cap || !start || !busy || !buf_of || !kind) {  /* no plan: every item its own memory */
-        for (int j = 0; j < n; j++) {
-            off[j] = v[j].size > 0 ? pos : -1;
-            pos += v[j].size;
-        }
-        free(cap); free(start); free(busy); free(buf_of); free(kind);
-        return pos;
-    }
-    int nbuf = 0;
-    for (int j = 0; j < n; j++) buf_of[j] = -1;
+    int ng = 0;
+    for (int j = 0; j < n; j++) group[j] = -1;
+    for (int j = 0; j < n_act; j++)
+        if (v[j].size > 0 && !v[j].own) { group[j] = ng; gsize[ng++] = v[j].size; }
+    int first = ng;
     for (int time = t_first; time <= t_last; time++) {
-        for (int j = 0; j < n; j++) {
+        for (int j = n_act; j < n; j++) {
             if (v[j].start != time || v[j].size <= 0 || v[j].own) continue;
             int64_t need = v[j].size;
-            int best = pick(cap, busy, kind, nbuf, need, j >= n_act);
-            if (best < 0) { best = nbuf++; cap[best] = 0; }
-            if (cap[best] < need) cap[best] = need;
+            int best = -1;
+            for (int b = first; b < ng; b++)
+                if (!busy[b] && (best < 0 || (gsize[best] < need ? gsize[b] > gsize[best]
+                                                                 : gsize[b] >= need && gsize[b] < gsize[best])))
+                    best = b;
+            if (best < 0) { best = ng++; gsize[best] = 0; }
+            if (gsize[best] < need) gsize[best] = need;
             busy[best] = 1;
-            kind[best] = j >= n_act;
-            buf_of[j] = best;
+            group[j] = best;
         }
-        for (int j = 0; j < n; j++)
-            if (v[j].end == time && buf_of[j] >= 0) busy[buf_of[j]] = 0;
+        for (int j = n_act; j < n; j++)
+            if (v[j].end == time && group[j] >= 0) busy[group[j]] = 0;
     }
-    for (int b = 0; b < nbuf; b++) { start[b] = pos; pos += cap[b]; }
+    return ng;
+}
+
+/* Offsets: groups largest first, each at the lowest offset where it overlaps
+ * no placed group that is live at the same time as it. Returns the total;
+ * off[j] = -1 without memory; items of their own go after the groups. */
+static int64_t plan_offsets(const life *v, int n, int n_act, int t_first, int t_last, int64_t *off)
+{
+    int *group = malloc((size_t)n * sizeof *group), *busy = calloc((size_t)n, sizeof *busy);
+    int *order = malloc((size_t)n * sizeof *order), *placed = malloc((size_t)n * sizeof *placed);
+    int64_t *gsize = malloc((size_t)n * sizeof *gsize), *goff = malloc((size_t)n * sizeof *goff);
+    unsigned char *clash = NULL;
+    int ng = 0, ok = group && busy && order && placed && gsize && goff;
+    if (ok) {
+        ng = group_items(v, n, n_act, t_first, t_last, group, gsize, busy);
+        clash = calloc((size_t)ng * (size_t)ng + 1, 1);
+        ok = clash != NULL;
+    }
+    int64_t total = 0;
+    if (ok) {
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++)
+                if (group[a] >= 0 && group[b] >= 0 && group[a] != group[b] && v[a].start <= v[b].end &&
+                    v[b].start <= v[a].end)
+                    clash[(size_t)group[a] * (size_t)ng + (size_t)group[b]] = 1;
+        for (int g = 0; g < ng; g++) order[g] = g;
+        for (int i = 1; i < ng; i++)  /* by size, largest first (insertion sort: stable) */
+            for (int k = i; k > 0 && gsize[order[k]] > gsize[order[k - 1]]; k--) {
+                int tmp = order[k]; order[k] = order[k - 1]; order[k - 1] = tmp;
+            }
+        int np = 0;
+        for (int i = 0; i < ng; i++) {
+            int g = order[i];
+            int64_t at = 0;
+            for (int moved = 1; moved;) {  /* past every clashing placed group that overlaps [at, at + size) */
+                moved = 0;
+                for (int k = 0; k < np; k++) {
+                    int h = placed[k];
+                    if (clash[(size_t)g * (size_t)ng + (size_t)h] && goff[h] < at + gsize[g] && at < goff[h] + gsize[h]) {
+                        at = goff[h] + gsize[h];
+                        moved = 1;
+                    }
+                }
+            }
+            goff[g] = at;
+            placed[np++] = g;
+            if (at + gsize[g] > total) total = at + gsize[g];
+        }
+    }
     for (int j = 0; j < n; j++) {
         if (v[j].size <= 0) { off[j] = -1; continue; }
-        if (buf_of[j] >= 0) { off[j] = start[buf_of[j]]; continue; }
-        off[j] = pos;
-        pos += v[j].size;
+        if (ok && group[j] >= 0) { off[j] = goff[group[j]]; continue; }
+        off[j] = total;  /* its own (or no plan) */
+        total += v[j].size;
     }
-    free(cap); free(start); free(busy); free(buf_of); free(kind);
-    return pos;
+    free(group); free(busy); free(order); free(placed); free(gsize); free(goff); free(clash);
+    return total;
 }
 
 bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsigned char *fuse,
@@ -171,7 +204,7 @@ bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsi
         return BB_ERR_NOMEM;
     }
     plan_lives(net, n_max, fuse, act_off, v);
-    *total = plan_buffers(v, 2 * T, T, -1, 2 * net->nlayers + 1, off);
+    *total = plan_offsets(v, 2 * T, T, -1, 2 * net->nlayers + 1, off);
     memcpy(act_off, off, (size_t)T * sizeof *off);
     memcpy(grad_off, off + T, (size_t)T * sizeof *off);
     free(v);
