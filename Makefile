@@ -97,7 +97,7 @@ BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench_%)
 MPITEST_C := $(sort $(wildcard tests/mpi/*.c))
 MPITEST_BIN := $(if $(filter 1,$(MPI)),$(MPITEST_C:tests/mpi/%.c=$(BUILD)/bb_mpi_%))
 
-.PHONY: all test clean info bench
+.PHONY: all test clean info bench install
 all: info $(BUILD)/bigbatch $(BUILD)/bb_tests $(BENCH_BIN) $(MPITEST_BIN)
 
 info:
@@ -137,6 +137,24 @@ $(BUILD)/%.cu.o: %.cu
 
 test: all
 	BB_BUILD=$(BUILD) scripts/run_tests.sh
+
+# `make install PREFIX=DIR` (default /usr/local; DESTDIR for staging): the
+# static library, include/bigbatch.h, the command, and lib/pkgconfig/bigbatch.pc.
+# The library is static, so the .pc lists every library a link needs (BLAS,
+# image codecs, MPI and CUDA when built with them) in Libs: a plain
+# `pkg-config --libs bigbatch` links.
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+PC_LIBS := $(LDFLAGS_SAN) $(LDLIBS) $(if $(filter 1,$(MPI)),$(shell mpicc --showme:link 2>/dev/null))
+install: $(BUILD)/libbigbatch.a $(BUILD)/bigbatch
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/libbigbatch.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/bigbatch.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BUILD)/bigbatch $(DESTDIR)$(PREFIX)/bin/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: bigbatch' 'Description: ResNet training with large-minibatch synchronous SGD' 'Version: $(VERSION)' \
+	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lbigbatch $(PC_LIBS)' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/bigbatch.pc
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz build-cuda build-san-cuda build-tsan-cuda

@@ -23,7 +23,7 @@ CHECKPOINT_FLAGS=(--data synthetic --synthetic-shape 1x8x8 --synthetic-train 64 
 max_len() {
     case $1 in
         cifar) echo 6200 ;;          # two CIFAR-100 records
-        checkpoint) echo 16384 ;;    # the seed checkpoint is about 10 KB
+        checkpoint) echo 16384 ;;    # the seed checkpoint is about 13 KB
         image) echo 8192 ;;
         idx|idx_gzip) echo 2048 ;;
         *) echo 4096 ;;
@@ -84,6 +84,38 @@ put("cifar", "c10-gzip", b"\x02" + rec10(1))
 put("cifar", "c100-gzip2", b"\x07" + rec100(0, 5) + rec100(1, 6))
 ck = open(sys.argv[1], "rb").read()
 put("checkpoint", "bigbatch", ck)
+# damaged checkpoints (seed-bigbatch-v1, a checkpoint from before checksums,
+# is stored as it was made): as is, or with the checksums made right again
+# ("sealed"), so that the checks behind them are seeded too
+import zlib
+def seal(b):
+    n = struct.unpack("<Q", b[:8])[0]
+    key = b'"crc32.header":"'
+    i = b.index(key, 8) + len(key)
+    return b[:i] + b"%08x" % zlib.crc32(b[:i] + b"0" * 8 + b[i + 8:8 + n]) + b[i + 8:]
+def edit(b, old, new):
+    n = struct.unpack("<Q", b[:8])[0]
+    h = b[8:8 + n]
+    assert old in h, old
+    h = h.replace(old, new, 1)
+    return seal(struct.pack("<Q", len(h)) + h + b[8 + n:])
+hl0 = struct.unpack("<Q", ck[:8])[0]
+ckh = json.loads(ck[8:8 + hl0])
+put("checkpoint", "v2-flipped-data", ck[:-1] + bytes([ck[-1] ^ 1]))
+put("checkpoint", "v2-flipped-header", ck[:40] + bytes([ck[40] ^ 1]) + ck[41:])
+put("checkpoint", "v2-appended", ck + b"garbage!" * 125)
+o0, o1 = ckh["param/conv1.weight"]["data_offsets"], ckh["momentum/conv1.weight"]["data_offsets"]
+a, b = b'"data_offsets":[%d,%d]' % tuple(o0), b'"data_offsets":[%d,%d]' % tuple(o1)
+put("checkpoint", "v2-swapped-offsets", edit(edit(edit(ck, a, b"X"), b, a), b"X", b))
+put("checkpoint", "v2-permuted-shape", edit(ck, b'"shape":[2,1,3,3]', b'"shape":[1,2,3,3]'))
+put("checkpoint", "v2-renamed-key", edit(ck, b'"config.lr"', b'"config.Lr"'))
+put("checkpoint", "v2-absurd-step", edit(ck, b'"step":"1"', b'"step":"99999999999"'))
+put("checkpoint", "v2-epoch-seen", edit(ck, b'"epoch_seen":"32"', b'"epoch_seen":"31"'))
+d0 = 8 + hl0 + o0[0]
+nan = ck[:d0] + struct.pack("<f", float("nan")) + ck[d0 + 4:]
+crc = b"%08x" % zlib.crc32(nan[d0:8 + hl0 + o0[1]])
+old = ckh["__metadata__"]["crc32.tensor.param/conv1.weight"].encode()
+put("checkpoint", "v2-nan", edit(nan, b'"crc32.tensor.param/conv1.weight":"' + old, b'"crc32.tensor.param/conv1.weight":"' + crc))
 hl = struct.unpack("<Q", ck[:8])[0]
 put("json", "checkpoint-header", ck[8:8 + hl])
 def st(tensors, meta=None):
@@ -114,7 +146,7 @@ ix = open(f"{img}/index", "rb").read()
 put("image_index", "index", b"\x00" + ix[:-4])      # the harness appends the CRC
 put("image_index", "index-raw", b"\x80" + ix)       # as written, CRC included
 PY
-    printf '"dtype"\n"shape"\n"data_offsets"\n"__metadata__"\n"F32"\n"I32"\n"F64"\n"U8"\n"BOOL"\n"format"\n"step"\n"lr_prev"\n"config."\n"param/"\n"momentum/"\n"state/"\n' > fuzz/dict/checkpoint.dict
+    printf '"dtype"\n"shape"\n"data_offsets"\n"__metadata__"\n"F32"\n"I32"\n"F64"\n"U8"\n"BOOL"\n"format"\n"step"\n"lr_prev"\n"config."\n"param/"\n"momentum/"\n"state/"\n"crc32.header"\n"crc32.tensor."\n"bigbatch-checkpoint-1"\n"bigbatch-checkpoint-2"\n"epoch_seen"\n' > fuzz/dict/checkpoint.dict
     printf '"{"\n"}"\n"["\n"]"\n":"\n","\n"true"\n"false"\n"null"\n"\\\\u"\n"\\\\ud800"\n"\\\\udc00"\n"e+"\n"-0"\n"1E-9"\n' > fuzz/dict/json.dict
 }
 

@@ -4,6 +4,7 @@
  * input gradient. Also the layer profile: filled when attached, untouched
  * when not. */
 #include "test.h"
+#include "fixture.h"
 #include "gradcheck.h"
 
 #include "model/models.h"
@@ -11,16 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
 
 typedef struct {
     float *logits, *eval_logits, *stats, *grad, *dinput;
@@ -75,11 +66,11 @@ static double compare_executors(const bb_net *net, int64_t n, uint64_t seed)
     int64_t classes = net->tensors[net->output].c;
     for (int k = BB_KERNELS_FAST; k <= BB_KERNELS_PORTABLE; k++) {
         run_net(net, (bb_kernels)k, n, params, state, x, labels, &got, NULL);
-        double e[5] = {rel_err(got.logits, ref.logits, n * classes), rel_err(got.eval_logits, ref.eval_logits, n * classes),
-                       rel_err(got.stats, ref.stats, net->stat_count), rel_err(got.dinput, ref.dinput, in_len), 0};
+        double e[5] = {fx_rel_l2(got.logits, ref.logits, n * classes), fx_rel_l2(got.eval_logits, ref.eval_logits, n * classes),
+                       fx_rel_l2(got.stats, ref.stats, net->stat_count), fx_rel_l2(got.dinput, ref.dinput, in_len), 0};
         for (int i = 0; i < net->nparams; i++) {
             const bb_param *p = &net->params[i];
-            double pe = rel_err(got.grad + p->offset, ref.grad + p->offset, p->count);
+            double pe = fx_rel_l2(got.grad + p->offset, ref.grad + p->offset, p->count);
             if (pe > e[4]) e[4] = pe;
             if (pe > 1e-4) fprintf(stderr, "  %s: gradient of %s differs by %.3g\n", net->model_desc, p->name, pe);
         }

@@ -4,6 +4,7 @@
  * The numbers come from tests/fixtures/make_golden.py (PyTorch in float64);
  * each tensor must agree to a relative error ||a - b|| / ||b|| <= 1e-4. */
 #include "test.h"
+#include "fixture.h"
 
 #include "model/models.h"
 #include "util/mem.h"
@@ -13,16 +14,6 @@
 #include <string.h>
 
 #define GOLDEN_TOL 1e-4
-
-static double rel_l2(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
 
 static const char *meta(const bb_st_file *f, const char *tag, const char *key)
 {
@@ -63,7 +54,7 @@ static void golden_case(const bb_st_file *f, const char *tag)
     bb_net_forward(&net, &ex, n, params, state, 1, stats);
     float *want = bb_alloc((size_t)(n * spec.classes) * 4 + 4);
     CHECK_OK(bb_st_get_f32(f, (snprintf(name, sizeof name, "%s/logits", tag), name), want, n * spec.classes));
-    double e = rel_l2(bb_exec_logits(&ex), want, n * spec.classes);
+    double e = fx_rel_l2(bb_exec_logits(&ex), want, n * spec.classes);
     CHECK_MSG(e <= GOLDEN_TOL, "%s logits: relative error %.3g", tag, e);
     float loss_want = 0;
     CHECK_OK(bb_st_get_f32(f, (snprintf(name, sizeof name, "%s/loss", tag), name), &loss_want, 1));
@@ -77,7 +68,7 @@ static void golden_case(const bb_st_file *f, const char *tag)
         float *g = bb_alloc((size_t)p->count * 4);
         snprintf(name, sizeof name, "%s/grad/%s", tag, p->name);
         CHECK_OK(bb_st_get_f32(f, name, g, p->count));
-        e = rel_l2(grad + p->offset, g, p->count);
+        e = fx_rel_l2(grad + p->offset, g, p->count);
         CHECK_MSG(e <= GOLDEN_TOL, "%s gradient %s: relative error %.3g", tag, p->name, e);
         if (e > worst) worst = e;
         bb_free(g);
@@ -91,7 +82,7 @@ static void golden_case(const bb_st_file *f, const char *tag)
         float *rm = bb_alloc((size_t)C * 4), *rv = bb_alloc((size_t)C * 4);
         CHECK_OK(bb_st_get_f32(f, (snprintf(name, sizeof name, "%s/state/%s.running_mean", tag, l->name), name), rm, C));
         CHECK_OK(bb_st_get_f32(f, (snprintf(name, sizeof name, "%s/state/%s.running_var", tag, l->name), name), rv, C));
-        e = fmax(rel_l2(state + l->run_off, rm, C), rel_l2(state + l->run_off + C, rv, C));
+        e = fmax(fx_rel_l2(state + l->run_off, rm, C), fx_rel_l2(state + l->run_off + C, rv, C));
         CHECK_MSG(e <= GOLDEN_TOL, "%s running statistics of %s: relative error %.3g", tag, l->name, e);
         bb_free(rm); bb_free(rv);
     }

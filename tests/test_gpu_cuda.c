@@ -6,10 +6,12 @@
  * the suite runs anywhere; scripts/gpu_check.sh runs it on a GPU machine and
  * collects the "gpu-op" lines into its table. */
 #include "test.h"
+#include "fixture.h"
 #include "gpu_compare.h"
 
 #include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
+#include "util/hooks.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
@@ -181,8 +183,6 @@ TEST(cuda_loss_optimizer_and_reduction_kernels_match_the_cpu)
 
 /* ---- the trainer on the GPU against the CPU ---- */
 
-typedef struct { bb_dataset train, test; } data_pair;
-
 static bb_config cfg_for(const char *model, int tf32)
 {
     bb_config c;
@@ -198,33 +198,25 @@ static bb_config cfg_for(const char *model, int tf32)
     return c;
 }
 
-static double rel(const float *a, const float *b, int64_t len)
-{
-    double worst = 0, big = 0;
-    for (int64_t i = 0; i < len; i++) {
-        worst = fmax(worst, fabs((double)a[i] - b[i]));
-        big = fmax(big, fabs(b[i]));
-    }
-    return big > 0 ? worst / big : worst;
-}
-
 TEST(cuda_trainer_matches_the_cpu_trainer)
 {
     NEED_GPU(0, probe);
     bb_dev_destroy(probe);
-    data_pair dp;
-    CHECK_OK(bb_dataset_synthetic(&dp.train, &dp.test, 960, 200, 1, 16, 16, 5, 4));
-    bb_augment_default(&dp.train.aug, &dp.train);
-    dp.test.aug = dp.train.aug;
+    fx_data dp;
+    fx_synthetic(&dp, 960, 200, 1, 16, 16, 5, 4);
     /* fp32 (tight), TF32, and fp32 with the workers in 3 chunks of 2 */
     for (int v = 0; v < 3; v++) {
         bb_config c = cfg_for("resnet8", v == 1);
         bb_config cc = c;
         bb_config_set(&cc, "device", "cpu");
-        if (v == 2) setenv("BB_GPU_CHUNK_WORKERS", "2", 1);
+        bb_hooks h;
+        bb_hooks_default(&h);
+        h.gpu_chunk_workers = v == 2 ? 2 : 0;
+        bb_hooks_set(&h);
         bb_trainer *g = NULL, *cpu = NULL;
         CHECK_OK(bb_trainer_create_with_data(&g, &c, NULL, &dp.train, &dp.test));
-        unsetenv("BB_GPU_CHUNK_WORKERS");
+        bb_hooks_default(&h);
+        bb_hooks_set(&h);
         CHECK_OK(bb_trainer_create_with_data(&cpu, &cc, NULL, &dp.train, &dp.test));
         if (!g || !cpu) { bb_trainer_destroy(g); bb_trainer_destroy(cpu); continue; }
         double worst = 0;
@@ -235,8 +227,8 @@ TEST(cuda_trainer_matches_the_cpu_trainer)
             worst = fmax(worst, fabs(a.loss - b.loss) / b.loss);
         }
         const bb_net *net = bb_trainer_net(cpu);
-        double dpar = rel(bb_trainer_params(g), bb_trainer_params(cpu), net->param_count);
-        double dst = rel(bb_trainer_state(g), bb_trainer_state(cpu), net->state_count);
+        double dpar = fx_rel_max(bb_trainer_params(g), bb_trainer_params(cpu), net->param_count);
+        double dst = fx_rel_max(bb_trainer_state(g), bb_trainer_state(cpu), net->state_count);
         bb_eval_result eg, ec;
         CHECK_OK(bb_trainer_evaluate(g, &eg));
         CHECK_OK(bb_trainer_evaluate(cpu, &ec));
@@ -249,18 +241,15 @@ TEST(cuda_trainer_matches_the_cpu_trainer)
         bb_trainer_destroy(g);
         bb_trainer_destroy(cpu);
     }
-    bb_dataset_free(&dp.train);
-    bb_dataset_free(&dp.test);
+    fx_data_free(&dp);
 }
 
 TEST(cuda_checkpoints_move_between_gpu_and_cpu)
 {
     NEED_GPU(0, probe);
     bb_dev_destroy(probe);
-    data_pair dp;
-    CHECK_OK(bb_dataset_synthetic(&dp.train, &dp.test, 960, 200, 1, 16, 16, 5, 4));
-    bb_augment_default(&dp.train.aug, &dp.train);
-    dp.test.aug = dp.train.aug;
+    fx_data dp;
+    fx_synthetic(&dp, 960, 200, 1, 16, 16, 5, 4);
     bb_config c = cfg_for("resnet8", 0), cc = c;
     bb_config_set(&cc, "device", "cpu");
     char path[600];
@@ -290,6 +279,5 @@ TEST(cuda_checkpoints_move_between_gpu_and_cpu)
     }
     bb_trainer_destroy(g);
     bb_trainer_destroy(cpu);
-    bb_dataset_free(&dp.train);
-    bb_dataset_free(&dp.test);
+    fx_data_free(&dp);
 }

@@ -5,12 +5,14 @@
  * the CPU trainer, all on the host backend (src/gpu/dev_host.c), which runs
  * the very arithmetic of the CUDA kernels (src/gpu/kern.h) in loops. */
 #include "test.h"
+#include "fixture.h"
 #include "gpu_compare.h"
 
 #include "gpu/gnet.h"
 #include "model/models.h"
 #include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
+#include "util/hooks.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
@@ -255,46 +257,21 @@ TEST(gpu_kernels_xent_sgd_running_match_the_cpu_bit_for_bit)
 
 /* ---- the device trainer on the host backend against the CPU trainer ---- */
 
-typedef struct { bb_dataset train, test; } data_pair;
-
-static void make_data(data_pair *d)
-{
-    CHECK_OK(bb_dataset_synthetic(&d->train, &d->test, 512, 100, 1, 12, 12, 4, 3));
-    bb_augment_default(&d->train.aug, &d->train);
-    d->test.aug = d->train.aug;
-}
-
+/* the configuration of these tests: 6 workers, the lr changes every step */
 static bb_config small_config(const char *model)
 {
-    bb_config c;
-    bb_config_defaults(&c);
-    bb_config_set(&c, "model", model);
-    bb_config_set(&c, "width", "4");
-    bb_config_set(&c, "warmup-epochs", "1");  /* lr changes every step */
-    c.batch_size = 48;
-    c.worker_batch = 8;                       /* k = 6 */
-    c.threads = 2;
-    c.epochs = 2;
+    bb_config c = fx_config(model, 4, 48, 8, 2);
+    bb_config_set(&c, "warmup-epochs", "1");
     return c;
 }
 
-static bb_trainer *gpu_trainer(const bb_config *c, data_pair *d, bb_comm *comm)
+static bb_trainer *gpu_trainer(const bb_config *c, fx_data *d, bb_comm *comm)
 {
     bb_dev *dev = NULL;
     CHECK_OK(bb_dev_host_create(&dev, NULL));
     bb_trainer *t = NULL;
     CHECK_OK(bb_trainer_create_dev(&t, c, comm, &d->train, &d->test, dev));
     return t;
-}
-
-static double rel_diff(const float *a, const float *b, int64_t len)
-{
-    double worst = 0, big = 0;
-    for (int64_t i = 0; i < len; i++) {
-        worst = fmax(worst, fabs((double)a[i] - b[i]));
-        big = fmax(big, fabs(b[i]));
-    }
-    return big > 0 ? worst / big : worst;
 }
 
 /* runs `steps` on both; returns the worst relative difference of the losses */
@@ -315,17 +292,17 @@ static double run_both(bb_trainer *a, bb_trainer *b, int steps)
 static void check_same_model(bb_trainer *g, bb_trainer *c, double tol, const char *what)
 {
     const bb_net *net = bb_trainer_net(c);
-    double dp = rel_diff(bb_trainer_params(g), bb_trainer_params(c), net->param_count);
-    double dm = rel_diff(bb_trainer_momentum(g), bb_trainer_momentum(c), net->param_count);
-    double ds = rel_diff(bb_trainer_state(g), bb_trainer_state(c), net->state_count);
+    double dp = fx_rel_max(bb_trainer_params(g), bb_trainer_params(c), net->param_count);
+    double dm = fx_rel_max(bb_trainer_momentum(g), bb_trainer_momentum(c), net->param_count);
+    double ds = fx_rel_max(bb_trainer_state(g), bb_trainer_state(c), net->state_count);
     CHECK_MSG(dp <= tol && dm <= tol && ds <= tol, "%s: params %.3g momentum %.3g BN state %.3g (tolerance %.1g)", what, dp,
               dm, ds, tol);
 }
 
 TEST(gpu_trainer_on_host_matches_the_cpu_trainer)
 {
-    data_pair d;
-    make_data(&d);
+    fx_data d;
+    fx_synthetic(&d, 512, 100, 1, 12, 12, 4, 3);
     const char *variants[][2] = {{"resnet8", ""}, {"resnet8", "nesterov"}, {"resnet8", "form10"}, {"resnet8", "lars"},
                                  {"mlp", "wd-all"}, {"resnet8", "chunks"}};
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
@@ -335,10 +312,14 @@ TEST(gpu_trainer_on_host_matches_the_cpu_trainer)
         if (!strcmp(opt, "form10")) bb_config_set(&c, "momentum-form", "form10");
         if (!strcmp(opt, "lars")) c.lars = 1;
         if (!strcmp(opt, "wd-all")) { c.wd_all = 1; bb_config_set(&c, "width", "16"); }
-        if (!strcmp(opt, "chunks")) setenv("BB_GPU_CHUNK_WORKERS", "4", 1);  /* 6 workers: 2 chunks of 3 */
+        bb_hooks h;
+        bb_hooks_default(&h);
+        if (!strcmp(opt, "chunks")) h.gpu_chunk_workers = 4;  /* 6 workers: 2 chunks of 3 */
+        bb_hooks_set(&h);
         bb_trainer *cpu = NULL, *gpu = gpu_trainer(&c, &d, NULL);
         CHECK_OK(bb_trainer_create_with_data(&cpu, &c, NULL, &d.train, &d.test));
-        unsetenv("BB_GPU_CHUNK_WORKERS");
+        bb_hooks_default(&h);
+        bb_hooks_set(&h);
         if (!cpu || !gpu) { bb_trainer_destroy(cpu); bb_trainer_destroy(gpu); continue; }
         double dl = run_both(gpu, cpu, 4);
         CHECK_MSG(dl < 1e-5, "%s %s: losses differ by %.3g", variants[v][0], opt, dl);
@@ -352,14 +333,13 @@ TEST(gpu_trainer_on_host_matches_the_cpu_trainer)
         bb_trainer_destroy(cpu);
         bb_trainer_destroy(gpu);
     }
-    bb_dataset_free(&d.train);
-    bb_dataset_free(&d.test);
+    fx_data_free(&d);
 }
 
 TEST(gpu_checkpoints_resume_on_cpu_and_back)
 {
-    data_pair d;
-    make_data(&d);
+    fx_data d;
+    fx_synthetic(&d, 512, 100, 1, 12, 12, 4, 3);
     bb_config c = small_config("resnet8");
     char path[600];
     snprintf(path, sizeof path, "%s/gpu.safetensors", bb_test_tmpdir());
@@ -387,8 +367,7 @@ TEST(gpu_checkpoints_resume_on_cpu_and_back)
     bb_trainer_destroy(cpu);
     bb_trainer_destroy(gpu);
     bb_trainer_destroy(gpu2);
-    bb_dataset_free(&d.train);
-    bb_dataset_free(&d.test);
+    fx_data_free(&d);
 }
 
 /* a two-rank communicator that records what is allreduced (and adds nothing) */
@@ -408,8 +387,8 @@ static void rec_destroy(bb_comm *c) { (void)c; }
 
 TEST(gpu_overlapped_buckets_reduce_every_gradient_once_per_step)
 {
-    data_pair d;
-    make_data(&d);
+    fx_data d;
+    fx_synthetic(&d, 512, 100, 1, 12, 12, 4, 3);
     bb_config c = small_config("resnet8");
     bb_config_set(&c, "bucket-kb", "4");
     bb_comm comm = {.rank = 0, .size = 2, .local_size = 1, .backend = "record", .algorithm = "nccl", .allreduce = rec_allreduce,
@@ -434,14 +413,13 @@ TEST(gpu_overlapped_buckets_reduce_every_gradient_once_per_step)
         CHECK(t->w_hi - t->w_lo == 3);  /* rank 0 of 2: workers 0..2 of 6 */
     }
     bb_trainer_destroy(t);
-    bb_dataset_free(&d.train);
-    bb_dataset_free(&d.test);
+    fx_data_free(&d);
 }
 
 TEST(device_cuda_fails_clearly_without_a_usable_gpu)
 {
-    data_pair d;
-    make_data(&d);
+    fx_data d;
+    fx_synthetic(&d, 512, 100, 1, 12, 12, 4, 3);
     bb_config c = small_config("resnet8");
     bb_config_set(&c, "device", "cuda");
     bb_trainer *t = NULL;
@@ -453,8 +431,7 @@ TEST(device_cuda_fails_clearly_without_a_usable_gpu)
     CHECK(s == BB_OK || strlen(bb_last_error()) > 10);
 #endif
     bb_trainer_destroy(t);
-    bb_dataset_free(&d.train);
-    bb_dataset_free(&d.test);
+    fx_data_free(&d);
 }
 
 TEST(gpu_bn_statistics_and_running_state_share_one_layout)

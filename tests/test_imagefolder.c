@@ -5,6 +5,7 @@
  * decoders, augmentation determinism across orders, threads and the cache, and
  * the evaluation centre crop hand-checked on a linear ramp. */
 #include "test.h"
+#include "fixture.h"
 
 #include "data/image.h"
 #include "data/imagefolder.h"
@@ -115,15 +116,6 @@ static void opts(bb_imagefolder_options *o, int64_t size)
     o->threads = 2;
 }
 
-/* 600 bytes: every test path here is far shorter */
-static char *slurp(const char *path)
-{
-    unsigned char *b = NULL;
-    size_t n;
-    if (bb_file_read_all(path, 1 << 20, &b, &n) != BB_OK) return NULL;
-    return (char *)b;
-}
-
 /* ---------- tests ---------- */
 
 TEST(imagefolder_classes_counts_and_bad_files_skipped)
@@ -166,7 +158,7 @@ TEST(imagefolder_classes_counts_and_bad_files_skipped)
     CHECK_NEAR(tr.aug.mean[0], 0.485, 1e-6);
     CHECK_NEAR(tr.aug.std[2], 0.225, 1e-6);
     /* the log names each bad file and why */
-    char *log = slurp(logp);
+    char *log = fx_slurp(logp);
     CHECK(log != NULL);
     if (log) {
         CHECK_MSG(strstr(log, "dog/trunc.jpg: truncated JPEG (Premature end of JPEG file) (left out)") != NULL, "%s", log);
@@ -576,7 +568,7 @@ TEST(imagefolder_file_broken_after_loading)
     CHECK_OK(bb_imagefolder_stats_get(&tr, &st));
     CHECK(st.fetch_failures == 1);
     fclose(o.log);
-    char *text = slurp(logp);
+    char *text = fx_slurp(logp);
     CHECK_MSG(text && strstr(text, "cat/a.jpg: not a JPEG or PNG image") && strstr(text, "mean-colour"), "%s", text ? text : "");
     free(text);
     bb_dataset_free(&tr); bb_dataset_free(&va);
@@ -658,7 +650,7 @@ TEST(imagefolder_empty_class_keeps_its_index)
     fclose(o.log);
     CHECK(tr.classes == 4 && va.classes == 4 && !strcmp(bb_imagefolder_class(&tr, 0), "ant"));
     for (int64_t i = 0; i < tr.n; i++) CHECK(tr.labels[i] >= 1 && tr.labels[i] <= 3);
-    char *log = slurp(logp);
+    char *log = fx_slurp(logp);
     CHECK_MSG(log && strstr(log, "warning: class 'ant' has no training images"), "%s", log ? log : "");
     free(log);
     bb_dataset_free(&tr);

@@ -3,6 +3,7 @@
  * the estimator's variance; and the trainer's estimate against per-worker
  * gradients computed separately. */
 #include "test.h"
+#include "fixture.h"
 
 #include "train/noise.h"
 #include "train/trainer.h"
@@ -179,10 +180,8 @@ TEST(noise_scale_algebra_and_averages)
  * of a kn = n run holds. */
 TEST(noise_scale_in_the_trainer_matches_separate_workers)
 {
-    bb_dataset train, test;
-    CHECK_OK(bb_dataset_synthetic(&train, &test, 512, 64, 1, 8, 8, 4, 3));
-    bb_augment_default(&train.aug, &train);
-    test.aug = train.aug;
+    fx_data d;
+    fx_synthetic(&d, 512, 64, 1, 8, 8, 4, 3);
     bb_config c;
     bb_config_defaults(&c);
     bb_config_set(&c, "model", "mlp");
@@ -196,13 +195,13 @@ TEST(noise_scale_in_the_trainer_matches_separate_workers)
     c.noise_scale = 1;
     bb_trainer *t = NULL;
     bb_step_stats st, sw;
-    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &train, &test));
+    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &d.train, &d.test));
     if (t) CHECK_OK(bb_trainer_step(t, &st));
     bb_trainer_destroy(t);
     double parts = 0;
     c.batch_size = 16;
     c.noise_scale = 0;
-    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &train, &test));
+    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &d.train, &d.test));
     for (int w = 0; t && w < 4; w++) {
         CHECK_OK(bb_trainer_step(t, &sw));
         parts += (sw.grad_norm / 4) * (sw.grad_norm / 4);  /* mean over 16 samples, / k */
@@ -214,18 +213,15 @@ TEST(noise_scale_in_the_trainer_matches_separate_workers)
     CHECK_NEAR(st.noise_trace, e.trace, 1e-4 * fabs(e.trace));
     CHECK_NEAR(st.noise_g2, e.g2, 1e-4 * (fabs(e.g2) + st.grad_norm * st.grad_norm));
     CHECK(st.b_noise == (e.g2 > 0 && e.trace > 0 ? st.noise_trace / st.noise_g2 : 0.0));
-    bb_dataset_free(&train);
-    bb_dataset_free(&test);
+    fx_data_free(&d);
 }
 
 /* B_noise is part of the state a checkpoint restores: a resumed run logs the
  * same values. */
 TEST(noise_scale_resumes_bit_for_bit)
 {
-    bb_dataset train, test;
-    CHECK_OK(bb_dataset_synthetic(&train, &test, 512, 64, 1, 8, 8, 4, 3));
-    bb_augment_default(&train.aug, &train);
-    test.aug = train.aug;
+    fx_data d;
+    fx_synthetic(&d, 512, 64, 1, 8, 8, 4, 3);
     bb_config c;
     bb_config_defaults(&c);
     bb_config_set(&c, "model", "resnet8");
@@ -237,7 +233,7 @@ TEST(noise_scale_resumes_bit_for_bit)
     double ref[6] = {0};
     bb_trainer *t = NULL;
     bb_step_stats st;
-    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &train, &test));
+    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &d.train, &d.test));
     for (int i = 0; t && i < 6; i++) {
         CHECK_OK(bb_trainer_step(t, &st));
         ref[i] = st.b_noise;
@@ -246,17 +242,16 @@ TEST(noise_scale_resumes_bit_for_bit)
     CHECK_MSG(ref[5] > 0 && isfinite(ref[5]), "B_noise %g after 6 steps", ref[5]);
     char path[600];
     snprintf(path, sizeof path, "%s/ck.safetensors", bb_test_tmpdir());
-    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &train, &test));
+    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &d.train, &d.test));
     for (int i = 0; t && i < 3; i++) CHECK_OK(bb_trainer_step(t, &st));
     if (t) CHECK_OK(bb_trainer_save(t, path));
     bb_trainer_destroy(t);
-    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &train, &test));
+    CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &d.train, &d.test));
     if (t) CHECK_OK(bb_trainer_load(t, path));
     for (int i = 3; t && i < 6; i++) {
         CHECK_OK(bb_trainer_step(t, &st));
         CHECK_MSG(st.b_noise == ref[i], "step %d: %.17g resumed vs %.17g", i, st.b_noise, ref[i]);
     }
     bb_trainer_destroy(t);
-    bb_dataset_free(&train);
-    bb_dataset_free(&test);
+    fx_data_free(&d);
 }

@@ -1,5 +1,5 @@
 /* Schedule, optimizer and fixed-order gradient sum: hand-computed values and
- * the equivalences RECIPE.md states. */
+ * the equivalences docs/TRAINING.md states. */
 #include "test.h"
 
 #include "model/models.h"

@@ -2,6 +2,7 @@
  * equal the whole-buffer sum bit for bit, and training is bit-identical for
  * any thread count and any bucket size. */
 #include "test.h"
+#include "fixture.h"
 
 #include "train/gradsum.h"
 #include "train/trainer.h"
@@ -81,48 +82,22 @@ TEST(deferred_merges_by_range_equal_the_whole_sum)
 }
 
 /* params, momentum and BN state after `steps`, and the last step's noise scale */
-static float *train(const bb_config *c, bb_dataset *tr, bb_dataset *te, int steps, int64_t *len, double *b_noise)
-{
-    bb_trainer *t = NULL;
-    CHECK_OK(bb_trainer_create_with_data(&t, c, NULL, tr, te));
-    if (!t) return NULL;
-    bb_step_stats st;
-    for (int i = 0; i < steps; i++) CHECK_OK(bb_trainer_step(t, &st));
-    *b_noise = st.b_noise;
-    const bb_net *net = bb_trainer_net(t);
-    *len = 2 * net->param_count + net->state_count;
-    float *out = malloc((size_t)*len * 4);
-    memcpy(out, bb_trainer_params(t), (size_t)net->param_count * 4);
-    memcpy(out + net->param_count, bb_trainer_momentum(t), (size_t)net->param_count * 4);
-    memcpy(out + 2 * net->param_count, bb_trainer_state(t), (size_t)net->state_count * 4);
-    bb_trainer_destroy(t);
-    return out;
-}
-
 TEST(training_is_bit_identical_for_any_bucket_size_and_thread_count)
 {
-    bb_dataset tr, te;
-    CHECK_OK(bb_dataset_synthetic(&tr, &te, 256, 64, 1, 10, 10, 4, 3));
-    bb_augment_default(&tr.aug, &tr);
-    te.aug = tr.aug;
-    bb_config c;
-    bb_config_defaults(&c);
-    bb_config_set(&c, "model", "resnet8");
-    bb_config_set(&c, "width", "4");
+    fx_data d;
+    fx_synthetic(&d, 256, 64, 1, 10, 10, 4, 3);
+    bb_config c = fx_config("resnet8", 4, 56, 8, 1);  /* k = 7 */
     bb_config_set(&c, "noise-scale", "1");
-    c.batch_size = 56;
-    c.worker_batch = 8;  /* k = 7 */
-    c.threads = 1;
     int64_t len = 0, len2 = 0;
     double bn_ref = 0, bn = 0;
-    float *ref = train(&c, &tr, &te, 3, &len, &bn_ref);
+    float *ref = fx_train_state(&c, &d, 3, &len, &bn_ref);
     const char *buckets[] = {"1", "3", "1024"};
     double bn_first[3] = {0, 0, 0};
     for (int64_t threads = 1; threads <= 3; threads++)
         for (int b = 0; b < 3; b++) {
             c.threads = threads;
             bb_config_set(&c, "bucket-kb", buckets[b]);
-            float *got = train(&c, &tr, &te, 3, &len2, &bn);
+            float *got = fx_train_state(&c, &d, 3, &len2, &bn);
             CHECK(ref && got && len == len2);
             if (ref && got)
                 CHECK_MSG(memcmp(ref, got, (size_t)len * 4) == 0, "T = %lld, --bucket-kb %s differs from T = 1, --bucket-kb 1024",
@@ -135,6 +110,5 @@ TEST(training_is_bit_identical_for_any_bucket_size_and_thread_count)
         }
     (void)bn_ref;
     free(ref);
-    bb_dataset_free(&tr);
-    bb_dataset_free(&te);
+    fx_data_free(&d);
 }

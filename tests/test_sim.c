@@ -26,7 +26,7 @@ static void check_cost(bb_cost c, double lat, double xfer, double red)
     CHECK_NEAR(c.reduce, red, 1e-12 + 1e-9 * red);
 }
 
-/* RECIPE.md: ring 2(p-1)a + 2(p-1)/p bB + (p-1)/p bG */
+/* docs/SCALING.md: ring 2(p-1)a + 2(p-1)/p bB + (p-1)/p bG */
 TEST(sim_ring_cost)
 {
     bb_topology t = one_server(4);
@@ -37,7 +37,7 @@ TEST(sim_ring_cost)
     check_cost(bb_sim_allreduce_cost(&t, BB_SIM_RING, BYTES), 0, 0, 0);
 }
 
-/* RECIPE.md: hd 2 log2(p) a + 2(p-1)/p bB + (p-1)/p bG */
+/* docs/SCALING.md: hd 2 log2(p) a + 2(p-1)/p bB + (p-1)/p bG */
 TEST(sim_hd_cost_power_of_two)
 {
     bb_topology t = one_server(8);

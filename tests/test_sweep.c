@@ -3,6 +3,7 @@
  * table and the files it writes. Tiny synthetic runs: each sweep is a second
  * or less. */
 #include "test.h"
+#include "fixture.h"
 
 #include "sweep/sweep.h"
 #include "train/trainer.h"
@@ -104,14 +105,6 @@ static bb_status run_quiet(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally
     return st;
 }
 
-static char *slurp(const char *path)
-{
-    unsigned char *b = NULL;
-    size_t n = 0;
-    if (bb_file_read_all(path, 1 << 24, &b, &n) != BB_OK) return NULL;
-    return (char *)b;
-}
-
 /* the columns of iters.csv that depend only on the mathematics (not on timing) */
 static int same_math(const char *a_dir, const char *b_dir)
 {
@@ -178,7 +171,7 @@ TEST(sweep_resumes_and_skips)
     CHECK_OK(run_quiet(&s, comm, &t));
     CHECK(t.skipped == 2 && t.finished == 0);
     CHECK(stat(path, &st1) == 0 && st0.st_mtime == st1.st_mtime && st0.st_size == st1.st_size);
-    char *done = slurp(path);
+    char *done = fx_slurp(path);
     CHECK(done && strstr(done, "\"status\":\"done\"") && strstr(done, "\"kn\":32"));
     free(done);
 
@@ -212,7 +205,7 @@ TEST(sweep_resumes_and_skips)
     static const char *files[] = {"summary.md", "summary.csv", "summary.json", "curves.csv", "curves.json"};
     for (int i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        char *text = slurp(path);
+        char *text = fx_slurp(path);
         CHECK_MSG(text && strlen(text) > 50, "%s", path);
         if (text && strstr(files[i], ".json")) {
             bb_json *j = NULL;
@@ -260,7 +253,7 @@ TEST(sweep_records_a_diverged_run_and_goes_on)
     CHECK_OK(run_quiet(&s, comm, &t));
     CHECK(t.diverged == 2 && t.finished == 0);
     snprintf(path, sizeof path, "%s/runs/kn00016-no-warmup-s1/done.json", dir);
-    char *text = slurp(path);
+    char *text = fx_slurp(path);
     CHECK(text && strstr(text, "\"status\":\"diverged\"") && strstr(text, "non-finite"));
     free(text);
     CHECK_OK(run_quiet(&s, comm, &t));

@@ -98,24 +98,17 @@ int cli_advise(int argc, char **argv)
     if (!seen[bb_config_find("out") - bb_config_fields]) snprintf(cfg.out, sizeof cfg.out, "runs/advise");
     char *end;
     long long steps = strtoll(vals[0], &end, 10);
-    if (*end || steps < 20) {
-        fprintf(stderr, "bigbatch advise: --steps: expected an integer >= 20, got '%s'\n", vals[0]);
-        return 2;
-    }
+    if (*end || steps < 20) return cli_refuse("advise", "--steps: expected an integer >= 20, got '%s'", vals[0]);
     cfg.max_steps = steps;
     cfg.noise_scale = 1;
     cfg.resume[0] = 0;
-    if (bb_config_validate(&cfg) != BB_OK) {
-        fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
-        return 2;
-    }
-    if (bb_config_workers(&cfg) < 2) {
-        fprintf(stderr, "bigbatch advise: --batch-size %lld / --worker-batch %lld is one worker; the estimate needs "
-                "gradients at two batch sizes, so at least 2 workers\n", (long long)cfg.batch_size, (long long)cfg.worker_batch);
-        return 2;
-    }
+    if (bb_config_validate(&cfg) != BB_OK) return cli_refuse("advise", "%s", bb_last_error());
+    if (bb_config_workers(&cfg) < 2)
+        return cli_refuse("advise", "--batch-size %lld / --worker-batch %lld is one worker; the estimate needs "
+                          "gradients at two batch sizes, so at least 2 workers", (long long)cfg.batch_size,
+                          (long long)cfg.worker_batch);
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) {
+    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) {
         fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
         return 1;
     }

@@ -1,9 +1,12 @@
 /* Command-line flags from the configuration table, and the presets. */
 #include "cli/cli.h"
 
+#include "comm/comm.h"
+#include "util/hooks.h"
 #include "train/trainer.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,10 +27,10 @@ int cli_preset(bb_config *cfg, const char *name)
             if (bb_config_set(cfg, presets[i].kv[j], presets[i].kv[j + 1]) != BB_OK) return 2;
         return 0;
     }
-    fprintf(stderr, "bigbatch: --preset: unknown preset '%s' (known:", name);
-    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) fprintf(stderr, " %s", presets[i].name);
-    fprintf(stderr, ")\n");
-    return 2;
+    char known[256] = "";
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), " %s", presets[i].name);
+    return cli_refuse("", "--preset: unknown preset '%s' (known:%s)", name, known);
 }
 
 void cli_print_flags(FILE *f)
@@ -60,8 +63,7 @@ int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0) {
-            fprintf(stderr, "bigbatch %s: unexpected argument '%s' (flags start with --)\n", cmd, arg);
-            return 2;
+            return cli_refuse(cmd, "unexpected argument '%s' (flags start with --)", arg);
         }
         char name[64];
         const char *value = NULL;
@@ -77,26 +79,36 @@ int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char
             if (!strcmp(extra[j], name)) ex = j;
         const bb_config_field *fd = ex < 0 ? bb_config_find(name) : NULL;
         if (ex < 0 && !fd) {
-            fprintf(stderr, "bigbatch %s: unknown flag --%s (see bigbatch %s --help)\n", cmd, name, cmd);
-            return 2;
+            return cli_refuse(cmd, "unknown flag --%s (see bigbatch %s --help)", name, cmd);
         }
         if (!value) {
             int next_is_value = i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0;
             if (fd && fd->type == BB_CF_BOOL && !next_is_value) value = "1";
             else if (i + 1 < argc) value = argv[++i];
-            else {
-                fprintf(stderr, "bigbatch %s: --%s needs a value\n", cmd, name);
-                return 2;
-            }
+            else return cli_refuse(cmd, "--%s needs a value", name);
         }
         if (ex >= 0) { extra_vals[ex] = value; continue; }
-        if (bb_config_set(cfg, name, value) != BB_OK) {
-            fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
-            return 2;
-        }
+        if (bb_config_set(cfg, name, value) != BB_OK) return cli_refuse(cmd, "%s", bb_last_error());
         if (seen) seen[fd - bb_config_fields] = 1;
     }
     return 0;
+}
+
+int cli_lead(void)
+{
+    return bb_hooks_get()->launcher_rank <= 0;
+}
+
+int cli_refuse(const char *cmd, const char *fmt, ...)
+{
+    if (!cli_lead()) return 2;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "bigbatch%s%s: %s\n", cmd[0] ? " " : "", cmd, msg);
+    return 2;
 }
 
 static void on_signal(int signo) { bb_trainer_request_stop(signo); }

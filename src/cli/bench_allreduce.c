@@ -131,7 +131,7 @@ int cli_bench_allreduce(int argc, char **argv)
     for (char *tok = strtok(list, ","); tok && nalg < 8; tok = strtok(NULL, ",")) names[nalg++] = tok;
 
     bb_comm *c = NULL;
-    if (bb_comm_create(&c, "mpi") != BB_OK) { fprintf(stderr, "bigbatch bench allreduce: %s\n", bb_last_error()); return 1; }
+    if (cli_comm_create(&c, "mpi") != BB_OK) { fprintf(stderr, "bigbatch bench allreduce: %s\n", bb_last_error()); return 1; }
     for (int a = 0; a < nalg; a++)
         if (bb_comm_set_algorithm(c, names[a]) != BB_OK) {
             if (c->rank == 0) fprintf(stderr, "bigbatch bench allreduce: %s\n", bb_last_error());

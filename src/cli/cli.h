@@ -29,10 +29,26 @@ int cli_simulate(int argc, char **argv);
 int cli_parse(const char *cmd, int argc, char **argv, bb_config *cfg, const char *const *extra,
               const char **extra_vals, unsigned char *seen);
 void cli_print_flags(FILE *f);
+/* Whether this process speaks for the job before the communicator exists:
+ * every rank of an mpirun job reaches the same refusal, and rank 0 alone
+ * prints it. */
+int cli_lead(void);
+/* A refusal of the command line: "bigbatch CMD: message" on stderr from the
+ * lead process (printf format); returns 2. */
+int cli_refuse(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Applies a preset ("quick", "goyal") before the user's flags. */
 int cli_preset(bb_config *cfg, const char *name);
 /* SIGINT/SIGTERM ask a running trainer to stop after its current step and
  * write a checkpoint; a second signal ends the process at once. */
 void cli_stop_on_signals(void);
+
+/* env.c: the hooks from the BB_* and MPI launcher variables, and the library's
+ * messages to stderr (called once, first thing); cli_log_end ends a progress
+ * line left open on a terminal. */
+void cli_env_setup(void);
+void cli_log_end(void);
+/* MPI_COMM_WORLD under mpirun (the launcher's variables say so), else one
+ * process; algorithm as bb_comm_set_algorithm. */
+bb_status cli_comm_create(bb_comm **out, const char *algorithm);
 
 #endif

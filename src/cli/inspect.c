@@ -1,5 +1,6 @@
-/* `bigbatch inspect --checkpoint F`: what a checkpoint holds, and a hash of
- * its tensors (to compare two runs bit for bit from a script). */
+/* `bigbatch inspect --checkpoint F`: what a checkpoint holds, whether its
+ * checksums hold, and a hash of its tensors (to compare two runs bit for bit
+ * from a script). A file whose checksums fail is refused, naming where. */
 #include "cli/cli.h"
 
 #include "util/safetensors.h"
@@ -24,8 +25,9 @@ int cli_inspect(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: bigbatch inspect --checkpoint FILE [--tensors]\n"
-                   "Prints a checkpoint's metadata, the count of non-finite F32 values and hashes of its\n"
-                   "tensors (params-hash covers the parameters, state-hash momentum and BN statistics).\n");
+                   "Prints a checkpoint's metadata, its checksum status (a damaged file is refused: exit 1),\n"
+                   "the count of non-finite F32 values and hashes of its tensors (params-hash covers the\n"
+                   "parameters, state-hash momentum and BN statistics).\n");
             return 0;
         }
         if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc) path = argv[++i];
@@ -55,7 +57,10 @@ int cli_inspect(int argc, char **argv)
         }
     }
     for (int i = 0; i < f.nmeta; i++)
-        if (strncmp(f.meta[2 * i], "config.", 7) != 0 || verbose) printf("%s: %s\n", f.meta[2 * i], f.meta[2 * i + 1]);
+        if ((strncmp(f.meta[2 * i], "config.", 7) != 0 && strncmp(f.meta[2 * i], "crc32.tensor.", 13) != 0) || verbose)
+            printf("%s: %s\n", f.meta[2 * i], f.meta[2 * i + 1]);
+    if (f.checksummed) printf("checksum: verified (CRC-32 of the header and of each of the %d tensors)\n", f.n);
+    else printf("checksum: none (a checkpoint from before checksums, or a file from elsewhere: not verified)\n");
     printf("tensors: %d\nparameters: %lld\nnon-finite values: %lld\nparams-hash: %016llx\nstate-hash: %016llx\n", f.n,
            nparam, nonfinite, (unsigned long long)hp, (unsigned long long)hs);
     bb_st_close(&f);

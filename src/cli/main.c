@@ -26,6 +26,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    cli_env_setup();
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

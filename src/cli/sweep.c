@@ -52,16 +52,16 @@ static int parse_variants(const char *text, bb_sweep_spec *s)
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int v = bb_sweep_variant_find(tok);
         if (v < 0) {
-            fprintf(stderr, "bigbatch sweep: --variants: unknown variant '%s' (known: all", tok);
-            for (int i = 0; i < bb_sweep_nvariants; i++) fprintf(stderr, ", %s", bb_sweep_variants[i].name);
-            fprintf(stderr, ")\n");
-            return 2;
+            char known[512] = "all";
+            for (int i = 0; i < bb_sweep_nvariants; i++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), ", %s", bb_sweep_variants[i].name);
+            return cli_refuse("sweep", "--variants: unknown variant '%s' (known: %s)", tok, known);
         }
         for (int i = 0; i < s->nvariants; i++)
             if (s->variants[i] == v) v = -1;
         if (v >= 0 && s->nvariants < BB_SWEEP_MAX) s->variants[s->nvariants++] = v;
     }
-    if (s->nvariants == 0) { fprintf(stderr, "bigbatch sweep: --variants: empty list\n"); return 2; }
+    if (s->nvariants == 0) return cli_refuse("sweep", "--variants: empty list");
     return 0;
 }
 
@@ -102,41 +102,29 @@ int cli_sweep(int argc, char **argv)
     if (!seen[flag_index("out")]) snprintf(spec.base.out, sizeof spec.base.out, "runs/sweep");
     static const char *const per_run[] = {"batch-size", "lr-scaling", "warmup", NULL};
     for (int i = 0; per_run[i]; i++)
-        if (seen[flag_index(per_run[i])]) {
-            fprintf(stderr, "bigbatch sweep: --%s is set per run; use --sizes or --variants\n", per_run[i]);
-            return 2;
-        }
-    if (seen[flag_index("seed")] && vals[1]) {
-        fprintf(stderr, "bigbatch sweep: give --seed or --seeds, not both\n");
-        return 2;
-    }
-    if ((spec.nsizes = bb_sweep_parse_list(vals[0], spec.sizes, BB_SWEEP_MAX, "sizes")) < 0) {
-        fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
-        return 2;
-    }
+        if (seen[flag_index(per_run[i])]) return cli_refuse("sweep", "--%s is set per run; use --sizes or --variants", per_run[i]);
+    if (seen[flag_index("seed")] && vals[1]) return cli_refuse("sweep", "give --seed or --seeds, not both");
+    if ((spec.nsizes = bb_sweep_parse_list(vals[0], spec.sizes, BB_SWEEP_MAX, "sizes")) < 0)
+        return cli_refuse("sweep", "%s", bb_last_error());
     if (vals[1]) {
-        if ((spec.nseeds = bb_sweep_parse_list(vals[1], spec.seeds, BB_SWEEP_MAX, "seeds")) < 0) {
-            fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
-            return 2;
-        }
+        if ((spec.nseeds = bb_sweep_parse_list(vals[1], spec.seeds, BB_SWEEP_MAX, "seeds")) < 0)
+            return cli_refuse("sweep", "%s", bb_last_error());
     } else {
         spec.seeds[0] = spec.base.seed;
         spec.nseeds = 1;
     }
     if (parse_variants(vals[2], &spec) != 0) return 2;
     int plot = strcmp(vals[3], "0") != 0;
-    if (bb_config_validate(&spec.base) != BB_OK) {
-        fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
-        return 2;
-    }
+    if (bb_config_validate(&spec.base) != BB_OK) return cli_refuse("sweep", "%s", bb_last_error());
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, spec.base.allreduce) != BB_OK) {
+    if (cli_comm_create(&comm, spec.base.allreduce) != BB_OK) {
         fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
         return 1;
     }
     cli_stop_on_signals();
     bb_sweep_tally tally;
     bb_status s = bb_sweep_run(&spec, comm, &tally);
+    cli_log_end();
     int rank0 = comm->rank == 0, rc = 0;
     if (s == BB_ERR_INTERRUPTED) {
         if (rank0) fprintf(stderr, "bigbatch sweep: %s\nbigbatch sweep: stopped; the same command continues the sweep\n",

@@ -18,10 +18,11 @@ static int fail(const char *cmd, bb_comm *comm)
 
 /* Under MPI a failure on one rank leaves the others waiting: print it and end
  * every rank. Failures every rank sees (divergence, signals, a watchdog stop,
- * a replica mismatch) are printed by the lead rank only. */
+ * a replica mismatch, a configuration refused once the data is known) are
+ * printed by the lead rank only. */
 static int fail_job(const char *cmd, bb_comm *comm, bb_status s)
 {
-    int shared = s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_COMM;
+    int shared = s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_COMM || s == BB_ERR_INVALID;
     if (comm->size == 1 || comm->lead || shared) return fail(cmd, comm);
     fprintf(stderr, "bigbatch %s: rank %d: %s\n", cmd, comm->rank, bb_last_error());
     return 1;
@@ -31,7 +32,7 @@ static int fail_job(const char *cmd, bb_comm *comm, bb_status s)
  * print gives it a moment first, so the abort does not cut the message. */
 static void abort_job(bb_comm *comm, bb_status s, int rc)
 {
-    if (!comm->lead && s == BB_ERR_COMM) {
+    if (!comm->lead && (s == BB_ERR_COMM || s == BB_ERR_INVALID)) {
         struct timespec ts = {1, 500000000L};
         nanosleep(&ts, NULL);
     }
@@ -57,27 +58,13 @@ static int load_config(const char *cmd, int argc, char **argv, bb_config *cfg, c
         }
     }
     if (ckpt) {
-        bb_config saved;
-        if (bb_checkpoint_read_config(ckpt, &saved) != BB_OK) {
-            fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
-            return 1;
-        }
         /* the checkpoint's configuration, with the flags given now on top */
         char resume[sizeof cfg->resume];
         snprintf(resume, sizeof resume, "%s", cfg->resume);
-        bb_config given = *cfg;
-        *cfg = saved;
-        for (int i = 0; i < bb_config_nfields; i++) {
-            if (!seen[i]) continue;
-            const bb_config_field *f = &bb_config_fields[i];
-            memcpy((char *)cfg + f->offset, (const char *)&given + f->offset, f->size);
-        }
+        if (bb_config_resumed(cfg, ckpt, seen) != BB_OK) return cli_refuse(cmd, "%s", bb_last_error()) - 1;
         snprintf(cfg->resume, sizeof cfg->resume, "%s", resume);
     }
-    if (bb_config_validate(cfg) != BB_OK) {
-        fprintf(stderr, "bigbatch %s: %s\n", cmd, bb_last_error());
-        return 2;
-    }
+    if (bb_config_validate(cfg) != BB_OK) return cli_refuse(cmd, "%s", bb_last_error());
     return 0;
 }
 
@@ -94,13 +81,13 @@ int cli_train(int argc, char **argv)
     int rc = load_config("train", argc, argv, &cfg, NULL, NULL, NULL);
     if (rc) return rc;
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("train", NULL);
+    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("train", NULL);
     bb_trainer *t = NULL;
-    bb_status s = bb_trainer_create(&t, &cfg, comm);
-    if (s == BB_OK && cfg.resume[0]) s = bb_trainer_load(t, cfg.resume);
+    bb_status s = bb_trainer_start(&t, &cfg, comm);
     if (s == BB_OK) {
         cli_stop_on_signals();
         s = bb_trainer_run(t);
+        cli_log_end();
     }
     if (s != BB_OK) rc = s == BB_ERR_INTERRUPTED ? 130 : 1;
     if (s == BB_ERR_INTERRUPTED && comm->rank == 0) fprintf(stderr, "bigbatch train: %s\n", bb_last_error());
@@ -128,14 +115,14 @@ int cli_eval(int argc, char **argv)
         if (!strcmp(argv[i], "--checkpoint")) vals[0] = argv[i + 1];
         else if (!strncmp(argv[i], "--checkpoint=", 13)) vals[0] = argv[i] + 13;
     if (argc > 1 && !strncmp(argv[argc - 1], "--checkpoint=", 13)) vals[0] = argv[argc - 1] + 13;
-    if (!vals[0]) { fprintf(stderr, "bigbatch eval: --checkpoint FILE is required\n"); return 2; }
+    if (!vals[0]) return cli_refuse("eval", "--checkpoint FILE is required");
     int rc = load_config("eval", argc, argv, &cfg, extra, vals, vals[0]);
     if (rc) return rc;
     bb_comm *comm = NULL;
-    if (bb_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("eval", NULL);
+    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("eval", NULL);
     bb_trainer *t = NULL;
     bb_eval_result r;
-    bb_status s = bb_trainer_create(&t, &cfg, comm);
+    bb_status s = bb_trainer_create_eval(&t, &cfg, comm, vals[0]);
     if (s == BB_OK) s = bb_trainer_load(t, vals[0]);
     if (s == BB_OK) s = bb_trainer_evaluate(t, &r);
     if (s != BB_OK) rc = fail_job("eval", comm, s);

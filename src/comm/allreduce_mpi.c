@@ -1,5 +1,5 @@
 /* The paper's two allreduce algorithms on MPI point-to-point messages (cost
- * model of Thakur, Rabenseifner and Gropp; RECIPE.md, "Communication").
+ * model of Thakur, Rabenseifner and Gropp; docs/DISTRIBUTED.md, "Allreduce algorithms").
  * Both send 2(P-1)/P of the vector per rank on a power of two; they differ in
  * the number of steps: ring 2(P-1), halving-doubling 2 log2(P). Every rank
  * ends with bit-identical values (reduced chunks are copied, never re-added).

@@ -52,21 +52,6 @@ bb_status bb_comm_set_algorithm(bb_comm *c, const char *algorithm)
     return BB_OK;
 }
 
-int bb_comm_under_mpirun(void)
-{
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
-}
-
-bb_status bb_comm_create(bb_comm **out, const char *algorithm)
-{
-    *out = NULL;
-    if (bb_comm_under_mpirun()) return bb_comm_mpi(out, algorithm);
-    BB_TRY(bb_comm_single(out));
-    bb_status s = bb_comm_set_algorithm(*out, algorithm);
-    if (s != BB_OK) { bb_comm_destroy(*out); *out = NULL; }
-    return s;
-}
-
 void bb_comm_destroy(bb_comm *c)
 {
     if (c) c->destroy(c);

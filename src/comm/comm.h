@@ -38,10 +38,10 @@ struct bb_comm {
     void *impl;
 };
 
-/* algorithm: "mpi" (the library's own), "ring" or "hd" (halving-doubling). */
-bb_status bb_comm_create(bb_comm **out, const char *algorithm);
+/* algorithm: "mpi" (the library's own), "ring" or "hd" (halving-doubling).
+ * Whether a program runs under mpirun is for it to say (the CLI looks at the
+ * launcher's variables: cli_comm_create); the library does not look. */
 void bb_comm_destroy(bb_comm *c);
-int bb_comm_under_mpirun(void);
 /* Validates and selects the float allreduce algorithm: "mpi", "ring", "hd",
  * or "blocking" (a plain blocking MPI_Allreduce that the watchdog cannot
  * interrupt: the reference row of `bigbatch bench allreduce`). */
@@ -49,7 +49,8 @@ bb_status bb_comm_set_algorithm(bb_comm *c, const char *algorithm);
 
 /* The single-process backend. */
 bb_status bb_comm_single(bb_comm **out);
-/* Provided by comm_mpi.c or comm_nompi.c. */
+/* MPI_COMM_WORLD. Provided by comm_mpi.c, or by comm_nompi.c (which says
+ * BB_ERR_UNSUPPORTED). */
 bb_status bb_comm_mpi(bb_comm **out, const char *algorithm);
 
 #endif

@@ -54,9 +54,23 @@ static void sleep_us(long us)
 
 /* Announces the stop to every peer, collects the answers of the live ones for
  * a grace period and writes the message naming the silent ranks. */
-static bb_status watchdog_stop(bb_comm *c, double waited, int announcer)
+static bb_status watchdog_stop(bb_comm *c, double waited, int announcer, int frozen)
 {
     bb_mpi *m = impl(c);
+    /* This rank is the late one when another rank gave up on an operation that
+     * this one joined only just now, or when this process itself did not run
+     * for half the deadline (stopped, then woken by the launcher's signals on
+     * the way to ending the job). It does not answer, so every live rank agrees
+     * that it was silent, and it reports nothing: its view would contradict
+     * theirs. */
+    if (frozen || (announcer >= 0 && c->watchdog > 0 && waited < 0.5 * c->watchdog)) {
+        c->failed = 1;
+        c->lead = 0;
+        snprintf(m->errmsg, sizeof m->errmsg, "watchdog: rank %d did not run or join operation #%lld in time (%.2f s in "
+                 "it, --watchdog %g): it was the late one; stopping the job", c->rank, (long long)m->seq, waited,
+                 c->watchdog);
+        return bb_fail(BB_ERR_COMM, "%s", m->errmsg);
+    }
     m->announce[0] = c->rank;
     m->announce[1] = m->seq;
     for (int p = 0; p < c->size; p++) {
@@ -115,7 +129,7 @@ static bb_status watchdog_stop(bb_comm *c, double waited, int announcer)
 bb_status bb_mpi_wait(bb_comm *c, MPI_Request *reqs, int n)
 {
     bb_mpi *m = impl(c);
-    double t0 = bb_now(), last_probe = t0;
+    double t0 = bb_now(), last_probe = t0, last_poll = t0;
     long pause = 2;
     for (;;) {
         int done = 0;
@@ -123,7 +137,9 @@ bb_status bb_mpi_wait(bb_comm *c, MPI_Request *reqs, int n)
         if (rc != MPI_SUCCESS) return bb_mpi_check(c, rc, m->op ? m->op : "wait");
         if (done) return BB_OK;
         double now = bb_now();
-        if (c->watchdog > 0 && now - t0 > c->watchdog) return watchdog_stop(c, now - t0, -1);
+        int frozen = c->watchdog > 0 && now - last_poll > 0.5 * c->watchdog;  /* this process did not run */
+        last_poll = now;
+        if (c->watchdog > 0 && now - t0 > c->watchdog) return watchdog_stop(c, now - t0, -1, frozen);
         if (c->size > 1 && now - last_probe > 0.005) {
             last_probe = now;
             int flag = 0;
@@ -132,7 +148,7 @@ bb_status bb_mpi_wait(bb_comm *c, MPI_Request *reqs, int n)
                 int64_t msg[3];
                 if (MPI_Recv(msg, 3, MPI_INT64_T, st.MPI_SOURCE, WD_TAG, m->wd, MPI_STATUS_IGNORE) == MPI_SUCCESS) {
                     m->heard[st.MPI_SOURCE] = msg[1];
-                    return watchdog_stop(c, now - t0, st.MPI_SOURCE);
+                    return watchdog_stop(c, now - t0, st.MPI_SOURCE, frozen);
                 }
             }
         }

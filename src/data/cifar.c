@@ -178,3 +178,22 @@ bb_status bb_dataset_load_cifar(bb_dataset *train, bb_dataset *test, const char 
     test->aug = train->aug;
     return BB_OK;
 }
+
+bb_status bb_dataset_load_cifar_test(bb_dataset *test, const char *dir, int cifar100)
+{
+    memset(test, 0, sizeof *test);
+    if (!dir) return bb_fail(BB_ERR_INVALID, "load_cifar_test: no directory");
+    static const char *const test10[1] = {"test_batch.bin"};
+    static const char *const test100[1] = {"test.bin"};
+    const char *const *files = cifar100 ? test100 : test10;
+    char sub[1200], probe[1300];
+    snprintf(probe, sizeof probe, "%s/%s", dir, files[0]);
+    if (access(probe, F_OK) != 0) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, cifar100 ? "cifar-100-binary" : "cifar-10-batches-bin");
+        snprintf(probe, sizeof probe, "%s/%s", sub, files[0]);
+        if (access(probe, F_OK) == 0) dir = sub;
+    }
+    BB_TRY(load_set(test, dir, files, 1, cifar100, cifar100 ? "cifar100/test" : "cifar10/test"));
+    bb_augment_default(&test->aug, test);
+    return BB_OK;
+}

@@ -5,7 +5,7 @@
  * randomness keyed by (seed, epoch, i) only, so a sample looks the same whichever
  * worker, thread or process asks for it. The sampler turns (seed, epoch) into one
  * permutation of the training set and hands logical worker w of minibatch j the
- * w-th slice of n inside the j-th slice of kn (RECIPE.md pitfall 4). Neither
+ * w-th slice of n inside the j-th slice of kn (docs/TRAINING.md pitfall 4). Neither
  * knows anything about processes or threads. */
 #ifndef BB_DATA_H
 #define BB_DATA_H
@@ -57,6 +57,10 @@ bb_status bb_dataset_load_mnist_dir(bb_dataset *train, bb_dataset *test, const c
  * in dir or in the dir/cifar-10-batches-bin or dir/cifar-100-binary it unpacks to.
  * Any positive whole number of records per file. */
 bb_status bb_dataset_load_cifar(bb_dataset *train, bb_dataset *test, const char *dir, int cifar100);
+/* The test split alone (evaluation), found as above; aug from the set itself,
+ * which the caller replaces with the training normalization. */
+bb_status bb_dataset_load_mnist_test(bb_dataset *test, const char *dir, const char *name);
+bb_status bb_dataset_load_cifar_test(bb_dataset *test, const char *dir, int cifar100);
 /* A learnable synthetic set: class prototypes (smooth random images) plus
  * per-sample noise and shifts, a pure function of (seed, index). Train and test
  * draw different samples of the same classes. */

@@ -225,3 +225,15 @@ bb_status bb_dataset_load_mnist_dir(bb_dataset *train, bb_dataset *test, const c
     test->aug = train->aug;
     return BB_OK;
 }
+
+bb_status bb_dataset_load_mnist_test(bb_dataset *test, const char *dir, const char *name)
+{
+    memset(test, 0, sizeof *test);
+    if (!dir) return bb_fail(BB_ERR_INVALID, "load_mnist_test: no directory");
+    if (!name) name = "mnist";
+    char img[1200], lab[1200], nm[64];
+    BB_TRY(find_file(img, sizeof img, dir, "t10k-images-idx3-ubyte"));
+    BB_TRY(find_file(lab, sizeof lab, dir, "t10k-labels-idx1-ubyte"));
+    snprintf(nm, sizeof nm, "%.50s/test", name);
+    return bb_dataset_load_idx(test, img, lab, nm);
+}

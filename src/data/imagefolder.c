@@ -7,10 +7,12 @@
 #include "data/image.h"
 #include "data/imagefolder_internal.h"
 #include "util/file.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,22 @@ typedef struct {
     atomic_llong failures;
     bb_imagefolder_stats st;
 } ifset;
+
+void bb_if_say(const bb_imagefolder_options *o, bb_log_level level, const char *fmt, ...)
+{
+    if (!bb_if_reports(o)) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!o->log) {
+        bb_log(level, "%s", msg);
+        return;
+    }
+    fprintf(o->log, "%s\n", msg);
+    fflush(o->log);
+}
 
 void bb_imagefolder_defaults(bb_imagefolder_options *o)
 {
@@ -248,11 +266,9 @@ static bb_status if_fetch(const bb_dataset *d, int64_t index, int train, uint64_
         if (s->o.bad_fail) return st;
         /* left out at fetch time: a mean-colour image (zeros after normalization) */
         long long k = atomic_fetch_add(&s->failures, 1);
-        if (k < 10 && s->o.log) {
-            fprintf(s->o.log, "imagefolder: warning: %s; sample %lld given as a mean-colour image%s\n", bb_last_error(),
-                    (long long)index, k == 9 ? " (further warnings suppressed)" : "");
-            fflush(s->o.log);
-        }
+        if (k < 10)
+            bb_if_say(&s->o, BB_LOG_WARN, "imagefolder: warning: %s; sample %lld given as a mean-colour image%s",
+                      bb_last_error(), (long long)index, k == 9 ? " (further warnings suppressed)" : "");
         memset(out, 0, (size_t)(3 * hw) * sizeof *out);
         return BB_OK;
     }
@@ -469,12 +485,12 @@ static bb_status collect(const bb_if_scan *sc, const int32_t *map, const char *r
         const bb_if_entry *e = &sc->ix.e[k];
         if (e->ok) { (*out)[(*n)++] = (item){sc, k, map ? map[sc->cls[k]] : sc->cls[k]}; continue; }
         if (!first_bad) first_bad = e;
-        if (o->log && *bad < 20)
-            fprintf(o->log, "imagefolder: bad image %s/%s: %s%s\n", root, e->rel, e->reason ? e->reason : "unreadable",
-                    o->bad_fail ? "" : " (left out)");
+        if (*bad < 20)
+            bb_if_say(o, BB_LOG_WARN, "imagefolder: bad image %s/%s: %s%s", root, e->rel, e->reason ? e->reason : "unreadable",
+                      o->bad_fail ? "" : " (left out)");
         (*bad)++;
     }
-    if (o->log && *bad > 20) fprintf(o->log, "imagefolder: ... and %lld more bad images in %s\n", (long long)(*bad - 20), root);
+    if (*bad > 20) bb_if_say(o, BB_LOG_WARN, "imagefolder: ... and %lld more bad images in %s", (long long)(*bad - 20), root);
     if (*bad && o->bad_fail) {
         free(*out);
         *out = NULL;
@@ -503,12 +519,13 @@ static bb_status check_options(const bb_imagefolder_options *o)
 
 static void log_scan(const bb_imagefolder_options *o, const char *root, const bb_if_scan *sc, int64_t bad, const char *what)
 {
-    if (!o->log) return;
-    fprintf(o->log, "imagefolder %s: %lld classes, %lld files (%s); %lld bad (%s)", root, (long long)sc->nclasses,
-            (long long)sc->ix.n, what, (long long)bad, o->bad_fail ? "fatal" : "left out");
-    if (sc->ignored) fprintf(o->log, ", %lld other files ignored (e.g. %s)", (long long)sc->ignored, sc->ignored_example);
-    fprintf(o->log, "; index %s: %lld reused, %lld verified\n", sc->index_path[0] ? sc->index_path : "(not written)",
-            (long long)sc->reused, (long long)sc->checked);
+    char ignored[1200] = "";
+    if (sc->ignored) snprintf(ignored, sizeof ignored, ", %lld other files ignored (e.g. %.1000s)", (long long)sc->ignored,
+                              sc->ignored_example);
+    bb_if_say(o, BB_LOG_INFO, "imagefolder %s: %lld classes, %lld files (%s); %lld bad (%s)%s; index %s: %lld reused, "
+              "%lld verified", root, (long long)sc->nclasses, (long long)sc->ix.n, what, (long long)bad,
+              o->bad_fail ? "fatal" : "left out", ignored, sc->index_path[0] ? sc->index_path : "(not written)",
+              (long long)sc->reused, (long long)sc->checked);
 }
 
 bb_status bb_imagefolder_load(bb_dataset *train, bb_dataset *val, const char *root, const char *val_root,
@@ -574,24 +591,24 @@ bb_status bb_imagefolder_load(bb_dataset *train, bb_dataset *val, const char *ro
         b->st.cache_bytes = need_v;
         if (need_t <= left) { st = cache_on(train); left -= need_t; }
         if (st == BB_OK && need_v <= left) st = cache_on(val);
-        int64_t *count = o->log ? calloc((size_t)tr.nclasses, sizeof *count) : NULL;
+        int64_t *count = bb_if_reports(o) ? calloc((size_t)tr.nclasses, sizeof *count) : NULL;
         for (int64_t i = 0; count && i < tn; i++) count[train->labels[i]]++;
         for (int64_t c = 0; count && c < tr.nclasses; c++)
-            if (count[c] == 0) fprintf(o->log, "imagefolder %s: warning: class '%s' has no training images\n", root, tr.classes[c]);
+            if (count[c] == 0)
+                bb_if_say(o, BB_LOG_WARN, "imagefolder %s: warning: class '%s' has no training images", root, tr.classes[c]);
         free(count);
     }
-    if (st == BB_OK && o->log) {
+    if (st == BB_OK && bb_if_reports(o)) {
         char what[160];
         snprintf(what, sizeof what, "%lld for training%s", (long long)tn, has_val ? "" : ", the rest held out");
         log_scan(o, root, &tr, tbad, what);
         if (has_val) log_scan(o, val_root, &va, vbad, "for evaluation");
         ifset *a = train->impl, *b = val->impl;
-        fprintf(o->log, "imagefolder: %lld training and %lld evaluation images of %lld classes, %lldx%lld crops "
+        bb_if_say(o, BB_LOG_INFO, "imagefolder: %lld training and %lld evaluation images of %lld classes, %lldx%lld crops "
                 "(evaluation: short side %lld, centre crop); decoded-image cache: training %s (%.1f MB), evaluation %s "
-                "(%.1f MB), budget %.1f MB\n", (long long)tn, (long long)vn, (long long)tr.nclasses, (long long)o->size,
+                "(%.1f MB), budget %.1f MB", (long long)tn, (long long)vn, (long long)tr.nclasses, (long long)o->size,
                 (long long)o->size, (long long)eval_resize(o), a->st.cached ? "on" : "off", (double)a->st.cache_bytes / 1e6,
                 b->st.cached ? "on" : "off", (double)b->st.cache_bytes / 1e6, (double)o->cache_bytes / 1e6);
-        fflush(o->log);
     }
     free(ti);
     free(vi);

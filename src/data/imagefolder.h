@@ -32,6 +32,7 @@ typedef struct {
     int threads;                   /* threads verifying new files (0: all cores) */
     const char *index_dir;         /* where the index goes when ROOT is not writable (NULL: nowhere) */
     FILE *log;                     /* summary, bad files, fetch-time failures (NULL: silent) */
+    int report;                    /* with log NULL: the same messages to the library's bb_log callback (0) */
 } bb_imagefolder_options;
 
 void bb_imagefolder_defaults(bb_imagefolder_options *o);

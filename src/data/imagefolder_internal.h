@@ -6,6 +6,7 @@
 #define BB_DATA_IMAGEFOLDER_INTERNAL_H
 
 #include "data/imagefolder.h"
+#include "util/log.h"
 #include "util/status.h"
 
 #include <stdint.h>
@@ -56,5 +57,11 @@ typedef struct {
  * threads and rewrites the index if anything changed. */
 bb_status bb_if_scan_root(const char *root, const bb_imagefolder_options *o, bb_if_scan *s);
 void bb_if_scan_free(bb_if_scan *s);
+
+/* Whether the loader's messages go anywhere (o->log, or bb_log with o->report). */
+static inline int bb_if_reports(const bb_imagefolder_options *o) { return o->log || o->report; }
+/* One message line (no newline) to o->log, else to bb_log when o->report. */
+void bb_if_say(const bb_imagefolder_options *o, bb_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -160,7 +160,7 @@ typedef struct {
     int64_t *pending, npending;
     atomic_llong next, done;
     double t0, last_log;
-    FILE *log;
+    const bb_imagefolder_options *o;
 } verify_job;
 
 static void verify_one(const char *root, bb_if_entry *e)
@@ -197,13 +197,12 @@ static void verify_worker(void *arg, int t, int nt)
         if (i >= j->npending) break;
         verify_one(j->root, &j->e[j->pending[i]]);
         long long d = atomic_fetch_add(&j->done, 1) + 1;
-        if (t == 0 && j->log) {
+        if (t == 0 && bb_if_reports(j->o)) {
             double now = bb_now();
             if (now - j->last_log > 10.0) {
                 j->last_log = now;
-                fprintf(j->log, "imagefolder %s: verified %lld of %lld new or changed files (%.0f files/s)\n", j->root, d,
-                        (long long)j->npending, (double)d / (now - j->t0));
-                fflush(j->log);
+                bb_if_say(j->o, BB_LOG_INFO, "imagefolder %s: verified %lld of %lld new or changed files (%.0f files/s)",
+                          j->root, d, (long long)j->npending, (double)d / (now - j->t0));
             }
         }
     }
@@ -215,10 +214,11 @@ static int cores(void)
     return n > 0 ? (int)n : 1;
 }
 
-static bb_status verify_all(const char *root, bb_if_entry *e, int64_t *pending, int64_t npending, int threads, FILE *log)
+static bb_status verify_all(const char *root, bb_if_entry *e, int64_t *pending, int64_t npending, int threads,
+                            const bb_imagefolder_options *o)
 {
     if (npending == 0) return BB_OK;
-    verify_job j = {root, e, pending, npending, 0, 0, bb_now(), bb_now(), log};
+    verify_job j = {root, e, pending, npending, 0, 0, bb_now(), bb_now(), o};
     int T = threads > 0 ? threads : cores();
     if (T > npending) T = (int)npending;
     bb_pool *p = NULL;
@@ -328,7 +328,7 @@ bb_status bb_if_scan_root(const char *root, const bb_imagefolder_options *o, bb_
     }
     int changed = npending > 0 || old.n != s->reused || !from;
     bb_if_index_free(&old);
-    if (st == BB_OK) st = verify_all(root, s->ix.e, pending, npending, o->threads, o->log);
+    if (st == BB_OK) st = verify_all(root, s->ix.e, pending, npending, o->threads, o);
     free(pending);
     s->checked = npending;
     if (st != BB_OK) { bb_if_scan_free(s); return st; }
@@ -344,8 +344,8 @@ bb_status bb_if_scan_root(const char *root, const bb_imagefolder_options *o, bb_
         if (w == BB_OK) copy_str(s->index_path, sizeof s->index_path, to);
         else {
             s->index_path[0] = 0;
-            if (o->log) fprintf(o->log, "imagefolder %s: warning: cannot write the index (%s); the next run verifies "
-                                "the images again\n", root, bb_last_error());
+            bb_if_say(o, BB_LOG_WARN, "imagefolder %s: warning: cannot write the index (%s); the next run verifies "
+                      "the images again", root, bb_last_error());
         }
     }
     return BB_OK;

@@ -1,4 +1,4 @@
-/* The epoch sampler (RECIPE.md pitfall 4): one permutation of the training set
+/* The epoch sampler (docs/TRAINING.md pitfall 4): one permutation of the training set
  * per epoch, a pure function of (seed, epoch), cut into minibatches of kn and
  * each minibatch into k slices of n. Nothing depends on how many threads or
  * processes ask; evaluation splits the test set into k near-equal ranges. */

@@ -10,6 +10,7 @@
 #define BB_GPU_KERN_H
 
 #include "ops/ops.h"
+#include "ops/rank.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -331,13 +332,12 @@ BB_HD static inline void bbk_xent_one(const bb_kxent *p, int64_t s)
     double sum = 0.0;
     for (int64_t j = 0; j < p->classes; j++) sum += exp(z[j] - mx);
     double lse = mx + log(sum), loss = 0.0;
-    int64_t above = 0;
     for (int64_t j = 0; j < p->classes; j++) {
         double t = j == y ? on : off;
         if (t != 0.0) loss -= t * (z[j] - lse);
         if (p->dlogits) p->dlogits[s * p->classes + j] = (float)((exp(z[j] - lse) - t) / p->norm);
-        if (z[j] > z[y] || (z[j] == z[y] && j < y)) above++;
     }
+    int64_t above = bb_label_rank(z, p->classes, y);
     p->loss[s] = loss;
     p->top1[s] = above < 1 ? 1.0 : 0.0;
     p->top5[s] = above < 5 ? 1.0 : 0.0;

@@ -1,6 +1,7 @@
 /* The small operators: ReLU, add, max/average pooling, the option-A shortcut,
  * linear and softmax cross-entropy. */
 #include "ops/ops.h"
+#include "ops/rank.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -166,10 +167,7 @@ double bb_xent_forward(int64_t n, int64_t classes, const float *logits, const in
             if (dlogits) dlogits[s * classes + j] = (float)((exp(z[j] - lse) - t) / norm);
         }
         total += loss;
-        /* rank of the true class: how many logits beat it (ties go to the lower index) */
-        int64_t above = 0;
-        for (int64_t j = 0; j < classes; j++)
-            if (z[j] > z[y] || (z[j] == z[y] && j < y)) above++;
+        int64_t above = bb_label_rank(z, classes, y);
         c1 += above < 1;
         c5 += above < 5;
     }

@@ -79,8 +79,9 @@ void bb_linear_backward(const bb_linear *d, int64_t n, const float *x, const flo
  * loss(x) = -sum_j t_j log softmax(x)_j with t = (1-s) onehot(y) + s/classes.
  * Returns the SUM of per-sample losses; dlogits (may be NULL) is SET to
  * (softmax - t) / norm, so the caller's normalizer (kn for a logical worker of a
- * minibatch of kn, RECIPE.md pitfall 3) decides the scale. top1/top5 (may be
- * NULL) receive the number of correct predictions. */
+ * minibatch of kn, docs/TRAINING.md pitfall 3) decides the scale. top1/top5 (may be
+ * NULL) receive the number of correct predictions (ops/rank.h: a sample with a
+ * non-finite logit is never correct). */
 double bb_xent_forward(int64_t n, int64_t classes, const float *logits, const int32_t *labels,
                        double norm, float smoothing, float *dlogits, int64_t *top1, int64_t *top5);
 

@@ -1,6 +1,7 @@
-/* The learning rate as a pure function of the iteration (RECIPE.md): a
- * reference lr for a reference minibatch, scaled to kn (linearly, by square
- * root, or not at all), gradual or constant warmup, then step or cosine decay. */
+/* The learning rate as a pure function of the iteration (docs/TRAINING.md,
+ * "Learning rate"): a reference lr for a reference minibatch, scaled to kn
+ * (linearly, by square root, or not at all), gradual or constant warmup, then
+ * step or cosine decay. */
 #ifndef BB_OPTIM_SCHEDULE_H
 #define BB_OPTIM_SCHEDULE_H
 

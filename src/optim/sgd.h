@@ -1,4 +1,4 @@
-/* Momentum SGD over the flat parameter buffer (RECIPE.md).
+/* Momentum SGD over the flat parameter buffer (docs/TRAINING.md, "The update").
  * Form 9 (default):       u <- m u + (g + wd w);   w <- w - lr u
  * Nesterov (form 9):      u <- m u + g';           w <- w - lr (g' + m u)
  * Form 10, corrected:     v <- m (lr/lr_prev) v + lr g';   w <- w - v

@@ -1,5 +1,5 @@
 /* A model of the time per iteration of synchronous SGD on a cluster that is
- * not here: alpha-beta-gamma costs of the allreduce algorithms (RECIPE.md,
+ * not here: alpha-beta-gamma costs of the allreduce algorithms (docs/SCALING.md,
  * Thakur, Rabenseifner and Gropp 2005) on servers of G workers joined by a
  * slower network, the buckets of gradients in reverse layer order, and their
  * overlap with backprop. Times are seconds, sizes bytes. docs/SCALING.md. */

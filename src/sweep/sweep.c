@@ -7,6 +7,7 @@
 #include "train/trainer.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -226,7 +227,7 @@ static bb_status run_one(const bb_config *cfg, const char *name, bb_comm *comm, 
         return bb_fail(BB_ERR_INVALID, "%s: path too long", cfg->out);
     int rank0 = comm->rank == 0;
     if (access(done, F_OK) == 0) {
-        if (rank0) fprintf(stderr, "sweep: %s: finished before, skipped\n", name);
+        if (rank0) bb_log(BB_LOG_INFO, "sweep: %s: finished before, skipped", name);
         tally->skipped++;
         return BB_OK;
     }
@@ -234,16 +235,15 @@ static bb_status run_one(const bb_config *cfg, const char *name, bb_comm *comm, 
     int resume = access(ckpt, F_OK) == 0;
     if (resume) snprintf(c.resume, sizeof c.resume, "%s", ckpt);
     bb_trainer *t = NULL;
-    bb_status s = bb_trainer_create(&t, &c, comm);
-    if (s == BB_OK && resume) s = bb_trainer_load(t, ckpt);
+    bb_status s = bb_trainer_start(&t, &c, comm);
     if (s != BB_OK) {
         bb_trainer_destroy(t);
         return bb_fail_context(s, "sweep run %s", name);
     }
     if (rank0) {
-        if (resume) fprintf(stderr, "sweep: %s: resuming from iteration %lld (%s)\n", name, (long long)bb_trainer_iteration(t), ckpt);
-        else fprintf(stderr, "sweep: %s: starting (kn %lld, %s, seed %lld)\n", name, (long long)c.batch_size,
-                     bb_sweep_variant_of(&c) >= 0 ? bb_sweep_variants[bb_sweep_variant_of(&c)].help : "", (long long)c.seed);
+        if (resume) bb_log(BB_LOG_INFO, "sweep: %s: resuming from iteration %lld (%s)", name, (long long)bb_trainer_iteration(t), ckpt);
+        else bb_log(BB_LOG_INFO, "sweep: %s: starting (kn %lld, %s, seed %lld)", name, (long long)c.batch_size,
+                    bb_sweep_variant_of(&c) >= 0 ? bb_sweep_variants[bb_sweep_variant_of(&c)].help : "", (long long)c.seed);
     }
     s = bb_trainer_run(t);
     int64_t reached = bb_trainer_iteration(t);
@@ -252,7 +252,7 @@ static bb_status run_one(const bb_config *cfg, const char *name, bb_comm *comm, 
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", bb_last_error());
         if (rank0) {
-            fprintf(stderr, "sweep: %s: diverged: %s\n", name, msg);
+            bb_log(BB_LOG_INFO, "sweep: %s: diverged: %s", name, msg);
             BB_TRY(record_done(cfg->out, "diverged", msg));
         }
         tally->diverged++;
@@ -260,8 +260,8 @@ static bb_status run_one(const bb_config *cfg, const char *name, bb_comm *comm, 
     }
     if (s != BB_OK) return s == BB_ERR_INTERRUPTED ? s : bb_fail_context(s, "sweep run %s", name);
     if (reached < full_steps(cfg, n_train)) {  /* stopped by --max-steps */
-        if (rank0) fprintf(stderr, "sweep: %s: stopped at iteration %lld of %lld (--max-steps); the next sweep "
-                           "command continues it\n", name, (long long)reached, (long long)full_steps(cfg, n_train));
+        if (rank0) bb_log(BB_LOG_INFO, "sweep: %s: stopped at iteration %lld of %lld (--max-steps); the next sweep "
+                          "command continues it", name, (long long)reached, (long long)full_steps(cfg, n_train));
         tally->unfinished++;
         return BB_OK;
     }
@@ -291,10 +291,17 @@ bb_status bb_sweep_run(const bb_sweep_spec *s, bb_comm *comm, bb_sweep_tally *ta
     int64_t n_train = train.n;
     bb_dataset_free(&train);
     bb_dataset_free(&test);
-    for (int i = 0; i < s->nsizes; i++)
+    for (int i = 0; i < s->nsizes; i++) {
         if (s->sizes[i] > n_train)
             return bb_fail(BB_ERR_INVALID, "--sizes: %lld is larger than the %lld training samples (an epoch would "
                            "have no iteration)", (long long)s->sizes[i], (long long)n_train);
+        /* kn sets the iterations per epoch: every size's run must have some, with its milestones inside */
+        bb_config c;
+        char name[128];
+        bb_sweep_run_config(s, s->sizes[i], s->variants[0], s->seeds[0], &c, name, sizeof name);
+        bb_status cs = bb_config_check_length(&c, n_train);
+        if (cs != BB_OK) return bb_fail_context(cs, "--sizes %lld", (long long)s->sizes[i]);
+    }
 
     char runs[700];
     snprintf(runs, sizeof runs, "%s/runs", s->base.out);

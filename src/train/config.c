@@ -224,13 +224,32 @@ bb_status bb_config_validate(const bb_config *c)
         return bb_fail(BB_ERR_INVALID, "--batch-size %lld is not a multiple of --worker-batch %lld: the minibatch kn "
                        "must split into k workers of n samples each", (long long)c->batch_size, (long long)c->worker_batch);
     double ms[16];
-    if (!strcmp(c->decay, "step") && bb_config_milestones(c, ms, 16) < 0)
+    int nms = bb_config_milestones(c, ms, 16);
+    if (nms < 0)
         return bb_fail(BB_ERR_INVALID, "--milestones: expected increasing non-negative epochs separated by commas "
                        "(at most 16), got '%s'", c->milestones);
+    if (c->milestones[0] && strcmp(c->decay, "step") != 0)
+        return bb_fail(BB_ERR_INVALID, "--milestones %s: milestones apply to --decay step only, and --decay is %s (they "
+                       "would be ignored): drop --milestones or use --decay step", c->milestones, c->decay);
     if (c->nesterov && strcmp(c->momentum_form, "form9") != 0)
         return bb_fail(BB_ERR_INVALID, "--nesterov works with --momentum-form form9 only, got %s", c->momentum_form);
     if (c->epochs <= 0 && c->max_steps <= 0)
         return bb_fail(BB_ERR_INVALID, "--epochs must be > 0 (or give --max-steps)");
+    /* a run given in epochs: warmup and milestones must fall inside it */
+    for (int i = 0; c->epochs > 0 && c->milestones[0] && i < nms; i++)
+        if (ms[i] >= c->epochs)
+            return bb_fail(BB_ERR_INVALID, "--milestones %s: epoch %g is not within the run (--epochs %g): every "
+                           "milestone must be below --epochs, or it never applies", c->milestones, ms[i], c->epochs);
+    double warm = bb_config_warmup_epochs(c);
+    if (c->epochs > 0 && warm > c->epochs) {
+        if (c->warmup_epochs >= 0)
+            return bb_fail(BB_ERR_INVALID, "--warmup-epochs %g ends after the run (--epochs %g): the peak lr would never "
+                           "be reached; warmup must end no later than the run's end (--warmup-epochs at most %g)",
+                           c->warmup_epochs, c->epochs, c->epochs);
+        return bb_fail(BB_ERR_INVALID, "--warmup-epochs -1 means %g epochs of warmup at --batch-size %lld > --ref-batch %g, "
+                       "longer than the run (--epochs %g): the peak lr would never be reached; give --warmup-epochs at "
+                       "most %g, or --warmup none", warm, (long long)c->batch_size, c->ref_batch, c->epochs, c->epochs);
+    }
     if (!strcmp(c->data, "imagefolder") && !c->data_dir[0])
         return bb_fail(BB_ERR_INVALID, "--data imagefolder needs --data-dir ROOT (one folder per class)");
     if (!strcmp(c->data, "imagefolder") && !c->val_dir[0] && c->holdout <= 0)
@@ -248,6 +267,32 @@ bb_status bb_config_validate(const bb_config *c)
     if (!strcmp(c->data, "synthetic") && c->batch_size > c->synthetic_train)
         return bb_fail(BB_ERR_INVALID, "--batch-size %lld is larger than the %lld training samples (--synthetic-train)",
                        (long long)c->batch_size, (long long)c->synthetic_train);
+    /* the synthetic set's size is part of the configuration: its run length is known now */
+    if (!strcmp(c->data, "synthetic")) BB_TRY(bb_config_check_length(c, c->synthetic_train));
     if (!c->out[0]) return bb_fail(BB_ERR_INVALID, "--out must name a run directory");
+    return BB_OK;
+}
+
+bb_status bb_config_check_length(const bb_config *c, int64_t n_train)
+{
+    if (c->batch_size > n_train)
+        return bb_fail(BB_ERR_INVALID, "--batch-size %lld is larger than the %lld training samples",
+                       (long long)c->batch_size, (long long)n_train);
+    if (c->epochs <= 0) return BB_OK;  /* a run of --max-steps iterations */
+    int64_t spe = n_train / c->batch_size;
+    int64_t total = (int64_t)floor(c->epochs * (double)spe + 0.5);
+    if (total < 1)
+        return bb_fail(BB_ERR_INVALID, "--epochs %g gives 0 iterations at --batch-size %lld on %lld training samples "
+                       "(%lld iterations per epoch): need at least %.3g epochs for one iteration", c->epochs,
+                       (long long)c->batch_size, (long long)n_train, (long long)spe, 1.0 / (double)spe);
+    double ms[16];
+    int nms = c->milestones[0] ? bb_config_milestones(c, ms, 16) : 0;
+    for (int i = 0; i < nms; i++) {
+        int64_t at = (int64_t)floor(ms[i] * (double)spe + 0.5);
+        if (at >= total)
+            return bb_fail(BB_ERR_INVALID, "--milestones %s: epoch %g falls at iteration %lld, the end of the run (%lld "
+                           "iterations of %lld per epoch at --batch-size %lld): it would never apply", c->milestones,
+                           ms[i], (long long)at, (long long)total, (long long)spe, (long long)c->batch_size);
+    }
     return BB_OK;
 }

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
+typedef struct bb_config {
     /* model */
     char model[32];
     char shortcut[4];          /* "A", "B" or "" (family default) */
@@ -95,8 +95,14 @@ const bb_config_field *bb_config_find(const char *name);
 bb_status bb_config_set(bb_config *c, const char *name, const char *value);
 /* Writes the field's value as text (the inverse of bb_config_set). */
 void bb_config_get(const bb_config *c, const bb_config_field *f, char *buf, size_t cap);
-/* Cross-field checks (kn divisible by n, ...), before any work is done. */
+/* Cross-field checks (kn divisible by n, warmup and milestones within the
+ * run, ...), before any work is done. */
 bb_status bb_config_validate(const bb_config *c);
+/* The checks that need the training-set size: kn fits in it, --epochs gives at
+ * least one iteration, every milestone falls before the last one. Called by
+ * bb_config_validate when the configuration fixes the size (synthetic data),
+ * else once the data is known (bb_schedule_from_config, the sweep's plan). */
+bb_status bb_config_check_length(const bb_config *c, int64_t n_train);
 /* Parses milestones "30,60,80" into out (at most max); returns the count or -1. */
 int bb_config_milestones(const bb_config *c, double *out, int max);
 /* k = kn / n */

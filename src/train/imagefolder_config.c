@@ -2,21 +2,14 @@
 #include "train/imagefolder_config.h"
 
 #include "data/imagefolder.h"
+#include "util/hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* under mpirun only rank 0 reports */
-static int is_rank0(void)
-{
-    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
-    for (int i = 0; i < 3; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && atoi(v) != 0) return 0;
-    }
-    return 1;
-}
+static int is_rank0(void) { return bb_hooks_get()->launcher_rank <= 0; }
 
 bb_status bb_data_imagefolder(const bb_config *cfg, bb_dataset *train, bb_dataset *test)
 {
@@ -29,7 +22,7 @@ bb_status bb_data_imagefolder(const bb_config *cfg, bb_dataset *train, bb_datase
     o.bad_fail = !strcmp(cfg->bad_images, "fail");
     o.cache_bytes = cfg->image_cache_mb * 1000000;
     o.index_dir = cfg->out[0] ? cfg->out : NULL;
-    o.log = is_rank0() ? stderr : NULL;
+    o.report = is_rank0();
     return bb_imagefolder_load(train, test, cfg->data_dir, cfg->val_dir[0] ? cfg->val_dir : NULL, &o);
 }
 

@@ -97,6 +97,8 @@ bb_status bb_loader_create(bb_loader **out, const bb_dataset *ds, int64_t k, int
                            int64_t end_step, int producers)
 {
     *out = NULL;
+    if (!ds->labels)  /* a stand-in with the shape and size of a split that was not read (train/eval_data.c) */
+        return bb_fail(BB_ERR_INVALID, "%s: the training split was not loaded (evaluation only)", ds->name);
     bb_loader *l = calloc(1, sizeof *l);
     if (!l) return bb_fail(BB_ERR_NOMEM, "loader: out of memory");
     l->ds = ds;

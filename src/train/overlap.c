@@ -7,6 +7,8 @@
  * main thread only between steps (MPI_THREAD_SERIALIZED is enough). */
 #include "train/overlap.h"
 
+#include "util/hooks.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 #include <pthread.h>
@@ -112,7 +114,7 @@ bb_status bb_overlap_create(bb_overlap **out, bb_comm *comm, bb_gradsum *parts, 
     o->pending = calloc((size_t)o->nb + 1, sizeof *o->pending);
     o->ready = calloc((size_t)o->nb + 1, 1);
     o->ex = calloc((size_t)nparts, sizeof *o->ex);
-    o->trace = getenv("BB_TRACE_BUCKETS") && atoi(getenv("BB_TRACE_BUCKETS")) > 0;
+    o->trace = bb_hooks_get()->trace_buckets > 0;
     if (o->trace) {
         o->t_ready = calloc((size_t)o->nb + 1, sizeof(double));
         o->t_begin = calloc((size_t)o->nb + 1, sizeof(double));
@@ -264,12 +266,12 @@ void *bb_overlap_arg(bb_overlap *o, int e) { return &o->ex[e]; }
 /* one line per bucket, milliseconds from the start of the step */
 static void trace(bb_overlap *o, double t_backward)
 {
-    fprintf(stderr, "buckets: rank %d, step %lld: backward done at %.2f ms\n", o->comm->rank, (long long)o->steps,
-            1e3 * (t_backward - o->t0));
+    bb_log(BB_LOG_INFO, "buckets: rank %d, step %lld: backward done at %.2f ms", o->comm->rank, (long long)o->steps,
+           1e3 * (t_backward - o->t0));
     for (int i = 0; i < o->nb; i++)
-        fprintf(stderr, "buckets: rank %d, step %lld: bucket %d [%lld, %lld) ready %.2f, allreduce %.2f .. %.2f ms\n",
-                o->comm->rank, (long long)o->steps, i, (long long)o->b[i].lo, (long long)o->b[i].hi,
-                1e3 * (o->t_ready[i] - o->t0), 1e3 * (o->t_begin[i] - o->t0), 1e3 * (o->t_end[i] - o->t0));
+        bb_log(BB_LOG_INFO, "buckets: rank %d, step %lld: bucket %d [%lld, %lld) ready %.2f, allreduce %.2f .. %.2f ms",
+               o->comm->rank, (long long)o->steps, i, (long long)o->b[i].lo, (long long)o->b[i].hi,
+               1e3 * (o->t_ready[i] - o->t0), 1e3 * (o->t_begin[i] - o->t0), 1e3 * (o->t_end[i] - o->t0));
     o->steps++;
 }
 

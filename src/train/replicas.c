@@ -2,6 +2,8 @@
 #include "train/replicas.h"
 
 #include "train/trainer_internal.h"
+#include "util/hooks.h"
+#include "util/log.h"
 #include "util/rng.h"
 
 #include <math.h>
@@ -81,14 +83,14 @@ bb_status bb_trainer_check_replicas(bb_trainer *t, const char *when)
 
 void bb_trainer_fault_point(bb_trainer *t)
 {
-    const char *f = getenv("BB_FAULT");
+    const char *f = bb_hooks_get()->fault;
     if (!f || !f[0]) return;
     char kind[16];
     int rank = -1;
     long long step = -1;
     if (sscanf(f, "%15[a-z]:%d:%lld", kind, &rank, &step) != 3) return;
     if (rank != t->comm->rank || step != t->step) return;
-    fprintf(stderr, "bigbatch: rank %d: BB_FAULT=%s before iteration %lld\n", rank, f, step);
+    bb_log(BB_LOG_WARN, "bigbatch: rank %d: BB_FAULT=%s before iteration %lld", rank, f, step);
     if (!strcmp(kind, "kill")) raise(SIGKILL);
     else if (!strcmp(kind, "hang")) raise(SIGSTOP);
     else if (!strcmp(kind, "perturb")) t->params[0] = nextafterf(t->params[0], INFINITY);

@@ -7,6 +7,7 @@
 #include "train/replicas.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/safetensors.h"
 
@@ -26,7 +27,6 @@ int bb_trainer_stop_requested(void) { return stop_signal; }
 typedef struct {
     FILE *jsonl, *iter_csv, *epoch_csv;
     char dir[512];
-    int tty;
     double t0;
 } run_out;
 
@@ -119,7 +119,7 @@ static void log_iteration(bb_trainer *t, run_out *o, const bb_step_stats *st, do
             st->t_reduce, st->t_update, st->t_step, st->b_noise, st->t_allreduce);
 }
 
-static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double img_s, double eta)
+static void progress(bb_trainer *t, const bb_step_stats *st, double img_s, double eta)
 {
     int64_t done = t->step, spe = t->steps_per_epoch;
     char eta_s[32];
@@ -129,12 +129,7 @@ static void progress(bb_trainer *t, run_out *o, const bb_step_stats *st, double 
                        (long long)((done - 1) / spe + 1), t->cfg.epochs, (long long)done, (long long)t->total_steps,
                        st->loss, 100.0 * st->err, st->lr, img_s, eta_s);
     if (t->cfg.noise_scale && st->b_noise > 0) snprintf(line + len, sizeof line - (size_t)len, "  B_noise %.0f", st->b_noise);
-    if (o->tty) {
-        fprintf(stderr, "\r\033[K%s", line);
-        fflush(stderr);
-    } else if (done % t->cfg.log_every == 0 || done == 1) {
-        fprintf(stderr, "%s\n", line);
-    }
+    bb_log(done % t->cfg.log_every == 0 || done == 1 ? BB_LOG_PROGRESS : BB_LOG_STATUS, "%s", line);
 }
 
 static bb_status checkpoint(bb_trainer *t, run_out *o)
@@ -163,10 +158,11 @@ static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int comp
                               double t_epoch)
 {
     bb_eval_result r = {0, NAN, NAN, 0};
-    if (evaluate) BB_TRY(bb_trainer_evaluate(t, &r));
-    if (evaluate && !isfinite(r.loss))
+    bb_status es = evaluate ? bb_trainer_evaluate(t, &r) : BB_OK;
+    if (es == BB_ERR_NUMERIC)
         return bb_fail(BB_ERR_NUMERIC, "non-finite test loss after iteration %lld (epoch %lld): training diverged (the "
                        "model's outputs overflow); lower --lr or lengthen --warmup-epochs", (long long)t->step, (long long)epoch);
+    BB_TRY(es);
     double tl = t->ep_seen ? t->ep_loss / (double)t->ep_seen : NAN;
     double te = t->ep_seen ? 1.0 - (double)t->ep_correct / (double)t->ep_seen : NAN;
     double img_s = t_epoch > 0 ? (double)t->ep_seen / t_epoch : 0;
@@ -178,10 +174,11 @@ static bb_status end_of_epoch(bb_trainer *t, run_out *o, int64_t epoch, int comp
         if (complete)
             fprintf(o->epoch_csv, "%lld,%lld,%.7g,%.6g,%.7g,%.6g,%.6g,%.9g,%.3f,%.2f\n", (long long)epoch, (long long)t->step,
                     tl, te, r.loss, r.top1_err, r.top5_err, lr, bb_now() - o->t0, img_s);
-        if (o->tty) fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "epoch %lld%s: train loss %.4f err %.2f%%", (long long)epoch, complete ? "" : " (partial)", tl, 100 * te);
-        if (evaluate) fprintf(stderr, " | test loss %.4f err %.2f%% (top-5 %.2f%%)", r.loss, 100 * r.top1_err, 100 * r.top5_err);
-        fprintf(stderr, " | %.0f img/s, %.1fs\n", img_s, t_epoch);
+        char test[128] = "";
+        if (evaluate)
+            snprintf(test, sizeof test, " | test loss %.4f err %.2f%% (top-5 %.2f%%)", r.loss, 100 * r.top1_err, 100 * r.top5_err);
+        bb_log(BB_LOG_INFO, "epoch %lld%s: train loss %.4f err %.2f%%%s | %.0f img/s, %.1fs", (long long)epoch,
+               complete ? "" : " (partial)", tl, 100 * te, test, img_s, t_epoch);
     }
     if (complete) {
         t->ep_loss = 0;
@@ -195,7 +192,6 @@ bb_status bb_trainer_run(bb_trainer *t)
     run_out o = {0};
     int rank0 = t->comm->rank == 0;
     snprintf(o.dir, sizeof o.dir, "%s", t->cfg.out);
-    o.tty = isatty(2);
     o.t0 = bb_now();
     bb_status s = BB_OK;
     if (rank0) {
@@ -204,7 +200,7 @@ bb_status bb_trainer_run(bb_trainer *t)
         if (t->cfg.resume[0]) {
             /* lengths of the metric files when the checkpoint was written */
             bb_st_file f;
-            BB_TRY(bb_st_read(&f, t->cfg.resume));
+            BB_TRY(bb_st_open(&f, t->cfg.resume));
             s = bb_checkpoint_metric_lengths(&f, keep);
             bb_st_close(&f);
             BB_TRY(s);
@@ -219,7 +215,7 @@ bb_status bb_trainer_run(bb_trainer *t)
             BB_TRY(bb_file_remove_stale_tmp(path, &n));
             stale += n;
         }
-        if (stale) fprintf(stderr, "bigbatch: removed %d unfinished temporary file%s of an interrupted run\n", stale, stale > 1 ? "s" : "");
+        if (stale) bb_log(BB_LOG_INFO, "bigbatch: removed %d unfinished temporary file%s of an interrupted run", stale, stale > 1 ? "s" : "");
         s = write_config_json(t, o.dir);
         if (s == BB_OK) s = open_metrics(o.dir, "metrics.jsonl", keep[0], NULL, &o.jsonl);
         if (s == BB_OK) s = open_metrics(o.dir, "iters.csv", keep[1], ITER_HEADER, &o.iter_csv);
@@ -228,12 +224,12 @@ bb_status bb_trainer_run(bb_trainer *t)
         char where[300];
         if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
         else snprintf(where, sizeof where, "%d threads", t->threads);
-        fprintf(stderr, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
-                "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s\n",
-                t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
-                bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
-                t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
-                t->comm->size, t->comm->size > 1 ? "s" : "");
+        bb_log(BB_LOG_INFO, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
+               "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s",
+               t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
+               bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
+               t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
+               t->comm->size, t->comm->size > 1 ? "s" : "");
     }
     /* the ranks start from the same weights (or stop here, naming the odd ones);
      * they arrive after loading their data, which may take minutes (an image
@@ -261,7 +257,7 @@ bb_status bb_trainer_run(bb_trainer *t)
         t_last = now;
         if (rank0) {
             log_iteration(t, &o, &st, img_s);
-            progress(t, &o, &st, img_s, (double)(t->total_steps - t->step) * st.t_step);
+            progress(t, &st, img_s, (double)(t->total_steps - t->step) * st.t_step);
         }
         int end_epoch = t->step % t->steps_per_epoch == 0;
         int last = t->step == t->total_steps;
@@ -278,20 +274,17 @@ bb_status bb_trainer_run(bb_trainer *t)
         if (s == BB_OK && t->comm->size > 1) s = t->comm->allreduce_f64(t->comm, flag, 1);
         if (s == BB_OK && flag[0] != 0 && t->step < t->total_steps) {
             s = checkpoint(t, &o);
-            if (s == BB_OK) {
-                if (rank0 && o.tty) fprintf(stderr, "\n");
+            if (s == BB_OK)
                 s = bb_fail(BB_ERR_INTERRUPTED, "stopped by a signal after iteration %lld; checkpoint written to "
                             "%s/checkpoint.safetensors (continue with --resume %s/checkpoint.safetensors)",
                             (long long)t->step, o.dir, o.dir);
-            }
         }
     }
-    if (rank0 && o.tty && s != BB_OK) fprintf(stderr, "\n");
     if (rank0 && t->comm->size > 1 && steps_run > 0 && s == BB_OK && t->ov)
-        fprintf(stderr, "bigbatch: gradient allreduce (%s, %d buckets): %.2f ms per iteration, %.2f ms of it exposed after "
-                "backward (%.0f%% hidden)\n", t->comm->algorithm, bb_overlap_buckets(t->ov), 1e3 * sum_allreduce / (double)steps_run,
-                1e3 * sum_exposed / (double)steps_run,
-                sum_allreduce > 0 ? fmax(0.0, 100.0 * (1.0 - sum_exposed / sum_allreduce)) : 0.0);
+        bb_log(BB_LOG_INFO, "bigbatch: gradient allreduce (%s, %d buckets): %.2f ms per iteration, %.2f ms of it exposed "
+               "after backward (%.0f%% hidden)", t->comm->algorithm, bb_overlap_buckets(t->ov),
+               1e3 * sum_allreduce / (double)steps_run, 1e3 * sum_exposed / (double)steps_run,
+               sum_allreduce > 0 ? fmax(0.0, 100.0 * (1.0 - sum_exposed / sum_allreduce)) : 0.0);
     close_out(&o);
     return s;
 }

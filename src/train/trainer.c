@@ -56,6 +56,7 @@ bb_status bb_data_from_config(const bb_config *cfg, bb_dataset *train, bb_datase
 bb_status bb_schedule_from_config(bb_schedule *s, const bb_config *cfg, int64_t n_train)
 {
     memset(s, 0, sizeof *s);
+    BB_TRY(bb_config_check_length(cfg, n_train));
     s->ref_lr = cfg->lr;
     s->ref_batch = cfg->ref_batch;
     s->batch = (double)cfg->batch_size;
@@ -68,9 +69,6 @@ bb_status bb_schedule_from_config(bb_schedule *s, const bb_config *cfg, int64_t 
     if (s->nmilestones < 0) return bb_fail(BB_ERR_INVALID, "--milestones: cannot parse '%s'", cfg->milestones);
     s->steps_per_epoch = n_train / cfg->batch_size;
     s->epochs = cfg->epochs;
-    if (s->steps_per_epoch < 1)
-        return bb_fail(BB_ERR_INVALID, "--batch-size %lld is larger than the %lld training samples",
-                       (long long)cfg->batch_size, (long long)n_train);
     return BB_OK;
 }
 
@@ -154,7 +152,7 @@ static bb_status setup(bb_trainer *t)
     t->sgd.lars_eta = cfg->lars_eta;
     BB_TRY(bb_schedule_from_config(&t->sched, cfg, t->train->n));
     t->steps_per_epoch = t->sched.steps_per_epoch;
-    t->total_steps = (int64_t)floor(cfg->epochs * (double)t->steps_per_epoch + 0.5);
+    t->total_steps = bb_run_iterations(cfg, t->steps_per_epoch);
     if (cfg->max_steps > 0 && (cfg->max_steps < t->total_steps || t->total_steps == 0)) t->total_steps = cfg->max_steps;
 
     /* the device path: the same model, schedule and optimizer settings */
@@ -477,6 +475,13 @@ bb_status bb_trainer_step(bb_trainer *t, bb_step_stats *st)
 
 void bb_trainer_count_step(bb_trainer *t, bb_step_stats *st, const double acc[2])
 {
+    /* a step that starts an epoch starts its sums (bb_trainer_run has reset
+     * them already; a caller stepping by itself has not), so they always
+     * cover the iterations since the epoch began, as checkpoints require */
+    if (t->step % t->steps_per_epoch == 0) {
+        t->ep_loss = 0;
+        t->ep_correct = t->ep_seen = 0;
+    }
     t->step++;
     st->epoch = (double)t->step / (double)t->steps_per_epoch;
     t->ep_loss += acc[0];
@@ -531,6 +536,13 @@ bb_status bb_trainer_evaluate(bb_trainer *t, bb_eval_result *r)
     r->loss = acc[0] / count;
     r->top1_err = 1.0 - acc[1] / count;
     r->top5_err = 1.0 - acc[2] / count;
+    /* the errors above already count a sample with non-finite outputs as
+     * wrong; a non-finite loss says the model itself is broken, and no number
+     * derived from it may pass for a result */
+    if (!isfinite(r->loss))
+        return bb_fail(BB_ERR_NUMERIC, "evaluating on %lld test samples: the test loss is %g, not finite: the model's "
+                       "outputs overflow or hold non-finite values (counted as wrong, the top-1 error is %.2f%%)",
+                       (long long)r->count, r->loss, 100 * r->top1_err);
     return BB_OK;
 }
 

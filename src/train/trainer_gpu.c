@@ -9,6 +9,7 @@
 
 #include "gpu/gnet.h"
 #include "train/trainer_internal.h"
+#include "util/hooks.h"
 #include "util/mem.h"
 
 #include <math.h>
@@ -59,21 +60,11 @@ static int cores(void)
     return n > 0 ? (int)n : 1;
 }
 
-static int env_int(const char *name, int def)
-{
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : def;
-}
-
+/* the GPU of this process: its rank on the host as the launcher gave it */
 static int local_rank(const bb_comm *c)
 {
-    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK",
-                                 "SLURM_LOCALID", "PMI_LOCAL_RANK", NULL};
-    for (int i = 0; vars[i]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v) return atoi(v);
-    }
-    return c ? c->rank : 0;
+    int r = bb_hooks_get()->launcher_local_rank;
+    return r >= 0 ? r : c ? c->rank : 0;
 }
 
 bb_status bb_gpu_open(bb_dev **out, const bb_config *cfg, const bb_comm *comm)
@@ -85,7 +76,7 @@ bb_status bb_gpu_open(bb_dev **out, const bb_config *cfg, const bb_comm *comm)
      * algorithms sum in a varying order: --deterministic avoids both, so a run
      * and its resumption repeat bit for bit */
     o.deterministic = cfg->deterministic;
-    o.find = cfg->deterministic ? 0 : env_int("BB_CUDNN_FIND", 1);
+    o.find = cfg->deterministic ? 0 : bb_hooks_get()->cudnn_find;
     return bb_dev_cuda_create(out, local_rank(comm), &o);
 }
 
@@ -275,7 +266,7 @@ static bb_status setup(bb_trainer *t)
     int64_t slack = (int64_t)(0.04 * (double)total_b) + ((int64_t)256 << 20);
     int64_t budget = (int64_t)free_b - fixed - d->ws_limit - slack;
     int64_t per = bb_gplan_worker_bytes(&plan, t->n) + t->n * (4 * gp->len + 4);  /* + the evaluation input */
-    int64_t cap = env_int("BB_GPU_CHUNK_WORKERS", 0);
+    int64_t cap = bb_hooks_get()->gpu_chunk_workers;
     int64_t m = budget > 0 ? budget / per : 0;
     if (m > gp->L) m = gp->L;
     if (cap > 0 && m > cap) m = cap;

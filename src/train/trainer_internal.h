@@ -10,6 +10,7 @@
 #include "util/pool.h"
 #include "util/safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 
 typedef struct {
@@ -62,6 +63,12 @@ struct bb_trainer {
  * backend, e.g. the host one in tests); takes ownership of dev. */
 bb_status bb_trainer_create_dev(bb_trainer **out, const bb_config *cfg, bb_comm *comm, bb_dataset *train,
                                 bb_dataset *test, struct bb_dev *dev);
+/* The run's length in iterations from its epochs (before --max-steps). */
+static inline int64_t bb_run_iterations(const bb_config *cfg, int64_t steps_per_epoch)
+{
+    return (int64_t)floor(cfg->epochs * (double)steps_per_epoch + 0.5);
+}
+
 /* Checkpoint loading from a parsed file (bb_trainer_load and
  * bb_checkpoint_read_config read the file, then call these; so do the fuzz
  * targets). Nothing in the trainer changes unless every field checks out. */

@@ -2,6 +2,8 @@
  * checked and errno reported. */
 #include "util/file.h"
 
+#include "util/hooks.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -66,8 +68,7 @@ bb_status bb_file_write_atomic(const char *path, bb_file_writer write, void *arg
 
 void bb_file_pause(FILE *f)
 {
-    const char *v = getenv("BB_TEST_WRITE_DELAY_MS");
-    long ms = v ? atol(v) : 0;
+    long ms = bb_hooks_get()->write_delay_ms;
     if (ms <= 0) return;
     fflush(f);
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -114,31 +115,68 @@ bb_status bb_file_remove_stale_tmp(const char *path, int *removed)
     return s;
 }
 
+bb_status bb_file_open_regular(const char *path, size_t max_bytes, int *fd_out, size_t *size)
+{
+    *fd_out = -1;
+    *size = 0;
+    /* O_NONBLOCK: opening a FIFO with no writer (or a device) must not wait;
+     * only a regular file gets past fstat */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return bb_fail(BB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return bb_fail(BB_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return bb_fail(BB_ERR_IO, "%s: not a regular file (it is a %s); expected a file", path,
+                       S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" : S_ISSOCK(st.st_mode) ? "socket" : "special file");
+    }
+    if ((unsigned long long)st.st_size > max_bytes) {
+        close(fd);
+        return bb_fail(BB_ERR_FORMAT, "%s: %lld bytes, more than the %zu allowed", path, (long long)st.st_size, max_bytes);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return bb_fail(BB_ERR_IO, "%s: fcntl failed: %s", path, strerror(e));
+    }
+    *fd_out = fd;
+    *size = (size_t)st.st_size;
+    return BB_OK;
+}
+
+bb_status bb_file_pread(int fd, const char *path, void *buf, size_t n, uint64_t offset)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return bb_fail(BB_ERR_IO, "%s: read failed at byte %llu: %s", path, (unsigned long long)(offset + got), strerror(errno));
+        if (r == 0)
+            return bb_fail(BB_ERR_FORMAT, "%s: the file ends at byte %llu, expected %zu bytes from byte %llu (file truncated "
+                           "while reading?)", path, (unsigned long long)(offset + got), n, (unsigned long long)offset);
+        got += (size_t)r;
+    }
+    return BB_OK;
+}
+
 bb_status bb_file_read_all(const char *path, size_t max_bytes, unsigned char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bb_fail(BB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return bb_fail(BB_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((unsigned long long)st.st_size > max_bytes) {
-        fclose(f);
-        return bb_fail(BB_ERR_FORMAT, "%s: %lld bytes, more than the %zu allowed", path, (long long)st.st_size, max_bytes);
-    }
-    size_t n = (size_t)st.st_size;
+    int fd;
+    size_t n;
+    BB_TRY(bb_file_open_regular(path, max_bytes, &fd, &n));
     unsigned char *buf = malloc(n + 1);
-    if (!buf) { fclose(f); return bb_fail(BB_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n); }
-    size_t got = fread(buf, 1, n, f);
-    int err = ferror(f);
-    fclose(f);
-    if (got != n || err) {
-        free(buf);
-        return bb_fail(BB_ERR_IO, "%s: read %zu of %zu bytes", path, got, n);
-    }
+    if (!buf) { close(fd); return bb_fail(BB_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n); }
+    bb_status s = bb_file_pread(fd, path, buf, n, 0);
+    close(fd);
+    if (s != BB_OK) { free(buf); return s; }
     buf[n] = 0;
     *out = buf;
     *len = n;

@@ -7,6 +7,7 @@
 #include "util/status.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* `write` gets an open FILE* for the temporary file and returns BB_OK or a
@@ -25,7 +26,14 @@ bb_status bb_file_remove_stale_tmp(const char *path, int *removed);
  * Without it, nothing. */
 void bb_file_pause(FILE *f);
 
-/* Reads a whole file (at most max_bytes) into a malloc'd buffer. */
+/* Opens a regular file for reading (at most max_bytes long) and gives its
+ * descriptor and size. FIFOs, directories and devices are refused without a
+ * blocking open or read. The caller closes *fd. */
+bb_status bb_file_open_regular(const char *path, size_t max_bytes, int *fd, size_t *size);
+/* Reads exactly n bytes at offset; a short file is a BB_ERR_FORMAT naming it. */
+bb_status bb_file_pread(int fd, const char *path, void *buf, size_t n, uint64_t offset);
+
+/* Reads a whole regular file (at most max_bytes) into a malloc'd buffer. */
 bb_status bb_file_read_all(const char *path, size_t max_bytes, unsigned char **out, size_t *len);
 
 /* mkdir -p */

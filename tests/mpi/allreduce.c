@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 {
     int64_t big = argc > 1 ? atoll(argv[1]) : 262147;
     bb_comm *world = NULL;
-    if (bb_comm_create(&world, "mpi") != BB_OK) { fprintf(stderr, "%s\n", bb_last_error()); return 1; }
+    if (bb_comm_mpi(&world, "mpi") != BB_OK) { fprintf(stderr, "%s\n", bb_last_error()); return 1; }
     world_rank = world->rank;
     if (strcmp(world->backend, "mpi")) fprintf(stderr, "note: not under mpirun, testing P = 1 only\n");
     for (int P = 1; P <= world->size; P++) {
