@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# ThreadSanitizer on the threaded parts of bigbatch: the fork-join pool, the
-# gradient buckets and communication thread that overlap backprop, the
-# prefetching loader (several producers), the stateless fetch() from several
-# threads (in-memory sets and image folders), the per-thread gradient sums,
-# a whole `bigbatch train` with 3 compute and 3 loader threads that is
-# stopped by SIGINT (signal, checkpoint, exit 130) and resumed, and (MPI
+# ThreadSanitizer on the threaded parts of bigbatch: the fork-join pool and
+# the teams of threads that share a worker's layers, the gradient buckets and
+# communication thread that overlap backprop, the prefetching loader (several
+# producers), the stateless fetch() from several threads (in-memory sets and
+# image folders), the per-thread gradient sums, a whole `bigbatch train` with
+# 3 compute and 3 loader threads that is stopped by SIGINT (signal,
+# checkpoint, exit 130) and resumed, and (MPI
 # builds) 2 ranks whose communication threads overlap the allreduce. Any report
 # fails (halt_on_error). CI runs this (.ci/run); by hand: scripts/tsan.sh.
 #
@@ -19,7 +20,9 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/s
 for t in data_augment_no_hidden_state gradient_sum_is_identical_for_any_split trainer_bit_identical_for_any_thread_count \
          k_workers_equal_one_worker_without_batch_norm resume_is_bit_for_bit divergence_stops_with_a_clear_message \
          imagefolder_augmentation_deterministic_any_order_thread_or_cache imagefolder_training_identical_for_any_loader_threads \
-         deferred_merges_by_range_equal_the_whole_sum training_is_bit_identical_for_any_bucket_size_and_thread_count; do
+         deferred_merges_by_range_equal_the_whole_sum training_is_bit_identical_for_any_bucket_size_and_thread_count \
+         team_range_split_covers_each_index_once team_conv_equals_one_thread_bit_for_bit \
+         team_batchnorm_equals_one_thread_bit_for_bit team_executor_equals_one_thread_bit_for_bit; do
     ./build-tsan/bb_tests "$t" | grep -E '^(ok|FAIL)'
 done
 TMP=$(mktemp -d)

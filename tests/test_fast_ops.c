@@ -225,6 +225,7 @@ static double bn_vs_reference(int64_t n, int64_t c, int64_t hw, int relu)
     float *rdz = bb_alloc((size_t)len * 4), *re = bb_alloc((size_t)len * 4);
     float *xh = bb_alloc((size_t)len * 4), *yh = bb_alloc((size_t)len * 4), *dyh = bb_alloc((size_t)len * 4);
     float *dxh = bb_alloc((size_t)len * 4), *f = bb_alloc((size_t)len * 4);
+    float *ws = bb_alloc(bb_bn_nhwc_workspace(&d, n) * 4);
     float rsave[2 * 1100], fsave[2 * 1100], rstats[2 * 1100] = {0}, fstats[2 * 1100] = {0};
     float rdg[1100], rdb[1100], fdg[1100], fdb[1100];
     for (int64_t i = 0; i < c; i++) rdg[i] = fdg[i] = 0.5f, rdb[i] = fdb[i] = -0.25f;
@@ -246,26 +247,26 @@ static double bn_vs_reference(int64_t n, int64_t c, int64_t hw, int relu)
     bb_nchw_to_nhwc(n, c, hw, x, xh);
     bb_nchw_to_nhwc(n, c, hw, dy, dyh);
     bb_nchw_to_nhwc(n, c, hw, dx0, dxh);
-    bb_bn_nhwc_forward_train(&d, n, xh, g, b, yh, fsave, fstats, relu);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, yh, fsave, fstats, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, yh, f);
     double e = rel_err(f, out, len);
     e = fmax(e, rel_err(fsave, rsave, 2 * c));
     e = fmax(e, rel_err(fstats, rstats, 2 * c));
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 0, fdg, fdb, relu);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 0, fdg, fdb, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     e = fmax(e, rel_err(f, rdx, len));
     e = fmax(e, fmax(rel_err(fdg, rdg, c), rel_err(fdb, rdb, c)));
     for (int64_t i = 0; i < len; i++) dxh[i] = -1e6f;  /* set_dx: what dx held does not matter */
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 1, fdg, fdb, relu);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 1, fdg, fdb, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     for (int64_t i = 0; i < len; i++) f[i] += dx0[i];
     e = fmax(e, rel_err(f, rdx, len));
-    bb_bn_nhwc_forward_eval(&d, n, xh, g, b, rm, rv, yh, relu);
+    bb_bn_nhwc_forward_eval(&d, n, xh, g, b, rm, rv, yh, relu, NULL);
     bb_nhwc_to_nchw(n, c, hw, yh, f);
     e = fmax(e, rel_err(f, re, len));
     bb_free(x); bb_free(dy); bb_free(dx0); bb_free(g); bb_free(b); bb_free(rm); bb_free(rv); bb_free(ry);
     bb_free(rr); bb_free(rdx); bb_free(rdz); bb_free(re); bb_free(xh); bb_free(yh); bb_free(dyh); bb_free(dxh);
-    bb_free(f);
+    bb_free(f); bb_free(ws);
     return e;
 }
 
@@ -289,14 +290,15 @@ TEST(fast_batchnorm_statistics_far_from_zero)
     bb_bn d = {c, hw, 1e-5f};
     float *x = vec(len, 60), *xh = bb_alloc((size_t)len * 4), *y = bb_alloc((size_t)len * 4);
     float *g = bb_alloc((size_t)c * 4), *b = bb_alloc((size_t)c * 4), rs[32], fs[32];
+    float *ws = bb_alloc(bb_bn_nhwc_workspace(&d, n) * 4);
     for (int64_t i = 0; i < len; i++) x[i] = 1000.0f + 0.5f * x[i];
     for (int64_t k = 0; k < c; k++) { x[k * hw] = 1003.0f; g[k] = 1.0f; b[k] = 0.0f; }  /* sample 0, pixel 0 */
     bb_bn_forward_train(&d, n, x, g, b, y, rs, NULL);
     bb_nchw_to_nhwc(n, c, hw, x, xh);
-    bb_bn_nhwc_forward_train(&d, n, xh, g, b, y, fs, NULL, 0);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, y, fs, NULL, 0, ws, NULL);
     CHECK_MSG(rel_err(fs, rs, c) < 1e-7, "mean error %.3g", rel_err(fs, rs, c));
     CHECK_MSG(rel_err(fs + c, rs + c, c) < FAST_TOL, "inverse std error %.3g", rel_err(fs + c, rs + c, c));
-    bb_free(x); bb_free(xh); bb_free(y); bb_free(g); bb_free(b);
+    bb_free(x); bb_free(xh); bb_free(y); bb_free(g); bb_free(b); bb_free(ws);
 }
 
 TEST(fast_add_relu_matches_reference)

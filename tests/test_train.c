@@ -12,6 +12,35 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* kn / n workers on 1 thread, then on each of `threads` (0-terminated): the
+ * same parameters, momentum and BN state bit for bit; `executors` (parallel
+ * to threads) is how the trainer must lay the threads out, so that the case
+ * runs whole workers on separate threads, shares workers' layers among
+ * threads, or both */
+static void check_thread_counts(fx_data *d, int64_t width, int64_t kn, int64_t n, const int *threads,
+                                const int *executors)
+{
+    int64_t len = 0, len2 = 0;
+    bb_config c = fx_config("resnet8", width, kn, n, 1);
+    float *ref = fx_train_state(&c, d, 3, &len, NULL);
+    for (int i = 0; threads[i]; i++) {
+        c.threads = threads[i];
+        bb_trainer *t = NULL;
+        CHECK_OK(bb_trainer_create_with_data(&t, &c, NULL, &d->train, &d->test));
+        int nex = t ? bb_trainer_executors(t) : 0;
+        bb_trainer_destroy(t);
+        CHECK_MSG(nex == executors[i], "kn %lld / n %lld on %d threads: %d executors, want %d", (long long)kn,
+                  (long long)n, threads[i], nex, executors[i]);
+        float *got = fx_train_state(&c, d, 3, &len2, NULL);
+        CHECK(len == len2 && ref && got);
+        if (ref && got)
+            CHECK_MSG(memcmp(ref, got, (size_t)len * 4) == 0, "width %lld, kn %lld / n %lld: T = %d differs from T = 1",
+                      (long long)width, (long long)kn, (long long)n, threads[i]);
+        free(got);
+    }
+    free(ref);
+}
+
 TEST(trainer_bit_identical_for_any_thread_count)
 {
     fx_data d;
@@ -29,6 +58,13 @@ TEST(trainer_bit_identical_for_any_thread_count)
         got = NULL;
     }
     free(ref);
+    /* fewer workers than threads: threads share each worker's layers. Width 4
+     * has BN channel counts 4 (the generic loops, one thread) and 8, 16 (the
+     * vector statistics in chunks); width 8 only the latter. */
+    for (int64_t width = 4; width <= 8; width += 4) {
+        check_thread_counts(&d, width, 16, 16, (const int[]){2, 3, 0}, (const int[]){1, 1});        /* k = 1 */
+        check_thread_counts(&d, width, 24, 8, (const int[]){2, 3, 4, 0}, (const int[]){1, 3, 1});  /* k = 3 */
+    }
     fx_data_free(&d);
 }
 

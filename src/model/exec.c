@@ -3,6 +3,7 @@
  * sized once in bb_exec_create; the passes never allocate. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
+#include "util/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,13 @@ bb_status bb_exec_create(bb_exec *ex, const bb_net *net, int64_t n_max)
 
 bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_kernels kernels)
 {
+    return bb_exec_create_threads(ex, net, n_max, kernels, 1);
+}
+
+bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, bb_kernels kernels, int threads)
+{
     memset(ex, 0, sizeof *ex);
+    if (threads < 1) return bb_fail(BB_ERR_INVALID, "executor: threads must be >= 1, got %d", threads);
     if (!net->finalized) return bb_fail(BB_ERR_INVALID, "executor: network is not finalized");
     if (n_max < 1) return bb_fail(BB_ERR_INVALID, "executor: batch must be >= 1, got %lld", (long long)n_max);
     if (kernels < BB_KERNELS_FAST || kernels > BB_KERNELS_AVX512)
@@ -70,12 +77,13 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
     ex->n_max = n_max;
     ex->kernels = kernels;
     int cl = kernels != BB_KERNELS_REFERENCE;
+    if (!cl) threads = 1;
     int T = net->ntensors;
     int64_t *act_off = malloc((size_t)T * sizeof *act_off), *grad_off = malloc((size_t)T * sizeof *grad_off);
-    int64_t act_total = 0, grad_total = 0;
+    int64_t total = 0;
     ex->fuse = calloc((size_t)net->nlayers + 1, 1);
     if (!act_off || !grad_off || !ex->fuse ||
-        bb_exec_plan(net, n_max, cl, ex->fuse, act_off, grad_off, &act_total, &grad_total) != BB_OK) {
+        bb_exec_plan(net, n_max, cl, ex->fuse, act_off, grad_off, &total) != BB_OK) {
         free(act_off);
         free(grad_off);
         bb_exec_destroy(ex);
@@ -85,7 +93,10 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
     for (int i = 0; i < net->nlayers; i++)
         if (net->layers[i].kind == BB_L_CONV) {
             const bb_conv2d *c = &net->layers[i].op.conv;
-            size_t w = cl ? bb_conv2d_nhwc_workspace(c, n_max) : bb_conv2d_workspace(c);
+            size_t w = cl ? bb_conv2d_nhwc_workspace_team(c, n_max, threads) : bb_conv2d_workspace(c);
+            if (w > ws) ws = w;
+        } else if (cl && net->layers[i].kind == BB_L_BN) {
+            size_t w = bb_bn_nhwc_workspace(&net->layers[i].op.bn, n_max);
             if (w > ws) ws = w;
         }
     if (cl && bb_exec_nhwc_workspace(net, n_max) > ws) ws = bb_exec_nhwc_workspace(net, n_max);
@@ -93,12 +104,11 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
     size_t in_len = (size_t)(n_max * bb_tensor_len(net, net->input));
     ex->act = calloc((size_t)T, sizeof *ex->act);
     ex->grad = calloc((size_t)T, sizeof *ex->grad);
-    ex->act_buf = bb_alloc((size_t)act_total * sizeof(float));
-    ex->grad_buf = bb_alloc((size_t)grad_total * sizeof(float));
+    ex->arena = bb_alloc((size_t)total * sizeof(float));
     ex->save = bb_alloc((size_t)(net->save_fixed + n_max * net->save_per_sample) + 64);
     ex->ws = bb_alloc(ws * sizeof(float) + 64);
     ex->labels = bb_alloc((size_t)n_max * sizeof(int32_t));
-    int bad = !ex->act || !ex->grad || !ex->act_buf || !ex->grad_buf || !ex->save || !ex->ws || !ex->labels;
+    int bad = !ex->act || !ex->grad || !ex->arena || !ex->save || !ex->ws || !ex->labels;
     if (!bad && cl && in->c > 1 && in->h * in->w > 1) {
         ex->in_cl = bb_alloc(in_len * sizeof(float));
         ex->din_cl = bb_alloc(in_len * sizeof(float));
@@ -109,11 +119,20 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
         free(grad_off);
         bb_exec_destroy(ex);
         return bb_fail(BB_ERR_NOMEM, "executor: cannot allocate %.1f MiB of activations for batch %lld",
-                       (double)(act_total + grad_total) * 4 / 1048576.0, (long long)n_max);
+                       (double)total * 4 / 1048576.0, (long long)n_max);
+    }
+    if (threads > 1) {
+        bb_status s = bb_pool_create(&ex->team, threads);
+        if (s != BB_OK) {
+            free(act_off);
+            free(grad_off);
+            bb_exec_destroy(ex);
+            return s;
+        }
     }
     for (int t = 0; t < T; t++) {
-        ex->act[t] = act_off[t] < 0 ? NULL : ex->act_buf + act_off[t];
-        ex->grad[t] = grad_off[t] < 0 ? NULL : ex->grad_buf + grad_off[t];
+        ex->act[t] = act_off[t] < 0 ? NULL : ex->arena + act_off[t];
+        ex->grad[t] = grad_off[t] < 0 ? NULL : ex->arena + grad_off[t];
     }
     free(act_off);
     free(grad_off);
@@ -122,11 +141,11 @@ bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_
 
 void bb_exec_destroy(bb_exec *ex)
 {
+    bb_pool_destroy(ex->team);
     free(ex->act);
     free(ex->grad);
     free(ex->fuse);
-    bb_free(ex->act_buf);
-    bb_free(ex->grad_buf);
+    bb_free(ex->arena);
     bb_free(ex->save);
     bb_free(ex->ws);
     bb_free(ex->labels);

@@ -2,9 +2,12 @@
  * _PORTABLE): every tensor is (n, h, w, c) except the network input, which
  * callers fill as (n, c, h, w) and which is copied channels-last first when
  * its layouts differ. A ReLU fused into the BN or add before it runs inside
- * that layer (and is timed with it). */
+ * that layer (and is timed with it). The executor's team shares the
+ * convolutions, batch norms, residual adds, max pools and the input's layout
+ * copy; the other layers are small and run on the calling thread. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
+#include "util/pool.h"
 
 #include <string.h>
 
@@ -20,6 +23,60 @@ static int linear_transposes(const bb_net *net, int t)
 {
     const bb_dims *d = &net->tensors[t];
     return d->c > 1 && d->h * d->w > 1;
+}
+
+/* the residual add + ReLU on a team, by ranges of whole cache lines */
+typedef struct {
+    const float *a, *b, *y, *dy;
+    float *out, *da, *db;
+    int set_da, set_db;
+} add_job;
+
+static void add_relu_fwd_range(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const add_job *j = arg;
+    bb_add_relu_forward(hi - lo, j->a + lo, j->b + lo, j->out + lo);
+}
+
+static void add_relu_bwd_range(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const add_job *j = arg;
+    bb_add_relu_backward(hi - lo, j->y + lo, j->dy + lo, j->da ? j->da + lo : NULL, j->set_da,
+                         j->db ? j->db + lo : NULL, j->set_db);
+}
+
+/* per-image work on a team: images [lo, hi) of a max pool or the input's layout copy */
+typedef struct {
+    const bb_maxpool *mp;
+    int64_t in_len, out_len, c, hw;  /* floats per image */
+    const float *x, *dy;
+    float *y, *dx;
+    int32_t *argmax;
+} image_job;
+
+static void maxpool_fwd_images(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const image_job *j = arg;
+    bb_maxpool_nhwc_forward(j->mp, hi - lo, j->x + lo * j->in_len, j->y + lo * j->out_len, j->argmax + lo * j->out_len);
+}
+
+static void maxpool_bwd_images(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const image_job *j = arg;
+    bb_maxpool_nhwc_backward(j->mp, hi - lo, j->argmax + lo * j->out_len, j->dy + lo * j->out_len, j->dx + lo * j->in_len);
+}
+
+static void to_channels_last_images(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const image_job *j = arg;
+    bb_nchw_to_nhwc(hi - lo, j->c, j->hw, j->x + lo * j->in_len, j->y + lo * j->in_len);
+}
+
+static image_job maxpool_job(const bb_net *net, const bb_exec *ex, const bb_layer *l)
+{
+    image_job j = {&l->op.mp, bb_tensor_len(net, l->in[0]), bb_tensor_len(net, l->out), 0, 0, NULL, NULL, NULL, NULL,
+                   bb_exec_saved(ex, l)};
+    return j;
 }
 
 size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max)
@@ -42,7 +99,9 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
     const bb_dims *in = &net->tensors[net->input];
     if (ex->in_cl) {
         BB_PROF_START(ex);
-        bb_nchw_to_nhwc(n, in->c, in->h * in->w, ex->act[net->input], ex->in_cl);
+        image_job j = {NULL, in->c * in->h * in->w, 0, in->c, in->h * in->w, ex->act[net->input], NULL, ex->in_cl,
+                       NULL, NULL};
+        bb_pool_for(ex->team, n, 1, to_channels_last_images, &j);
         BB_PROF_STOP(ex, fwd, BB_PROF_LAYOUT);
     }
     for (int i = 0; i < net->nlayers; i++) {
@@ -57,21 +116,31 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
         const float *p1 = l->nparam > 1 ? params + net->params[l->param0 + 1].offset : NULL;
         BB_PROF_START(ex);
         switch (l->kind) {
-        case BB_L_CONV: bb_conv2d_nhwc_forward(&l->op.conv, v, n, x, p0, y, ex->ws); break;
+        case BB_L_CONV: bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, p0, y, ex->ws, ex->team); break;
         case BB_L_BN:
             if (train)
                 bb_bn_nhwc_forward_train(&l->op.bn, n, x, p0, p1, y, bb_exec_saved(ex, l),
-                                         stats ? stats + l->stat_off : NULL, relu);
+                                         stats ? stats + l->stat_off : NULL, relu, ex->ws, ex->team);
             else
                 bb_bn_nhwc_forward_eval(&l->op.bn, n, x, p0, p1, state + l->run_off,
-                                        state + l->run_off + l->op.bn.c, y, relu);
+                                        state + l->run_off + l->op.bn.c, y, relu, ex->team);
             break;
         case BB_L_RELU: bb_relu_forward(len, x, y); break;
         case BB_L_ADD:
-            if (relu) bb_add_relu_forward(len, x, act_cl(ex, l->in[1]), y);
-            else bb_add_forward(len, x, act_cl(ex, l->in[1]), y);
+            if (relu) {
+                add_job j = {x, act_cl(ex, l->in[1]), NULL, NULL, y, NULL, NULL, 0, 0};
+                bb_pool_for(ex->team, len, 16, add_relu_fwd_range, &j);
+            } else {
+                bb_add_forward(len, x, act_cl(ex, l->in[1]), y);
+            }
             break;
-        case BB_L_MAXPOOL: bb_maxpool_nhwc_forward(&l->op.mp, n, x, y, bb_exec_saved(ex, l)); break;
+        case BB_L_MAXPOOL: {
+            image_job j = maxpool_job(net, ex, l);
+            j.x = x;
+            j.y = y;
+            bb_pool_for(ex->team, n, 1, maxpool_fwd_images, &j);
+            break;
+        }
         case BB_L_AVGPOOL: bb_avgpool_nhwc_forward(n, d->c, d->h * d->w, x, y); break;
         case BB_L_LINEAR:
             if (linear_transposes(net, l->in[0])) {
@@ -114,16 +183,29 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
         float *g1 = l->nparam > 1 ? grad + net->params[l->param0 + 1].offset : NULL;
         BB_PROF_START(ex);
         switch (l->kind) {
-        case BB_L_CONV: bb_conv2d_nhwc_backward(&l->op.conv, v, n, x, p0, dy, dx[0], set[0], g0, ex->ws); break;
+        case BB_L_CONV:
+            bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, p0, dy, dx[0], set[0], g0, ex->ws, ex->team);
+            break;
         case BB_L_BN:
-            bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], set[0], g0, g1, relu);
+            bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], set[0], g0, g1, relu,
+                                ex->ws, ex->team);
             break;
         case BB_L_RELU: if (dx[0]) bb_relu_backward(len, y, dy, dx[0]); break;
         case BB_L_ADD:
-            if (relu) bb_add_relu_backward(len, y, dy, dx[0], set[0], dx[1], set[1]);
-            else bb_add_backward(len, dy, dx[0], dx[1]);
+            if (relu) {
+                add_job j = {NULL, NULL, y, dy, NULL, dx[0], dx[1], set[0], set[1]};
+                bb_pool_for(ex->team, len, 16, add_relu_bwd_range, &j);
+            } else {
+                bb_add_backward(len, dy, dx[0], dx[1]);
+            }
             break;
-        case BB_L_MAXPOOL: if (dx[0]) bb_maxpool_nhwc_backward(&l->op.mp, n, bb_exec_saved(ex, l), dy, dx[0]); break;
+        case BB_L_MAXPOOL: {
+            image_job j = maxpool_job(net, ex, l);
+            j.dy = dy;
+            j.dx = dx[0];
+            if (dx[0]) bb_pool_for(ex->team, n, 1, maxpool_bwd_images, &j);
+            break;
+        }
         case BB_L_AVGPOOL: if (dx[0]) bb_avgpool_nhwc_backward(n, d->c, d->h * d->w, dy, dx[0]); break;
         case BB_L_LINEAR:
             if (linear_transposes(net, l->in[0])) {

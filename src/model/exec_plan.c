@@ -1,9 +1,15 @@
 /* Memory plan of an executor, made once at creation. Reference executors give
  * every tensor its own activation and gradient. Channels-last executors fold a
  * ReLU into the BN or add before it (the pre-ReLU tensor then has no memory)
- * and let gradients share buffers: in backward a tensor's gradient lives only
- * from its last reader's step (which zeroes it) to its producer's step (which
- * consumes it), so a ResNet needs a few gradient buffers, not one per tensor. */
+ * and plan activations and gradients together by liveness over one training
+ * step: an activation lives from its producer's forward to its last reader,
+ * in forward or in backward (conv and linear read their input, BN its input
+ * and a fused ReLU's output, the residual add + ReLU its output); a gradient
+ * from its last reader's backward step (which zeroes or stores it) to its
+ * producer's (which consumes it). Gradients share a few buffers; those and
+ * the activations are then placed in one arena, largest first, each at the
+ * lowest offset free of everything live at the same time, so gradients reuse
+ * activations that backward is done with. */
 #include "model/exec_internal.h"
 
 #include <stdlib.h>
@@ -24,70 +30,147 @@ static void plan_fusion(const bb_net *net, const int *readers, unsigned char *fu
     }
 }
 
-/* Backward steps run from nlayers (the loss writes dlogits) down to 0.
- * Tensor t's gradient is live over steps [first_dead[t] + 1, born[t]]. */
-static void plan_grads(const bb_net *net, int64_t n_max, const unsigned char *fuse, const int64_t *act_off,
-                       int64_t *off, int64_t *total)
+/* A step's times: forward of layer i at i, the loss at L (= nlayers), backward
+ * of layer i at 2L - i; the caller's input before (-1), its reads of the
+ * results after (2L + 1). Item j lives over [start[j], end[j]], both ends
+ * included; shared < 0 marks items with memory of their own. */
+typedef struct { int start, end; int64_t size; int own; } life;
+
+static void lengthen(life *v, int time)
 {
-    int T = net->ntensors;
-    int *born = malloc((size_t)T * sizeof *born), *dies = malloc((size_t)T * sizeof *dies);
-    int64_t *cap = malloc((size_t)T * sizeof *cap);   /* buffer sizes (floats) */
-    int *owner = malloc((size_t)T * sizeof *owner);   /* buffer -> tensor holding it, -1 free */
-    int *buf_of = malloc((size_t)T * sizeof *buf_of);
-    if (!born || !dies || !cap || !owner || !buf_of) {  /* no plan: every tensor its own buffer */
-        *total = 0;
-        for (int t = 0; t < T; t++) {
-            off[t] = act_off[t] < 0 ? -1 : *total;
-            if (act_off[t] >= 0) *total += padded(n_max * bb_tensor_len(net, t));
-        }
-        free(born); free(dies); free(cap); free(owner); free(buf_of);
-        return;
+    if (time > v->end) v->end = time;
+}
+
+/* the activation and gradient lives: items t (activation of tensor t) and T + t (its gradient) */
+static void plan_lives(const bb_net *net, int64_t n_max, const unsigned char *fuse, const int64_t *has_act, life *v)
+{
+    int T = net->ntensors, L = net->nlayers;
+    for (int t = 0; t < 2 * T; t++) {
+        v[t].start = v[t].end = -2;  /* -2: no memory */
+        v[t].size = 0;
+        v[t].own = 0;
     }
-    for (int t = 0; t < T; t++) born[t] = dies[t] = -2;
-    for (int i = 0; i < net->nlayers; i++) {
+    for (int t = 0; t < T; t++) {
+        if (has_act[t] < 0) continue;
+        v[t].size = v[T + t].size = padded(n_max * bb_tensor_len(net, t));
+    }
+    for (int i = 0; i < L; i++) {
         const bb_layer *l = &net->layers[i];
         if (fuse[i] == 2) continue;
-        for (int j = 0; j < 2; j++)
-            if (l->in[j] >= 0 && i > born[l->in[j]]) born[l->in[j]] = i;  /* zeroed by the last reader */
-        int out = fuse[i] == 1 ? net->layers[i + 1].out : l->out;
-        dies[out] = i;                                                   /* consumed by its producer */
-    }
-    born[net->output] = net->nlayers;
-    dies[net->input] = -1;  /* the input's gradient is the caller's result: never shared */
-    int nbuf = 0;
-    for (int t = 0; t < T; t++) buf_of[t] = -1;
-    for (int step = net->nlayers; step >= -1; step--) {
-        for (int t = 0; t < T; t++) {
-            if (born[t] != step || t == net->input || act_off[t] < 0) continue;
-            int64_t need = padded(n_max * bb_tensor_len(net, t));
-            int best = -1;
-            for (int b = 0; b < nbuf; b++)  /* the smallest free buffer that fits, else the largest free one */
-                if (owner[b] < 0 && (best < 0 || (cap[best] < need ? cap[b] > cap[best] : cap[b] >= need && cap[b] < cap[best])))
-                    best = b;
-            if (best < 0) { best = nbuf++; cap[best] = 0; }
-            if (cap[best] < need) cap[best] = need;
-            owner[best] = t;
-            buf_of[t] = best;
+        int out = fuse[i] == 1 ? net->layers[i + 1].out : l->out, back = 2 * L - i;
+        v[out].start = v[out].end = i;
+        v[T + out].end = back;                                       /* consumed by its producer */
+        for (int j = 0; j < 2; j++) {
+            int t = l->in[j];
+            if (t < 0) continue;
+            lengthen(&v[t], i);
+            if (v[T + t].start < 0 || back < v[T + t].start) v[T + t].start = back;  /* its last reader */
         }
-        for (int t = 0; t < T; t++)
-            if (dies[t] == step && buf_of[t] >= 0) owner[buf_of[t]] = -1;
+        int keeps_in = l->kind == BB_L_CONV || l->kind == BB_L_BN || l->kind == BB_L_LINEAR;
+        int keeps_out = (l->kind == BB_L_BN && fuse[i] == 1) || (l->kind == BB_L_ADD && fuse[i] == 1) ||
+                        l->kind == BB_L_RELU;
+        if (keeps_in) lengthen(&v[l->in[0]], back);
+        if (keeps_out) lengthen(&v[out], back);
     }
-    /* buffers, then tensors that keep their own: the input, and any never read */
-    int64_t pos = 0;
-    int64_t *start = malloc((size_t)(nbuf + 1) * sizeof *start);
-    for (int b = 0; start && b < nbuf; b++) { start[b] = pos; pos += cap[b]; }
-    for (int t = 0; t < T; t++) {
-        if (act_off[t] < 0) { off[t] = -1; continue; }
-        if (buf_of[t] >= 0 && start) { off[t] = start[buf_of[t]]; continue; }
-        off[t] = pos;
-        pos += padded(n_max * bb_tensor_len(net, t));
+    v[net->output].end = 2 * L + 1;     /* the caller reads the logits */
+    v[T + net->output].start = L;       /* the loss writes their gradient */
+    v[net->input].own = 1;              /* the caller's input and its gradient */
+    v[T + net->input].own = 1;
+    for (int t = 0; t < 2 * T; t++)
+        if (v[t].size > 0 && (v[t].start < -1 || v[t].end < v[t].start)) v[t].own = 1;  /* never read: its own */
+}
+
+/* Gradients share a few buffers, by a sweep over time: at each time the
+ * gradients starting then take the smallest free buffer that fits (else the
+ * largest free one, grown), then those ending free theirs. group[j] is item
+ * j's buffer (activations: one each; -1: memory of its own or none); returns
+ * the count, with their sizes in gsize. */
+static int group_items(const life *v, int n, int n_act, int t_first, int t_last, int *group, int64_t *gsize,
+                       int *busy)
+{
+    int ng = 0;
+    for (int j = 0; j < n; j++) group[j] = -1;
+    for (int j = 0; j < n_act; j++)
+        if (v[j].size > 0 && !v[j].own) { group[j] = ng; gsize[ng++] = v[j].size; }
+    int first = ng;
+    for (int time = t_first; time <= t_last; time++) {
+        for (int j = n_act; j < n; j++) {
+            if (v[j].start != time || v[j].size <= 0 || v[j].own) continue;
+            int64_t need = v[j].size;
+            int best = -1;
+            for (int b = first; b < ng; b++)
+                if (!busy[b] && (best < 0 || (gsize[best] < need ? gsize[b] > gsize[best]
+                                                                 : gsize[b] >= need && gsize[b] < gsize[best])))
+                    best = b;
+            if (best < 0) { best = ng++; gsize[best] = 0; }
+            if (gsize[best] < need) gsize[best] = need;
+            busy[best] = 1;
+            group[j] = best;
+        }
+        for (int j = n_act; j < n; j++)
+            if (v[j].end == time && group[j] >= 0) busy[group[j]] = 0;
     }
-    *total = pos;
-    free(start); free(born); free(dies); free(cap); free(owner); free(buf_of);
+    return ng;
+}
+
+/* Offsets: groups largest first, each at the lowest offset where it overlaps
+ * no placed group that is live at the same time as it. Returns the total;
+ * off[j] = -1 without memory; items of their own go after the groups. */
+static int64_t plan_offsets(const life *v, int n, int n_act, int t_first, int t_last, int64_t *off)
+{
+    int *group = malloc((size_t)n * sizeof *group), *busy = calloc((size_t)n, sizeof *busy);
+    int *order = malloc((size_t)n * sizeof *order), *placed = malloc((size_t)n * sizeof *placed);
+    int64_t *gsize = malloc((size_t)n * sizeof *gsize), *goff = malloc((size_t)n * sizeof *goff);
+    unsigned char *clash = NULL;
+    int ng = 0, ok = group && busy && order && placed && gsize && goff;
+    if (ok) {
+        ng = group_items(v, n, n_act, t_first, t_last, group, gsize, busy);
+        clash = calloc((size_t)ng * (size_t)ng + 1, 1);
+        ok = clash != NULL;
+    }
+    int64_t total = 0;
+    if (ok) {
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++)
+                if (group[a] >= 0 && group[b] >= 0 && group[a] != group[b] && v[a].start <= v[b].end &&
+                    v[b].start <= v[a].end)
+                    clash[(size_t)group[a] * (size_t)ng + (size_t)group[b]] = 1;
+        for (int g = 0; g < ng; g++) order[g] = g;
+        for (int i = 1; i < ng; i++)  /* by size, largest first (insertion sort: stable) */
+            for (int k = i; k > 0 && gsize[order[k]] > gsize[order[k - 1]]; k--) {
+                int tmp = order[k]; order[k] = order[k - 1]; order[k - 1] = tmp;
+            }
+        int np = 0;
+        for (int i = 0; i < ng; i++) {
+            int g = order[i];
+            int64_t at = 0;
+            for (int moved = 1; moved;) {  /* past every clashing placed group that overlaps [at, at + size) */
+                moved = 0;
+                for (int k = 0; k < np; k++) {
+                    int h = placed[k];
+                    if (clash[(size_t)g * (size_t)ng + (size_t)h] && goff[h] < at + gsize[g] && at < goff[h] + gsize[h]) {
+                        at = goff[h] + gsize[h];
+                        moved = 1;
+                    }
+                }
+            }
+            goff[g] = at;
+            placed[np++] = g;
+            if (at + gsize[g] > total) total = at + gsize[g];
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        if (v[j].size <= 0) { off[j] = -1; continue; }
+        if (ok && group[j] >= 0) { off[j] = goff[group[j]]; continue; }
+        off[j] = total;  /* its own (or no plan) */
+        total += v[j].size;
+    }
+    free(group); free(busy); free(order); free(placed); free(gsize); free(goff); free(clash);
+    return total;
 }
 
 bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsigned char *fuse,
-                       int64_t *act_off, int64_t *grad_off, int64_t *act_total, int64_t *grad_total)
+                       int64_t *act_off, int64_t *grad_off, int64_t *total)
 {
     int T = net->ntensors;
     int *readers = calloc((size_t)T, sizeof *readers);
@@ -99,20 +182,32 @@ bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsi
     memset(fuse, 0, (size_t)net->nlayers + 1);
     if (channels_last) plan_fusion(net, readers, fuse);
     free(readers);
-    *act_total = 0;
+    int64_t acts = 0;
     for (int t = 0; t < T; t++) act_off[t] = -1;
     for (int t = 0; t < T; t++) {
         int skip = 0;
         for (int i = 0; i < net->nlayers; i++) skip |= fuse[i] == 1 && net->layers[i].out == t;
         if (skip) continue;
-        act_off[t] = *act_total;
-        *act_total += padded(n_max * bb_tensor_len(net, t));
+        act_off[t] = acts;
+        acts += padded(n_max * bb_tensor_len(net, t));
     }
-    if (!channels_last) {
-        memcpy(grad_off, act_off, (size_t)T * sizeof *grad_off);
-        *grad_total = *act_total;
+    if (!channels_last) {  /* gradients after the activations, one each */
+        for (int t = 0; t < T; t++) grad_off[t] = act_off[t] < 0 ? -1 : acts + act_off[t];
+        *total = 2 * acts;
         return BB_OK;
     }
-    plan_grads(net, n_max, fuse, act_off, grad_off, grad_total);
+    life *v = malloc(2 * (size_t)T * sizeof *v);
+    int64_t *off = malloc(2 * (size_t)T * sizeof *off);
+    if (!v || !off) {
+        free(v);
+        free(off);
+        return BB_ERR_NOMEM;
+    }
+    plan_lives(net, n_max, fuse, act_off, v);
+    *total = plan_offsets(v, 2 * T, T, -1, 2 * net->nlayers + 1, off);
+    memcpy(act_off, off, (size_t)T * sizeof *off);
+    memcpy(grad_off, off + T, (size_t)T * sizeof *off);
+    free(v);
+    free(off);
     return BB_OK;
 }

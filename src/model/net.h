@@ -110,12 +110,15 @@ enum {
 typedef struct { double fwd[BB_PROF_N], bwd[BB_PROF_N]; } bb_profile;
 const char *bb_profile_name(int slot);
 
+struct bb_pool;
+
 typedef struct {
     const bb_net *net;
     int64_t n_max;
     bb_kernels kernels;
-    float *act_buf, *grad_buf;  /* all tensors, (n_max, c, h, w) or (n_max, h, w, c) each */
-    float **act, **grad;        /* per tensor views (NULL: fused away) */
+    struct bb_pool *team;       /* threads sharing each layer (channels-last modes); NULL: one */
+    float *arena;               /* activations and gradients, (n_max, c, h, w) or (n_max, h, w, c) each */
+    float **act, **grad;        /* per tensor views (NULL: fused away); channels last: shared by liveness */
     unsigned char *save;        /* BN mean/invstd, pool argmax */
     float *ws;                  /* conv workspace */
     int32_t *labels;            /* n_max labels of the current batch */
@@ -128,6 +131,10 @@ typedef struct {
 
 bb_status bb_exec_create(bb_exec *ex, const bb_net *net, int64_t n_max);
 bb_status bb_exec_create_with(bb_exec *ex, const bb_net *net, int64_t n_max, bb_kernels kernels);
+/* An executor whose layers `threads` threads share (the caller and threads - 1
+ * of its own), with the same results bit for bit as one thread. The reference
+ * kernels always run on the caller alone. */
+bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, bb_kernels kernels, int threads);
 void bb_exec_destroy(bb_exec *ex);
 static inline float *bb_exec_input(const bb_exec *ex) { return ex->act[ex->net->input]; }
 static inline float *bb_exec_logits(const bb_exec *ex) { return ex->act[ex->net->output]; }

@@ -6,8 +6,14 @@
  * backward-data are one gather (backward-data convolves dy with the flipped,
  * transposed weights); strided backward-data scatters each output pixel's
  * contribution tap by tap into a padded dx; the weight gradient reduces over
- * the same pixel blocks as the forward. */
+ * the same pixel blocks as the forward.
+ * A team of threads shares one call by output pixel blocks (forward,
+ * backward-data gather), images (backward-data scatter) or rows of the weight
+ * gradient; no element's summation order depends on how the work is split, so
+ * every team size gives the same bits. */
 #include "ops/nhwc.h"
+
+#include "util/pool.h"
 
 #include <string.h>
 
@@ -29,14 +35,17 @@ typedef struct {
     int64_t band_rows;  /* most input rows one image of a block needs */
 } sweep;
 
+/* min_blocks: fewer images per block until there are that many blocks, so
+ * that a team's threads get even shares (pixel blocks never change the sums) */
 static sweep make_sweep(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t st, int64_t pt,
-                        int64_t pl, int64_t oh, int64_t ow)
+                        int64_t pl, int64_t oh, int64_t ow, int64_t min_blocks)
 {
     sweep g = {n, h, w, c, kh, kw, st, pt, pl, oh, ow, 0, 0, 0, 0, 0};
     g.direct = pt == 0 && pl == 0 && (oh - 1) * st + kh <= h && (ow - 1) * st + kw <= w;
     g.wp = g.direct ? w : (ow - 1) * st + kw;
     if (oh * ow <= PIX_BLOCK) {
         g.imgs_blk = PIX_BLOCK / (oh * ow);
+        if (min_blocks > 1) g.imgs_blk = max64(1, min64(g.imgs_blk, n / min_blocks));
         g.rows_blk = oh;
     } else {
         g.imgs_blk = 1;
@@ -123,220 +132,322 @@ static void *take(arena *a, size_t floats)
     return p;
 }
 
+/* shared buffers, then one band + origins slot per thread of the team */
 typedef struct {
-    float *band, *wpk, *dwp, *dxpad, *wq;
-    int64_t *tab, *origins, *tab2;
+    float *wpk, *dwp, *dxpad, *wq;
+    int64_t *tab, *tab2;
+    float *slots;
+    size_t slot_floats, band_len;
 } parts;
+
+static float *band_of(const parts *p, int t) { return p->slots + (size_t)t * p->slot_floats; }
+static int64_t *origins_of(const parts *p, int t) { return (int64_t *)(band_of(p, t) + p->band_len); }
 
 /* stride-1 backward-data is a forward convolution of dy padded by k-1-pad */
 static int gather_dx(const bb_conv2d *d) { return d->stride == 1 && d->pad <= d->kh - 1 && d->pad <= d->kw - 1; }
 
-static sweep forward_sweep(const bb_conv2d *d, int64_t n)
+static sweep forward_sweep(const bb_conv2d *d, int64_t n, int64_t min_blocks)
 {
-    return make_sweep(n, d->h, d->w, d->cin, d->kh, d->kw, d->stride, d->pad, d->pad, d->oh, d->ow);
+    return make_sweep(n, d->h, d->w, d->cin, d->kh, d->kw, d->stride, d->pad, d->pad, d->oh, d->ow, min_blocks);
 }
 
-static sweep dgrad_sweep(const bb_conv2d *d, int64_t n)
+static sweep dgrad_sweep(const bb_conv2d *d, int64_t n, int64_t min_blocks)
 {
-    return make_sweep(n, d->oh, d->ow, d->cout, d->kh, d->kw, 1, d->kh - 1 - d->pad, d->kw - 1 - d->pad, d->h, d->w);
+    return make_sweep(n, d->oh, d->ow, d->cout, d->kh, d->kw, 1, d->kh - 1 - d->pad, d->kw - 1 - d->pad, d->h, d->w,
+                      min_blocks);
 }
+
+/* the gathers' blocks: four per thread when a team shares them */
+static int64_t team_blocks(int threads) { return threads > 1 ? 4 * (int64_t)threads : 1; }
 
 static size_t padded_len(const bb_conv2d *d, int64_t n)
 {
     return (size_t)(n * (d->h + 2 * d->pad) * (d->w + 2 * d->pad) * d->cin);
 }
 
-static parts carve(const bb_conv2d *d, int64_t n, int backward, arena *a)
+/* the slots are sized for single-thread blocks, the largest of any team size */
+static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, arena *a)
 {
     parts p;
     memset(&p, 0, sizeof p);
     int64_t taps = d->kh * d->kw, K = taps * d->cin;
-    sweep f = forward_sweep(d, n);
+    sweep f = forward_sweep(d, n, 1);
     size_t band = band_floats(&f);
     int64_t pix = max64(block_pixels(&f), 16);
     if (backward && gather_dx(d)) {
-        sweep b = dgrad_sweep(d, n);
+        sweep b = dgrad_sweep(d, n, 1);
         band = band > band_floats(&b) ? band : band_floats(&b);
         pix = max64(pix, block_pixels(&b));
     }
-    p.band = take(a, band);
-    p.origins = take(a, 2 * (size_t)pix);
     p.tab = take(a, 2 * (size_t)(backward ? max64(K, taps * d->cout) : K));  /* backward-data gathers over cout */
     if (!backward) {
         p.wpk = take(a, (size_t)(K * round8(d->cout)));
-        return p;
+    } else {
+        p.dwp = take(a, (size_t)(K * round8(d->cout)));
+        p.wq = take(a, (size_t)(taps * d->cout * round8(d->cin)));
+        p.tab2 = take(a, 2 * (size_t)(taps * d->cout));
+        if (!gather_dx(d)) p.dxpad = take(a, padded_len(d, n));
     }
-    p.dwp = take(a, (size_t)(K * round8(d->cout)));
-    p.wq = take(a, (size_t)(taps * d->cout * round8(d->cin)));
-    p.tab2 = take(a, 2 * (size_t)(taps * d->cout));
-    if (!gather_dx(d)) p.dxpad = take(a, padded_len(d, n));
+    arena one = {NULL, 0};
+    take(&one, band);
+    p.band_len = one.used;
+    take(&one, 2 * (size_t)pix);
+    p.slot_floats = one.used;
+    p.slots = take(a, p.slot_floats * (size_t)(threads > 1 ? threads : 1));
     return p;
 }
 
-size_t bb_conv2d_nhwc_workspace(const bb_conv2d *d, int64_t n)
+size_t bb_conv2d_nhwc_workspace_team(const bb_conv2d *d, int64_t n, int threads)
 {
     arena f = {NULL, 0}, b = {NULL, 0};
-    carve(d, n, 0, &f);
-    carve(d, n, 1, &b);
+    carve(d, n, 0, threads, &f);
+    carve(d, n, 1, threads, &b);
     return f.used > b.used ? f.used : b.used;
 }
 
-/* ---- the gather: y (n, oh, ow, cout) (+)= windows of x . wpk ((tap, c), ldw) ---- */
-static void gather(const sweep *g, bb_uk_variant v, const float *x, const float *wpk, int64_t ldw, int64_t cout,
-                   float *y, int accumulate, const parts *p)
+size_t bb_conv2d_nhwc_workspace(const bb_conv2d *d, int64_t n) { return bb_conv2d_nhwc_workspace_team(d, n, 1); }
+
+/* ---- the gather: y (n, oh, ow, cout) (+)= windows of x . wpk ((tap, c), ldw),
+ * pixel blocks shared by the team; p->tab holds the sweep's tap offsets ---- */
+typedef struct {
+    const sweep *g;
+    bb_uk_variant v;
+    const float *x, *wpk;
+    int64_t ldw, cout;
+    float *y;
+    int accumulate;
+    const parts *p;
+} gather_job;
+
+static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
 {
+    const gather_job *j = arg;
+    const sweep *g = j->g;
     int64_t K = g->kh * g->kw * g->c, nkb = (K + K_BLOCK - 1) / K_BLOCK, kc = (K + nkb - 1) / nkb;
-    tap_offsets(g, p->tab);
+    int64_t *origins = origins_of(j->p, t);
     bb_uk_args u;
-    u.ldb = ldw;
-    for (int64_t bi = 0; bi < nblocks(g); bi++) {
+    u.ldb = j->ldw;
+    for (int64_t bi = lo; bi < hi; bi++) {
         block b = block_at(g, bi);
-        const float *base = prepare_block(g, x, &b, p->band, p->origins);
+        const float *base = prepare_block(g, j->x, &b, band_of(j->p, t), origins);
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
             u.k = min64(kc, K - k0);
-            u.acol = p->tab + k0;
-            u.accumulate = accumulate || k0 > 0;
-            for (int64_t c0 = 0; c0 < cout; c0 += bb_uk_cols(v)) {
-                u.nc = (int)min64(bb_uk_cols(v), cout - c0);
-                u.b = wpk + k0 * ldw + c0;
-                int R = bb_uk_max_rows(v, u.nc);
-                for (int64_t t = 0; t < b.np; t += R) {
-                    u.rows = (int)min64(R, b.np - t);
+            u.acol = j->p->tab + k0;
+            u.accumulate = j->accumulate || k0 > 0;
+            for (int64_t c0 = 0; c0 < j->cout; c0 += bb_uk_cols(j->v)) {
+                u.nc = (int)min64(bb_uk_cols(j->v), j->cout - c0);
+                u.b = j->wpk + k0 * j->ldw + c0;
+                int R = bb_uk_max_rows(j->v, u.nc);
+                for (int64_t r0 = 0; r0 < b.np; r0 += R) {
+                    u.rows = (int)min64(R, b.np - r0);
                     for (int r = 0; r < u.rows; r++) {
-                        u.a[r] = base + p->origins[t + r];
-                        u.c[r] = y + (b.p0 + t + r) * cout + c0;
+                        u.a[r] = base + origins[r0 + r];
+                        u.c[r] = j->y + (b.p0 + r0 + r) * j->cout + c0;
                     }
-                    bb_uk_run(v, &u);
+                    bb_uk_run(j->v, &u);
                 }
             }
         }
     }
+}
+
+static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *x, const float *wpk, int64_t ldw,
+                   int64_t cout, float *y, int accumulate, const parts *p)
+{
+    tap_offsets(g, p->tab);
+    gather_job j = {g, v, x, wpk, ldw, cout, y, accumulate, p};
+    bb_pool_for(team, nblocks(g), 1, gather_blocks, &j);
+}
+
+/* ---- weight packing, by rows of the packed matrix ---- */
+typedef struct { const bb_conv2d *d; const float *w; float *dst; int flip; } pack_job;
+
+/* wpk (tap, ci, co) = w (co, ci, tap), rows (tap, ci) in [lo, hi) */
+static void pack_forward(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const pack_job *j = arg;
+    const bb_conv2d *d = j->d;
+    int64_t ldw = round8(d->cout), taps = d->kh * d->kw;
+    for (int64_t q = lo; q < hi; q++) {
+        int64_t tp = q / d->cin, ci = q % d->cin;
+        float *row = j->dst + q * ldw;
+        for (int64_t co = 0; co < d->cout; co++) row[co] = j->w[(co * d->cin + ci) * taps + tp];
+        for (int64_t co = d->cout; co < ldw; co++) row[co] = 0.0f;
+    }
+}
+
+/* wq (tap', co, ci) = w (co, ci, tap), tap = tap' or flipped, rows (tap', co) in [lo, hi) */
+static void pack_transposed(const pack_job *j, int64_t lo, int64_t hi)
+{
+    const bb_conv2d *d = j->d;
+    int64_t ldw = round8(d->cin), taps = d->kh * d->kw;
+    for (int64_t q = lo; q < hi; q++) {
+        int64_t tp = q / d->cout, co = q % d->cout;
+        int64_t src = j->flip ? (d->kh - 1 - tp / d->kw) * d->kw + (d->kw - 1 - tp % d->kw) : tp;
+        float *row = j->dst + q * ldw;
+        for (int64_t ci = 0; ci < d->cin; ci++) row[ci] = j->w[(co * d->cin + ci) * taps + src];
+        for (int64_t ci = d->cin; ci < ldw; ci++) row[ci] = 0.0f;
+    }
+}
+
+void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
+                                 float *y, float *ws, bb_pool *team)
+{
+    arena a = {ws, 0};
+    parts p = carve(d, n, 0, bb_pool_size(team), &a);
+    pack_job pj = {d, w, p.wpk, 0};
+    bb_pool_for(team, d->kh * d->kw * d->cin, 8, pack_forward, &pj);
+    sweep g = forward_sweep(d, n, team_blocks(bb_pool_size(team)));
+    gather(team, &g, v, x, p.wpk, round8(d->cout), d->cout, y, 0, &p);
 }
 
 void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
                             float *y, float *ws)
 {
-    arena a = {ws, 0};
-    parts p = carve(d, n, 0, &a);
-    int64_t ldw = round8(d->cout), taps = d->kh * d->kw;
-    /* wpk (tap, ci, co) = w (co, ci, tap) */
-    for (int64_t t = 0; t < taps; t++)
-        for (int64_t ci = 0; ci < d->cin; ci++) {
-            float *row = p.wpk + (t * d->cin + ci) * ldw;
-            for (int64_t co = 0; co < d->cout; co++) row[co] = w[(co * d->cin + ci) * taps + t];
-            for (int64_t co = d->cout; co < ldw; co++) row[co] = 0.0f;
-        }
-    sweep g = forward_sweep(d, n);
-    gather(&g, v, x, p.wpk, ldw, d->cout, y, 0, &p);
+    bb_conv2d_nhwc_forward_team(d, v, n, x, w, y, ws, NULL);
 }
 
-/* dw += sum over output pixels of window rows (x) dy, block by block */
-static void weight_grad(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *dy,
-                        const parts *p, float *dw)
+/* ---- backward ---- */
+typedef struct {
+    const bb_conv2d *d;
+    bb_uk_variant v;
+    int64_t n;
+    const float *x, *dy;
+    float *dx, *dw;
+    int set;
+    const parts *p;
+    pack_job pack;     /* the weights backward-data needs, packed alongside */
+} bwd_job;
+
+/* dw += sum over output pixels of window rows (x) dy, for the (tap, cin) rows
+ * [r_lo, r_hi): every pixel block in order, so each element sums its pixels
+ * in one order whichever rows a thread has */
+static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t)
 {
-    int64_t ldw = round8(d->cout), taps = d->kh * d->kw, K = taps * d->cin;
-    sweep g = forward_sweep(d, n);
-    memset(p->dwp, 0, (size_t)(K * ldw) * sizeof(float));
-    tap_offsets(&g, p->tab);
+    const bb_conv2d *d = j->d;
+    const parts *p = j->p;
+    int64_t ldw = round8(d->cout), taps = d->kh * d->kw;
+    sweep g = forward_sweep(d, j->n, 1);
+    memset(p->dwp + r_lo * ldw, 0, (size_t)((r_hi - r_lo) * ldw) * sizeof(float));
+    float *band = band_of(p, t);
+    int64_t *origins = origins_of(p, t);
     bb_uk_args u;
     u.ldb = d->cout;
-    u.acol = p->origins;
+    u.acol = origins;
     u.accumulate = 1;
     for (int64_t bi = 0; bi < nblocks(&g); bi++) {
         block b = block_at(&g, bi);
-        const float *base = prepare_block(&g, x, &b, p->band, p->origins);
+        const float *base = prepare_block(&g, j->x, &b, band, origins);
         u.k = b.np;
-        for (int64_t c0 = 0; c0 < d->cout; c0 += bb_uk_cols(v)) {
-            u.nc = (int)min64(bb_uk_cols(v), d->cout - c0);
-            u.b = dy + b.p0 * d->cout + c0;
-            int R = bb_uk_max_rows(v, u.nc);
-            for (int64_t r0 = 0; r0 < K; r0 += R) {
-                u.rows = (int)min64(R, K - r0);
+        for (int64_t c0 = 0; c0 < d->cout; c0 += bb_uk_cols(j->v)) {
+            u.nc = (int)min64(bb_uk_cols(j->v), d->cout - c0);
+            u.b = j->dy + b.p0 * d->cout + c0;
+            int R = bb_uk_max_rows(j->v, u.nc);
+            for (int64_t r0 = r_lo; r0 < r_hi; r0 += R) {
+                u.rows = (int)min64(R, r_hi - r0);
                 for (int r = 0; r < u.rows; r++) {
                     u.a[r] = base + p->tab[r0 + r];
                     u.c[r] = p->dwp + (r0 + r) * ldw + c0;
                 }
-                bb_uk_run(v, &u);
+                bb_uk_run(j->v, &u);
             }
         }
     }
-    for (int64_t co = 0; co < d->cout; co++)
-        for (int64_t ci = 0; ci < d->cin; ci++)
-            for (int64_t t = 0; t < taps; t++) dw[(co * d->cin + ci) * taps + t] += p->dwp[(t * d->cin + ci) * ldw + co];
-}
-
-/* stride 1: dx (+)= conv(dy padded by k-1-pad, w flipped with cin and cout swapped) */
-static void data_grad_gather(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *w, const float *dy,
-                             const parts *p, float *dx, int set)
-{
-    int64_t ldw = round8(d->cin), taps = d->kh * d->kw;
-    /* wq (tap', co, ci) = w (co, ci, flipped tap') */
-    for (int64_t t = 0; t < taps; t++) {
-        int64_t flip = (d->kh - 1 - t / d->kw) * d->kw + (d->kw - 1 - t % d->kw);
-        for (int64_t co = 0; co < d->cout; co++) {
-            float *row = p->wq + (t * d->cout + co) * ldw;
-            for (int64_t ci = 0; ci < d->cin; ci++) row[ci] = w[(co * d->cin + ci) * taps + flip];
-            for (int64_t ci = d->cin; ci < ldw; ci++) row[ci] = 0.0f;
-        }
+    for (int64_t q = r_lo; q < r_hi; q++) {
+        int64_t tp = q / d->cin, ci = q % d->cin;
+        for (int64_t co = 0; co < d->cout; co++) j->dw[(co * d->cin + ci) * taps + tp] += p->dwp[q * ldw + co];
     }
-    sweep g = dgrad_sweep(d, n);
-    gather(&g, v, dy, p->wq, ldw, d->cin, dx, !set, p);
 }
 
-/* any stride: every dy pixel adds dy . w_tap into its window of a padded dx */
-static void data_grad_scatter(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *w, const float *dy,
-                              const parts *p, float *dx, int set)
+/* the first phase: thread t's rows of the weight gradient and of the packed weights */
+static void backward_first(void *arg, int t, int nt)
 {
+    const bwd_job *j = arg;
+    const bb_conv2d *d = j->d;
+    long long lo, hi;
+    if (j->dw) {
+        int64_t K = d->kh * d->kw * d->cin, R = bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), d->cout));
+        bb_split_range((K + R - 1) / R, nt, t, &lo, &hi);
+        if (lo < hi) weight_grad_rows(j, lo * R, min64(hi * R, K), t);
+    }
+    if (j->dx) {
+        bb_split_range(d->kh * d->kw * d->cout, nt, t, &lo, &hi);
+        pack_transposed(&j->pack, lo, hi);
+    }
+}
+
+/* any stride: every dy pixel of images [s0, s1) adds dy . w_tap into its
+ * window of a padded dx, R pixels of one image at a time (the groups, and so
+ * the order of additions into an element, depend on the shapes only) */
+static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
+{
+    const bwd_job *j = arg;
+    const bb_conv2d *d = j->d;
+    const parts *p = j->p;
     int64_t hp = d->h + 2 * d->pad, wp = d->w + 2 * d->pad, ldw = round8(d->cin);
-    int64_t taps = d->kh * d->kw, npix = n * d->oh * d->ow, ohw = d->oh * d->ow;
-    memset(p->dxpad, 0, padded_len(d, n) * sizeof(float));
-    for (int64_t t = 0; t < taps; t++)
-        for (int64_t co = 0; co < d->cout; co++) {
-            float *row = p->wq + (t * d->cout + co) * ldw;
-            for (int64_t ci = 0; ci < d->cin; ci++) row[ci] = w[(co * d->cin + ci) * taps + t];
-            for (int64_t ci = d->cin; ci < ldw; ci++) row[ci] = 0.0f;
-        }
-    for (int64_t co = 0; co < d->cout; co++) p->tab2[co] = co;
+    int64_t taps = d->kh * d->kw, ohw = d->oh * d->ow, img = hp * wp * d->cin;
+    memset(p->dxpad + s0 * img, 0, (size_t)((s1 - s0) * img) * sizeof(float));
     bb_uk_args u;
     u.k = d->cout;
     u.acol = p->tab2;
     u.ldb = ldw;
     u.accumulate = 1;
-    int R = bb_uk_max_rows(v, (int)min64(bb_uk_cols(v), d->cin));
+    int R = bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), d->cin));
     int64_t origin[BB_UK_MAXR];
-    for (int64_t p0 = 0; p0 < npix; p0 += R) {
-        u.rows = (int)min64(R, npix - p0);
-        for (int r = 0; r < u.rows; r++) {
-            int64_t q = p0 + r, s = q / ohw, oy = (q % ohw) / d->ow, ox = q % d->ow;
-            origin[r] = ((s * hp + oy * d->stride) * wp + ox * d->stride) * d->cin;
-            u.a[r] = dy + q * d->cout;
-        }
-        for (int64_t t = 0; t < taps; t++) {
-            int64_t toff = ((t / d->kw) * wp + t % d->kw) * d->cin;
-            for (int64_t c0 = 0; c0 < d->cin; c0 += bb_uk_cols(v)) {
-                u.nc = (int)min64(bb_uk_cols(v), d->cin - c0);
-                u.b = p->wq + t * d->cout * ldw + c0;
-                for (int r = 0; r < u.rows; r++) u.c[r] = p->dxpad + origin[r] + toff + c0;
-                bb_uk_run(v, &u);
+    for (int64_t s = s0; s < s1; s++)
+        for (int64_t q0 = 0; q0 < ohw; q0 += R) {
+            u.rows = (int)min64(R, ohw - q0);
+            for (int r = 0; r < u.rows; r++) {
+                int64_t q = q0 + r, oy = q / d->ow, ox = q % d->ow;
+                origin[r] = ((s * hp + oy * d->stride) * wp + ox * d->stride) * d->cin;
+                u.a[r] = j->dy + (s * ohw + q) * d->cout;
+            }
+            for (int64_t tp = 0; tp < taps; tp++) {
+                int64_t toff = ((tp / d->kw) * wp + tp % d->kw) * d->cin;
+                for (int64_t c0 = 0; c0 < d->cin; c0 += bb_uk_cols(j->v)) {
+                    u.nc = (int)min64(bb_uk_cols(j->v), d->cin - c0);
+                    u.b = p->wq + tp * d->cout * ldw + c0;
+                    for (int r = 0; r < u.rows; r++) u.c[r] = p->dxpad + origin[r] + toff + c0;
+                    bb_uk_run(j->v, &u);
+                }
             }
         }
-    }
-    for (int64_t s = 0; s < n; s++)
+    for (int64_t s = s0; s < s1; s++)
         for (int64_t y = 0; y < d->h; y++) {
             const float *src = p->dxpad + ((s * hp + y + d->pad) * wp + d->pad) * d->cin;
-            float *dst = dx + (s * d->h + y) * d->w * d->cin;
-            if (set) memcpy(dst, src, (size_t)(d->w * d->cin) * sizeof(float));
+            float *dst = j->dx + (s * d->h + y) * d->w * d->cin;
+            if (j->set) memcpy(dst, src, (size_t)(d->w * d->cin) * sizeof(float));
             else for (int64_t i = 0; i < d->w * d->cin; i++) dst[i] += src[i];
         }
+}
+
+void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
+                                  const float *dy, float *dx, int set_dx, float *dw, float *ws, bb_pool *team)
+{
+    if (!dw && !dx) return;
+    arena a = {ws, 0};
+    int threads = bb_pool_size(team);
+    parts p = carve(d, n, 1, threads, &a);
+    int gathers = gather_dx(d);
+    /* stride 1: dx (+)= conv(dy padded by k-1-pad, w flipped with cin and cout swapped) */
+    bwd_job j = {d, v, n, x, dy, dx, dw, set_dx, &p, {d, w, p.wq, gathers}};
+    if (dw) {
+        sweep g = forward_sweep(d, n, 1);
+        tap_offsets(&g, p.tab);
+    }
+    bb_pool_run(team, backward_first, &j);
+    if (!dx) return;
+    if (gathers) {
+        sweep g = dgrad_sweep(d, n, team_blocks(threads));
+        gather(team, &g, v, dy, p.wq, round8(d->cin), d->cin, dx, !set_dx, &p);
+        return;
+    }
+    for (int64_t co = 0; co < d->cout; co++) p.tab2[co] = co;
+    bb_pool_for(team, n, 1, data_grad_scatter, &j);
 }
 
 void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
                              const float *dy, float *dx, int set_dx, float *dw, float *ws)
 {
-    arena a = {ws, 0};
-    parts p = carve(d, n, 1, &a);
-    if (dw) weight_grad(d, v, n, x, dy, &p, dw);
-    if (!dx) return;
-    if (gather_dx(d)) data_grad_gather(d, v, n, w, dy, &p, dx, set_dx);
-    else data_grad_scatter(d, v, n, w, dy, &p, dx, set_dx);
+    bb_conv2d_nhwc_backward_team(d, v, n, x, w, dy, dx, set_dx, dw, ws, NULL);
 }

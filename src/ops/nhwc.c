@@ -1,8 +1,10 @@
 /* Channels-last batch norm (optionally fused with the ReLU after it), residual
  * add + ReLU, pooling, the option-A shortcut and layout changes. Batch-norm
  * statistics are accumulated in double, one channel block at a time: the
- * vector path in one pass of sums shifted by the first row, the generic loops
- * in the reference's two passes (mean, then centered squares). */
+ * vector path in one pass of sums shifted by the first row, over fixed chunks
+ * of rows that a team of threads shares (then its row passes by ranges of
+ * rows); the generic loops in the reference's two passes (mean, then
+ * centered squares), on one thread. */
 #include "ops/nhwc.h"
 #include "ops/nhwc_avx2.h"
 #include "ops/vec8.h"
@@ -121,16 +123,34 @@ static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const
  * over blocks of NG groups of 8 channels (the accumulators stay in registers),
  * element-wise passes over whole rows ---- */
 
-/* sum over rows of (x - s) and (x - s)^2 in double, with s the first row:
- * one pass, and the shift keeps the variance free of cancellation */
-static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t C, const float *x, int64_t c0,
-                                                             const int NG, double *shift, double *s1, double *s2)
+/* The vector statistics run over chunks of rows whose bounds depend on the
+ * row count alone: each chunk's sums go to their own slot (in the workspace)
+ * and the slots are added in chunk order, so a team can share the chunks and
+ * every team size gives the same bits. */
+#define BN_ROWS 128    /* least rows of a chunk */
+#define BN_CHUNKS 64   /* most chunks: their slots bound the workspace */
+
+static int64_t bn_chunks(int64_t M)
+{
+    int64_t c = (M + BN_ROWS - 1) / BN_ROWS;
+    return c < 1 ? 1 : c < BN_CHUNKS ? c : BN_CHUNKS;
+}
+
+/* per chunk 2C doubles of sums, then 3C floats of per-channel coefficients */
+size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n)
+{
+    return (size_t)(4 * bn_chunks(n * d->hw) * d->c + 3 * d->c + 16);
+}
+
+/* sum over rows of (x - s) and (x - s)^2 in double, with s = row 0 of the
+ * tensor (x0): one pass, and the shift keeps the variance free of cancellation */
+static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t C, const float *x, const float *x0,
+                                                             int64_t c0, const int NG, double *s1, double *s2)
 {
     v8d a[2], b[2], sh[2];
     for (int g = 0; g < NG; g++) {
         a[g] = b[g] = v8d_zero();
-        sh[g] = v8d_acc(v8d_zero(), v8_load(x + c0 + 8 * g));
-        v8d_store(shift + 8 * g, sh[g]);
+        sh[g] = v8d_acc(v8d_zero(), v8_load(x0 + c0 + 8 * g));
     }
     for (int64_t i = 0; i < M; i++)
         for (int g = 0; g < NG; g++) {
@@ -167,122 +187,185 @@ static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_
     for (int g = 0; g < NG; g++) { v8d_store(sdy + 8 * g, a[g]); v8d_store(sdyx + 8 * g, b[g]); }
 }
 
-/* ---- the vector passes work on a chunk of channels [cs, cs + cc) of the
- * C per row, cc <= BN_CHUNK (their per-channel coefficients on the stack) ---- */
-#define BN_CHUNK 512
+/* one BN call on a team: the chunk sums (phase 1), then a row pass (phase 2) */
+typedef struct {
+    const bb_bn *d;
+    int64_t M, nchunks;
+    const float *x, *y, *dy, *save;
+    float *out;           /* forward: y; backward: dx */
+    double *part;         /* (chunk, 2, C) */
+    const float *k0, *k1, *k2;  /* per-channel coefficients of the row pass, from channel cs */
+    int64_t cs, cc;             /* the row pass's channels [cs, cs + cc) */
+    int relu, set;
+} bn_job;
 
-/* y = x * a + b per channel (then max(0, .)) over M rows; a, b indexed from cs */
-static void affine_v8(int64_t M, int64_t C, int64_t cs, int64_t cc, const float *x, const float *a,
-                      const float *b, float *y, int relu)
+static void chunk_rows(const bn_job *j, int64_t i, int64_t *r0, int64_t *r1)
 {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t c = 0; c < cc; c += 8) {
-            int64_t o = i * C + cs + c;
-            v8 v = v8_fma(v8_load(x + o), v8_load(a + c), v8_load(b + c));
-            v8_store(y + o, relu ? v8_relu(v) : v);
-        }
+    long long lo, hi;
+    bb_split_range(j->M, (int)j->nchunks, (int)i, &lo, &hi);
+    *r0 = lo;
+    *r1 = hi;
 }
 
-static void bn_train_v8(const bb_bn *d, int64_t n, int64_t cs, int64_t cc, const float *x, const float *gamma,
-                        const float *beta, float *y, float *save, float *stats, int relu)
+static void moments_chunks(void *arg, int64_t lo, int64_t hi, int t)
 {
-    int64_t C = d->c, M = n * d->hw;
-    double m = (double)M;
-    float a[BN_CHUNK], b[BN_CHUNK];
-    for (int64_t c0 = cs; c0 < cs + cc; c0 += 16) {
-        int two = c0 + 16 <= cs + cc;
-        double shift[16], s1[16], s2[16];
-        if (two) moments_v8(M, C, x, c0, 2, shift, s1, s2); else moments_v8(M, C, x, c0, 1, shift, s1, s2);
-        for (int c = 0; c < (two ? 16 : 8); c++) {
-            double mean = shift[c] + s1[c] / m;
-            double sq = fmax(s2[c] - s1[c] * s1[c] / m, 0.0);  /* sum of squares about the mean */
-            float invstd = (float)(1.0 / sqrt(sq / m + d->eps));
-            save[c0 + c] = (float)mean;
-            save[C + c0 + c] = invstd;
-            if (stats) {
-                stats[c0 + c] += (float)mean;
-                stats[C + c0 + c] += (float)(m > 1 ? sq / (m - 1) : 0.0);
-            }
-            a[c0 - cs + c] = gamma[c0 + c] * invstd;
-            b[c0 - cs + c] = beta[c0 + c] - (float)mean * a[c0 - cs + c];
+    const bn_job *j = arg;
+    int64_t C = j->d->c;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t r0, r1;
+        chunk_rows(j, i, &r0, &r1);
+        double *s1 = j->part + 2 * i * C, *s2 = s1 + C;
+        for (int64_t c0 = 0; c0 < C; c0 += 16) {
+            if (c0 + 16 <= C) moments_v8(r1 - r0, C, j->x + r0 * C, j->x, c0, 2, s1 + c0, s2 + c0);
+            else moments_v8(r1 - r0, C, j->x + r0 * C, j->x, c0, 1, s1 + c0, s2 + c0);
         }
     }
-    affine_v8(M, C, cs, cc, x, a, b, y, relu);
 }
 
-static void bn_backward_v8(const bb_bn *d, int64_t n, int64_t cs, int64_t cc, const float *x, const float *gamma,
-                           const float *save, const float *y, const float *dy, float *dx, int set, float *dgamma,
-                           float *dbeta, int relu)
+static void grad_sum_chunks(void *arg, int64_t lo, int64_t hi, int t)
 {
-    int64_t C = d->c, M = n * d->hw;
-    double m = (double)M;
-    const float *mean = save, *invstd = save + C;
-    float k[BN_CHUNK], mdy[BN_CHUNK], mdyx[BN_CHUNK];
-    for (int64_t c0 = cs; c0 < cs + cc; c0 += 16) {
-        int two = c0 + 16 <= cs + cc;
-        double sdy[16], sdyx[16];
-        if (two) grad_sums_v8(M, C, x, y, dy, c0, 2, relu, mean, invstd, sdy, sdyx);
-        else grad_sums_v8(M, C, x, y, dy, c0, 1, relu, mean, invstd, sdy, sdyx);
-        for (int c = 0; c < (two ? 16 : 8); c++) {
-            dgamma[c0 + c] += (float)sdyx[c];
-            dbeta[c0 + c] += (float)sdy[c];
-            k[c0 - cs + c] = gamma[c0 + c] * invstd[c0 + c];
-            mdy[c0 - cs + c] = (float)(sdy[c] / m);
-            mdyx[c0 - cs + c] = (float)(sdyx[c] / m);
+    const bn_job *j = arg;
+    int64_t C = j->d->c;
+    const float *mean = j->save, *invstd = j->save + C;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t r0, r1;
+        chunk_rows(j, i, &r0, &r1);
+        double *sdy = j->part + 2 * i * C, *sdyx = sdy + C;
+        const float *x = j->x + r0 * C, *y = j->relu ? j->y + r0 * C : NULL, *dy = j->dy + r0 * C;
+        for (int64_t c0 = 0; c0 < C; c0 += 16) {
+            if (c0 + 16 <= C) grad_sums_v8(r1 - r0, C, x, y, dy, c0, 2, j->relu, mean, invstd, sdy + c0, sdyx + c0);
+            else grad_sums_v8(r1 - r0, C, x, y, dy, c0, 1, j->relu, mean, invstd, sdy + c0, sdyx + c0);
         }
     }
-    if (!dx) return;
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t c = 0; c < cc; c += 8) {
-            int64_t o = i * C + cs + c;
-            v8 gv = v8_load(dy + o);
-            if (relu) gv = v8_where_pos(v8_load(y + o), gv);
-            v8 xh = v8_mul(v8_sub(v8_load(x + o), v8_load(mean + cs + c)), v8_load(invstd + cs + c));
-            v8 t = v8_sub(v8_sub(gv, v8_load(mdy + c)), v8_mul(xh, v8_load(mdyx + c)));
-            v8_store(dx + o, set ? v8_mul(v8_load(k + c), t) : v8_fma(v8_load(k + c), t, v8_load(dx + o)));
+}
+
+/* the chunks' sums of channel c, added in chunk order */
+static void chunk_total(const bn_job *j, int64_t c, double *s1, double *s2)
+{
+    int64_t C = j->d->c;
+    double a = 0.0, b = 0.0;
+    for (int64_t i = 0; i < j->nchunks; i++) {
+        a += j->part[2 * i * C + c];
+        b += j->part[(2 * i + 1) * C + c];
+    }
+    *s1 = a;
+    *s2 = b;
+}
+
+/* rows [lo, hi): y = x * k0 + k1 per channel (then max(0, .)) */
+static void affine_rows(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const bn_job *j = arg;
+    int64_t C = j->d->c;
+    for (int64_t i = lo; i < hi; i++)
+        for (int64_t c = 0; c < j->cc; c += 8) {
+            int64_t o = i * C + j->cs + c;
+            v8 v = v8_fma(v8_load(j->x + o), v8_load(j->k0 + c), v8_load(j->k1 + c));
+            v8_store(j->out + o, j->relu ? v8_relu(v) : v);
         }
 }
+
+/* rows [lo, hi): dx (+)= k0 * (g - k1 - xhat * k2) */
+static void dx_rows(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const bn_job *j = arg;
+    int64_t C = j->d->c;
+    const float *mean = j->save, *invstd = j->save + C;
+    for (int64_t i = lo; i < hi; i++)
+        for (int64_t c = 0; c < C; c += 8) {
+            int64_t o = i * C + c;
+            v8 gv = v8_load(j->dy + o);
+            if (j->relu) gv = v8_where_pos(v8_load(j->y + o), gv);
+            v8 xh = v8_mul(v8_sub(v8_load(j->x + o), v8_load(mean + c)), v8_load(invstd + c));
+            v8 q = v8_sub(v8_sub(gv, v8_load(j->k1 + c)), v8_mul(xh, v8_load(j->k2 + c)));
+            v8_store(j->out + o, j->set ? v8_mul(v8_load(j->k0 + c), q) : v8_fma(v8_load(j->k0 + c), q, v8_load(j->out + o)));
+        }
+}
+
+#define ROW_ALIGN 8      /* rows per unit of a team's row ranges */
+#define EVAL_CHUNK 512   /* channels whose evaluation coefficients live on the stack */
 
 /* ---- entry points: vectors when the channels are a multiple of 8, else the
- * generic loops ---- */
+ * generic loops (on the calling thread alone) ---- */
 
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                              const float *beta, float *y, float *save, float *stats, int relu)
+                              const float *beta, float *y, float *save, float *stats, int relu, float *ws,
+                              bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, y, save, stats, relu));
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, y, save, stats, relu, ws, team));
     if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, y, save, stats, relu); return; }
-    for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK)
-        bn_train_v8(d, n, cs, min64(BN_CHUNK, d->c - cs), x, gamma, beta, y, save, stats, relu);
+    int64_t C = d->c, M = n * d->hw;
+    double m = (double)M;
+    bn_job j = {d, M, bn_chunks(M), x, NULL, NULL, NULL, y, (double *)ws, NULL, NULL, NULL, 0, C, relu, 0};
+    float *a = ws + 4 * j.nchunks * C, *b = a + C;
+    bb_pool_for(team, j.nchunks, 1, moments_chunks, &j);
+    for (int64_t c = 0; c < C; c++) {
+        double s1, s2;
+        chunk_total(&j, c, &s1, &s2);
+        double mean = (double)x[c] + s1 / m;
+        double sq = fmax(s2 - s1 * s1 / m, 0.0);  /* sum of squares about the mean */
+        float invstd = (float)(1.0 / sqrt(sq / m + d->eps));
+        save[c] = (float)mean;
+        save[C + c] = invstd;
+        if (stats) {
+            stats[c] += (float)mean;
+            stats[C + c] += (float)(m > 1 ? sq / (m - 1) : 0.0);
+        }
+        a[c] = gamma[c] * invstd;
+        b[c] = beta[c] - (float)mean * a[c];
+    }
+    j.k0 = a;
+    j.k1 = b;
+    bb_pool_for(team, M, ROW_ALIGN, affine_rows, &j);
 }
 
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                             const float *beta, const float *rmean, const float *rvar, float *y, int relu)
+                             const float *beta, const float *rmean, const float *rvar, float *y, int relu,
+                             bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, y, relu));
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, y, relu, team));
     if (d->c % 8 != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, y, relu); return; }
-    float a[BN_CHUNK], b[BN_CHUNK];
-    for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK) {
-        int64_t cc = min64(BN_CHUNK, d->c - cs);
+    float a[EVAL_CHUNK], b[EVAL_CHUNK];
+    for (int64_t cs = 0; cs < d->c; cs += EVAL_CHUNK) {
+        int64_t cc = min64(EVAL_CHUNK, d->c - cs);
         for (int64_t c = 0; c < cc; c++) {
             a[c] = gamma[cs + c] / sqrtf(rvar[cs + c] + d->eps);
             b[c] = beta[cs + c] - rmean[cs + c] * a[c];
         }
-        affine_v8(n * d->hw, d->c, cs, cc, x, a, b, y, relu);
+        bn_job j = {d, n * d->hw, 1, x, NULL, NULL, NULL, y, NULL, a, b, NULL, cs, cc, relu, 0};
+        bb_pool_for(team, j.M, ROW_ALIGN, affine_rows, &j);
     }
 }
 
 /* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy (masked by y > 0 after a fused ReLU) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                          const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
-                         int relu)
+                         int relu, float *ws, bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_backward, (d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu));
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_backward, (d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu, ws, team));
     if (d->c % 8 != 0) {
         bn_backward_generic(d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
     }
-    for (int64_t cs = 0; cs < d->c; cs += BN_CHUNK)
-        bn_backward_v8(d, n, cs, min64(BN_CHUNK, d->c - cs), x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu);
+    int64_t C = d->c, M = n * d->hw;
+    double m = (double)M;
+    bn_job j = {d, M, bn_chunks(M), x, y, dy, save, dx, (double *)ws, NULL, NULL, NULL, 0, C, relu, set_dx};
+    float *k = ws + 4 * j.nchunks * C, *mdy = k + C, *mdyx = mdy + C;
+    bb_pool_for(team, j.nchunks, 1, grad_sum_chunks, &j);
+    for (int64_t c = 0; c < C; c++) {
+        double sdy, sdyx;
+        chunk_total(&j, c, &sdy, &sdyx);
+        dgamma[c] += (float)sdyx;
+        dbeta[c] += (float)sdy;
+        k[c] = gamma[c] * save[C + c];
+        mdy[c] = (float)(sdy / m);
+        mdyx[c] = (float)(sdyx / m);
+    }
+    if (!dx) return;
+    j.k0 = k;
+    j.k1 = mdy;
+    j.k2 = mdyx;
+    bb_pool_for(team, M, ROW_ALIGN, dx_rows, &j);
 }
 
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)

@@ -4,12 +4,16 @@
  * reference layouts (conv weights (cout, cin, kh, kw)), so checkpoints do not
  * depend on which operators ran. Backward ADDS into dx/dw/dgamma like ops.h.
  * Every kernel is deterministic: its summation order depends on the shapes
- * only, never on threads. Nothing here allocates. */
+ * only, never on threads. Nothing here allocates.
+ * The _team forms share one call among the threads of a pool (NULL: the
+ * caller alone) and give the same bits for every team size; the plain forms
+ * are the team of one. */
 #ifndef BB_OPS_NHWC_H
 #define BB_OPS_NHWC_H
 
 #include "ops/ops.h"
 #include "ops/ukernel.h"
+#include "util/pool.h"
 
 /* ---- conv2d: direct convolution by register tiles over a zero-padded copy
  * of the input, no im2col. Workspace in floats, for batches up to n. ---- */
@@ -21,18 +25,32 @@ void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, cons
  * when set_dx: the first writer of a gradient need not zero it first) */
 void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                              const float *w, const float *dy, float *dx, int set_dx, float *dw, float *ws);
+/* the same on a team of up to `threads` threads (the workspace grows by a
+ * small per-thread buffer) */
+size_t bb_conv2d_nhwc_workspace_team(const bb_conv2d *d, int64_t n, int threads);
+void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
+                                 const float *w, float *y, float *ws, bb_pool *team);
+void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
+                                  const float *w, const float *dy, float *dx, int set_dx, float *dw, float *ws,
+                                  bb_pool *team);
 
 /* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
  * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
- * its backward then takes the ReLU output y to mask dy. ---- */
+ * its backward then takes the ReLU output y to mask dy. Training and backward
+ * take a workspace of bb_bn_nhwc_workspace floats (for any team size); the
+ * statistics are sums over fixed chunks of rows, added in chunk order. Channel
+ * counts that are not a multiple of 8 run on the calling thread alone. ---- */
+size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n);
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                              const float *beta, float *y, float *save, float *stats, int relu);
+                              const float *beta, float *y, float *save, float *stats, int relu, float *ws,
+                              bb_pool *team);
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                             const float *beta, const float *rmean, const float *rvar, float *y, int relu);
+                             const float *beta, const float *rmean, const float *rvar, float *y, int relu,
+                             bb_pool *team);
 /* y: the fused ReLU output when relu, else unused (may be NULL); set_dx as for conv */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                          const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
-                         int relu);
+                         int relu, float *ws, bb_pool *team);
 
 /* ---- residual add with a fused ReLU: y = max(0, a + b); backward adds
  * dy * [y > 0] into da and db (either may be NULL, or both the same: then

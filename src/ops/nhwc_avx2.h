@@ -7,6 +7,7 @@
 #define BB_OPS_NHWC_AVX2_H
 
 #ifdef BB_NHWC_AVX2_TWIN  /* compiling the twin (nhwc_avx2.c) */
+#define bb_bn_nhwc_workspace bb_bn_nhwc_workspace_avx2
 #define bb_bn_nhwc_forward_train bb_bn_nhwc_forward_train_avx2
 #define bb_bn_nhwc_forward_eval bb_bn_nhwc_forward_eval_avx2
 #define bb_bn_nhwc_backward bb_bn_nhwc_backward_avx2
@@ -34,13 +35,16 @@
     do {                                                              \
         if (bb_uk_supported(BB_UK_AVX2)) { fn##_avx2 args; return; }  \
     } while (0)
+struct bb_pool;
 void bb_bn_nhwc_forward_train_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                                   const float *beta, float *y, float *save, float *stats, int relu);
+                                   const float *beta, float *y, float *save, float *stats, int relu, float *ws,
+                                   struct bb_pool *team);
 void bb_bn_nhwc_forward_eval_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                                  const float *beta, const float *rmean, const float *rvar, float *y, int relu);
+                                  const float *beta, const float *rmean, const float *rvar, float *y, int relu,
+                                  struct bb_pool *team);
 void bb_bn_nhwc_backward_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                               const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
-                              int relu);
+                              int relu, float *ws, struct bb_pool *team);
 void bb_add_relu_forward_avx2(int64_t len, const float *a, const float *b, float *y);
 void bb_add_relu_backward_avx2(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
                                int set_db);

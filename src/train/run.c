@@ -84,7 +84,7 @@ static bb_status config_json_body(FILE *f, void *arg)
     fprintf(f, "{\n  \"model_desc\": \"%s\",\n  \"parameters\": %lld,\n  \"workers\": %lld,\n  \"steps_per_epoch\": %lld,\n"
             "  \"peak_lr\": %.9g,\n  \"warmup_epochs\": %.9g,\n  \"threads\": %d,\n  \"ranks\": %d",
             t->net.model_desc, (long long)t->P, (long long)t->k, (long long)t->steps_per_epoch,
-            bb_schedule_peak(&t->sched), bb_config_warmup_epochs(&t->cfg), t->nex * t->blas_threads, t->comm->size);
+            bb_schedule_peak(&t->sched), bb_config_warmup_epochs(&t->cfg), t->threads, t->comm->size);
     for (int i = 0; i < bb_config_nfields; i++) {
         char v[600], q[1300];
         bb_config_get(&t->cfg, &bb_config_fields[i], v, sizeof v);
@@ -228,7 +228,7 @@ static bb_status start_run(bb_trainer *t, run_out *o, bb_rundir *rd)
     BB_TRY(open_metrics(o->dir, "epochs.csv", keep[2], EPOCH_HEADER, &o->epoch_csv));
     char where[300];
     if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
-    else snprintf(where, sizeof where, "%d threads", t->nex * t->blas_threads);
+    else snprintf(where, sizeof where, "%d threads", t->threads);
     bb_log(BB_LOG_INFO, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
            "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s",
            t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,

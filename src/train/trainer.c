@@ -78,6 +78,35 @@ static int cores(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* How many executors run `local` workers on `threads` threads. An executor
+ * runs whole workers one after another on a team of threads that share each
+ * layer (the channels-last kernels; results do not depend on the team sizes).
+ * Executor e gets split shares of the workers and of the threads; a team of t
+ * threads counts as 1 + 0.8 (t - 1) threads (its threads meet at every layer),
+ * and the count with the shortest estimated step wins, ties going to more
+ * executors (no meeting at all). Without teams: one thread per executor. */
+static int plan_executors(int64_t local, int threads, int teams)
+{
+    int most = threads < local ? threads : (int)local, best = most;
+    if (!teams) return most;
+    double best_cost = 0;
+    for (int e = most; e >= 1; e--) {
+        double worst = 0;
+        for (int i = 0; i < e; i++) {
+            long long wl, wh, tl, th;
+            bb_split_range(local, e, i, &wl, &wh);
+            bb_split_range(threads, e, i, &tl, &th);
+            double cost = (double)(wh - wl) / (1.0 + 0.8 * (double)(th - tl - 1));
+            if (cost > worst) worst = cost;
+        }
+        if (e == most || worst < best_cost - 1e-9) {
+            best_cost = worst;
+            best = e;
+        }
+    }
+    return best;
+}
+
 static bb_status setup(bb_trainer *t)
 {
     const bb_config *cfg = &t->cfg;
@@ -135,12 +164,17 @@ static bb_status setup(bb_trainer *t)
     }
 
     /* executors: as many threads as cores (shared among this host's ranks),
-     * never more executors than local workers; leftover cores go to BLAS */
+     * never more executors than local workers; the channels-last kernels share
+     * leftover threads inside workers (plan_executors), the reference kernels
+     * give them to BLAS */
     int threads = cfg->threads > 0 ? (int)cfg->threads : cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
     if (threads < 1) threads = 1;
     int64_t local = t->w_hi - t->w_lo;
-    t->nex = threads < local ? threads : (int)local;
-    t->blas_threads = threads / t->nex;
+    bb_kernels kern;
+    BB_TRY(bb_kernels_from_name(cfg->kernels, &kern));
+    t->nex = plan_executors(local, threads, kern != BB_KERNELS_REFERENCE);
+    t->blas_threads = kern == BB_KERNELS_REFERENCE ? threads / t->nex : 1;
+    t->threads = kern == BB_KERNELS_REFERENCE ? t->nex * t->blas_threads : threads;
     openblas_set_num_threads(t->blas_threads);
     BB_TRY(bb_pool_create(&t->pool, t->nex));
     t->ex = calloc((size_t)t->nex, sizeof *t->ex);
@@ -160,9 +194,10 @@ static bb_status setup(bb_trainer *t)
         t->ex[e].w_lo = t->w_lo + a;
         t->ex[e].w_hi = t->w_lo + b;
         if (b - a > most) most = b - a;
-        bb_kernels kern;
-        bb_status s = bb_kernels_from_name(cfg->kernels, &kern);
-        if (s == BB_OK) s = bb_exec_create_with(&t->ex[e].ex, &t->net, t->n, kern);
+        long long tlo, thi;
+        bb_split_range(threads, t->nex, e, &tlo, &thi);
+        bb_status s = bb_exec_create_threads(&t->ex[e].ex, &t->net, t->n, kern,
+                                             kern == BB_KERNELS_REFERENCE ? 1 : (int)(thi - tlo));
         if (s == BB_OK) s = bb_gradsum_init(&t->gs[e], t->k, t->G, t->ex[e].w_lo, t->ex[e].w_hi);
         if (s != BB_OK) { free(order); return s; }
     }
@@ -526,5 +561,5 @@ int64_t bb_trainer_iteration(const bb_trainer *t) { return t->step; }
 int64_t bb_trainer_steps_per_epoch(const bb_trainer *t) { return t->steps_per_epoch; }
 int64_t bb_trainer_total_steps(const bb_trainer *t) { return t->total_steps; }
 const bb_schedule *bb_trainer_schedule(const bb_trainer *t) { return &t->sched; }
-int bb_trainer_threads(const bb_trainer *t) { return t->nex * t->blas_threads; }
+int bb_trainer_threads(const bb_trainer *t) { return t->threads; }
 bb_comm *bb_trainer_comm(bb_trainer *t) { return t->comm; }

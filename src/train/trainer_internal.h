@@ -39,6 +39,7 @@ struct bb_trainer {
     bb_gradsum *gs;
     bb_overlap *ov;            /* gradient buckets, allreduced while backward runs */
     int nex, blas_threads;
+    int threads;               /* compute threads: executors and their teams (and BLAS's) */
     int64_t *order;
     bb_loader *loader;
     int64_t loader_first;
