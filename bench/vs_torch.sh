@@ -5,7 +5,8 @@
 #   ResNet-20 (option A) 1x28x28, 10 classes: 2 threads, bigbatch kn 128
 #     (4 workers x 32) vs batch 128; 1 thread, kn 32 (1 x 32) vs batch 32;
 #   ResNet-50 (ImageNet style) 3x224x224, 10 classes: 2 threads, kn 64
-#     (2 workers x 32) vs batch 64 and kn 32 (2 x 16) vs batch 32.
+#     (2 workers x 32) vs batch 64 and kn 32 (1 worker x 32, both threads in
+#     its layers) vs batch 32.
 # First it prints the CPU model, its vector flags and the FMA peak that
 # build/bench_peak measures (per instruction set the CPU runs, 1 and 2
 # threads); every figure is then also given as a share of that peak (the best
@@ -108,7 +109,7 @@ if [ "$only" != r20 ]; then
           --warmup 1)
     compare "ResNet-50 2 threads: kn 64 vs batch 64" 2 "$r50_rounds" "${r50[@]}" --batch-size 64 --worker-batch 32 \
         -- "${pt50[@]}" --batch 64
-    compare "ResNet-50 2 threads: kn 32 vs batch 32" 2 "$r50_rounds" "${r50[@]}" --batch-size 32 --worker-batch 16 \
+    compare "ResNet-50 2 threads: kn 32 vs batch 32" 2 "$r50_rounds" "${r50[@]}" --batch-size 32 --worker-batch 32 \
         -- "${pt50[@]}" --batch 32
 fi
 echo "# bb: bigbatch (kernels fast: the best register kernels the CPU runs); pt NCHW / pt CL: PyTorch images/s in"
