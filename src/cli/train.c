@@ -16,19 +16,15 @@ static int fail(const char *cmd, bb_comm *comm)
     return 1;
 }
 
-/* Failures every rank sees: divergence, signals, a refused run directory
- * (rank 0 shares its refusal), a watchdog stop, a replica mismatch. */
-static int job_wide(bb_status s)
-{
-    return s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_REFUSED || s == BB_ERR_COMM;
-}
-
 /* Under MPI a failure on one rank leaves the others waiting: print it and end
- * every rank. Job-wide failures, and a configuration refused once the data is
- * known, are printed by the lead rank only. */
+ * every rank. Failures every rank sees (divergence, signals, a refused run
+ * directory that rank 0 shared, a watchdog stop, a replica mismatch, a
+ * configuration refused once the data is known) are printed by the lead rank
+ * only. */
 static int fail_job(const char *cmd, bb_comm *comm, bb_status s)
 {
-    int shared = job_wide(s) || s == BB_ERR_INVALID;
+    int shared = s == BB_ERR_NUMERIC || s == BB_ERR_INTERRUPTED || s == BB_ERR_REFUSED || s == BB_ERR_COMM ||
+                 s == BB_ERR_INVALID;
     if (comm->size == 1 || comm->lead || shared) return fail(cmd, comm);
     fprintf(stderr, "bigbatch %s: rank %d: %s\n", cmd, comm->rank, bb_last_error());
     return 1;
