@@ -9,7 +9,7 @@
 #include "fixture.h"
 #include "gpu_compare.h"
 
-#include "train/trainer_gpu.h"
+#include "train/engine.h"
 #include "train/trainer_internal.h"
 #include "util/hooks.h"
 #include "util/mem.h"

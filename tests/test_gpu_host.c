@@ -10,7 +10,7 @@
 
 #include "gpu/gnet.h"
 #include "model/models.h"
-#include "train/trainer_gpu.h"
+#include "train/engine.h"
 #include "train/trainer_internal.h"
 #include "util/hooks.h"
 #include "util/mem.h"

@@ -12,7 +12,7 @@
 #include "ops/ops.h"
 #include "optim/schedule.h"
 #include "train/trainer.h"
-#include "train/trainer_gpu.h"
+#include "train/engine.h"
 #include "train/trainer_internal.h"
 
 #include <fcntl.h>
@@ -130,7 +130,7 @@ static void poke(bb_trainer *t, const char *name, int state, int64_t i, float v)
         CHECK_MSG(p >= 0, "no parameter %s", name);
         if (p >= 0) buf[net->params[p].offset + i] = v;
     }
-    if (t->gpu) CHECK_OK(bb_gpu_upload(t));
+    CHECK_OK(bb_trainer_upload(t));
 }
 
 TEST(honest_evaluation_with_a_nan_bias_fails_on_cpu_and_device)

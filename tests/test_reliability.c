@@ -7,7 +7,7 @@
 
 #include "data/data_internal.h"
 #include "gpu/gnet.h"
-#include "train/trainer_gpu.h"
+#include "train/engine.h"
 #include "train/trainer_internal.h"
 #include "util/file.h"
 #include "util/mem.h"
@@ -254,8 +254,8 @@ TEST(reliability_device_trainer_resumes_bit_for_bit_on_the_host_backend)
         CHECK_OK(bb_trainer_load(t[2], path));
         CHECK(bb_trainer_iteration(t[2]) == 6);
         for (int i = 6; i < 13; i++) CHECK_OK(bb_trainer_step(t[2], &st));
-        CHECK_OK(bb_gpu_download(t[0]));
-        CHECK_OK(bb_gpu_download(t[2]));
+        CHECK_OK(bb_trainer_download(t[0]));
+        CHECK_OK(bb_trainer_download(t[2]));
         const bb_net *net = bb_trainer_net(t[0]);
         CHECK(memcmp(bb_trainer_params(t[0]), bb_trainer_params(t[2]), (size_t)net->param_count * 4) == 0);
         CHECK(memcmp(bb_trainer_momentum(t[0]), bb_trainer_momentum(t[2]), (size_t)net->param_count * 4) == 0);

@@ -1,4 +1,4 @@
-/* A compute device as the GPU engine (gnet.c, trainer_gpu.c) sees it: memory,
+/* A compute device as the GPU engine (gnet.c, train/engine_gpu.c) sees it: memory,
  * three ordered streams with events between them, the layer operations, and
  * the gradient allreduce. Two implementations: the CUDA backend
  * (src/cuda/dev_cuda.c: cuDNN, cuBLAS, NCCL and the kernels of kernels.cu) and

@@ -6,7 +6,6 @@
  * else a run needs is a pure function of these. A load checks the header
  * first (checksum, keys, values, consistency, the tensor layout the model
  * needs), then reads the data (checksums, finite values), then copies. */
-#include "train/trainer_gpu.h"
 #include "train/trainer_internal.h"
 
 #include "util/safetensors.h"
@@ -57,7 +56,7 @@ bb_status bb_trainer_save(bb_trainer *t, const char *path) { return bb_trainer_s
 
 bb_status bb_trainer_save_with(bb_trainer *t, const char *path, const char *const *extra)
 {
-    if (t->gpu) BB_TRY(bb_gpu_download(t));
+    BB_TRY(bb_trainer_download(t));
     BB_TRY(check_finite(t));
     int nbn = 0;
     for (int i = 0; i < t->net.nlayers; i++) nbn += t->net.layers[i].kind == BB_L_BN;
@@ -418,9 +417,8 @@ static bb_status load_from(bb_trainer *t, const bb_st_file *f)
     t->noise.g2 = c.g2;
     t->noise.trace = c.trs;
     t->noise.steps = c.ns;
-    bb_loader_destroy(t->loader);
-    t->loader = NULL;
-    if (t->gpu) BB_TRY(bb_gpu_upload(t));
+    bb_trainer_drop_loader(t);
+    BB_TRY(bb_trainer_upload(t));
     return BB_OK;
 }
 

@@ -1,7 +1,7 @@
 /* The training loop around bb_trainer_step: epochs, evaluation, metrics
  * (JSON Lines and CSV, per iteration and per epoch), progress on the terminal,
  * checkpoints, signals. Only rank 0 writes or prints. */
-#include "train/trainer_gpu.h"
+#include "train/engine.h"
 #include "train/trainer_internal.h"
 
 #include "train/replicas.h"
@@ -227,8 +227,7 @@ static bb_status start_run(bb_trainer *t, run_out *o, bb_rundir *rd)
     BB_TRY(open_metrics(o->dir, "iters.csv", keep[1], ITER_HEADER, &o->iter_csv));
     BB_TRY(open_metrics(o->dir, "epochs.csv", keep[2], EPOCH_HEADER, &o->epoch_csv));
     char where[300];
-    if (t->gpu) snprintf(where, sizeof where, "%s", bb_gpu_describe(t));
-    else snprintf(where, sizeof where, "%d threads", t->threads);
+    snprintf(where, sizeof where, "%s", t->engine->describe(t));
     bb_log(BB_LOG_INFO, "bigbatch: %s, %lld parameters | kn = %lld = %lld workers x %lld | lr %.4g (peak), warmup %g epochs, "
            "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s",
            t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
@@ -303,9 +302,9 @@ bb_status bb_trainer_run(bb_trainer *t)
                             (long long)t->step, o.dir, o.dir);
         }
     }
-    if (rank0 && t->comm->size > 1 && steps_run > 0 && s == BB_OK && t->ov)
+    if (rank0 && t->comm->size > 1 && steps_run > 0 && s == BB_OK && t->allreduce_buckets > 0)
         bb_log(BB_LOG_INFO, "bigbatch: gradient allreduce (%s, %d buckets): %.2f ms per iteration, %.2f ms of it exposed "
-               "after backward (%.0f%% hidden)", t->comm->algorithm, bb_overlap_buckets(t->ov),
+               "after backward (%.0f%% hidden)", t->comm->algorithm, t->allreduce_buckets,
                1e3 * sum_allreduce / (double)steps_run, 1e3 * sum_exposed / (double)steps_run,
                sum_allreduce > 0 ? fmax(0.0, 100.0 * (1.0 - sum_exposed / sum_allreduce)) : 0.0);
     close_out(&o);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -194,4 +195,10 @@ void bb_split_range(long long n, int parts, int i, long long *lo, long long *hi)
     long long base = n / parts, extra = n % parts;
     *lo = i * base + (i < extra ? i : extra);
     *hi = *lo + base + (i < extra ? 1 : 0);
+}
+
+int bb_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }

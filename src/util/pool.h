@@ -33,4 +33,7 @@ void bb_flush_denormals(void);
  * range i is [*lo, *hi). */
 void bb_split_range(long long n, int parts, int i, long long *lo, long long *hi);
 
+/* The processors online on this machine (at least 1). */
+int bb_cores(void);
+
 #endif

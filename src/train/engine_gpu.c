@@ -1,16 +1,18 @@
-/* One iteration on a device (trainer_gpu.h). Per step: the local workers'
+/* The device engine (engine.h): parameters, gradients, momentum and BN
+ * state resident on a bb_dev (gpu/dev.h). Per step: the local workers'
  * batches arrive in one page-locked copy on the copy stream (prefetched during
  * the previous step); chunks of workers run forward (per-worker BN), loss
  * (normalized by kn), backward into one gradient buffer; with several ranks
  * the gradient buckets are allreduced on the comm stream as soon as backward
  * has finished them; then one small copy of the step's sums to the host, the
  * only synchronization, and the SGD and BN running-average updates. */
-#include "train/trainer_gpu.h"
+#include "train/engine.h"
 
 #include "gpu/gnet.h"
 #include "train/trainer_internal.h"
 #include "util/hooks.h"
 #include "util/mem.h"
+#include "util/pool.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -38,10 +40,7 @@ typedef struct bb_gtrainer {
     float *seg_lr;
     bb_gbucket *buckets;
     int nbuckets, next_bucket;
-    bb_loader *loader;
-    int64_t loader_first, *order;
-    int producers;
-    void *reg[2];
+    void *reg[2];              /* the loader's slots, registered for copies */
     /* evaluation */
     int64_t eval_count;
     double *eloss, *etop1, *etop5;
@@ -54,11 +53,7 @@ typedef struct bb_gtrainer {
     char desc[256];
 } bb_gtrainer;
 
-static int cores(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
+static bb_gtrainer *gpu(const bb_trainer *t) { return t->engine_state; }
 
 /* the GPU of this process: its rank on the host as the launcher gave it */
 static int local_rank(const bb_comm *c)
@@ -91,39 +86,29 @@ static bb_status dalloc(bb_gtrainer *gp, void **p, size_t bytes, const char *wha
     return BB_OK;
 }
 
-static void drop_loader(bb_gtrainer *gp)
+static void gpu_loader_changed(bb_trainer *t, int made)
 {
-    if (!gp->loader) return;
+    bb_gtrainer *gp = gpu(t);
+    if (made) {
+        for (int i = 0; i < 2; i++) {
+            void *p;
+            size_t bytes;
+            bb_loader_slot_memory(t->loader, i, &p, &bytes);
+            gp->reg[i] = gp->dev->host_register(gp->dev, p, bytes) ? p : NULL;
+        }
+        return;
+    }
     gp->dev->sync(gp->dev);  /* no copy may still read the slots */
     for (int i = 0; i < 2; i++)
         if (gp->reg[i]) gp->dev->host_unregister(gp->dev, gp->reg[i]);
     gp->reg[0] = gp->reg[1] = NULL;
-    bb_loader_destroy(gp->loader);
-    gp->loader = NULL;
     gp->in_step[0] = gp->in_step[1] = -1;
-}
-
-static bb_status ensure_loader(bb_trainer *t)
-{
-    bb_gtrainer *gp = t->gpu;
-    if (gp->loader && gp->loader_first <= t->step) return BB_OK;
-    drop_loader(gp);
-    gp->loader_first = t->step;
-    BB_TRY(bb_loader_create(&gp->loader, t->train, t->k, t->n, t->w_lo, t->w_hi, gp->order, (uint64_t)t->cfg.seed,
-                            t->step, INT64_MAX / 2, gp->producers));
-    for (int i = 0; i < 2; i++) {
-        void *p;
-        size_t bytes;
-        bb_loader_slot_memory(gp->loader, i, &p, &bytes);
-        gp->reg[i] = gp->dev->host_register(gp->dev, p, bytes) ? p : NULL;
-    }
-    return BB_OK;
 }
 
 /* the local workers' batches of `step` to in[step % 2], on the copy stream */
 static bb_status fetch(bb_trainer *t, int64_t step, double *waited)
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
     const float *x0 = NULL;
     const int32_t *y0 = NULL;
@@ -132,7 +117,7 @@ static bb_status fetch(bb_trainer *t, int64_t step, double *waited)
         const float *x;
         const int32_t *y;
         double wt = 0;
-        BB_TRY(bb_loader_get(gp->loader, step, w, &x, &y, &wt));
+        BB_TRY(bb_loader_get(t->loader, step, w, &x, &y, &wt));
         total += wt;
         if (w == t->w_lo) { x0 = x; y0 = y; }
     }
@@ -148,7 +133,7 @@ static bb_status fetch(bb_trainer *t, int64_t step, double *waited)
 
 static void launch_bucket(bb_trainer *t, int b)
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
     d->record(d, E_BUCKET, BB_STREAM_COMPUTE);
     d->wait(d, BB_STREAM_COMM, E_BUCKET);
@@ -159,13 +144,13 @@ static void launch_bucket(bb_trainer *t, int b)
 static void bucket_ready(void *arg, int64_t lo)
 {
     bb_trainer *t = arg;
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     while (gp->next_bucket < gp->nbuckets && gp->buckets[gp->next_bucket].lo >= lo) launch_bucket(t, gp->next_bucket++);
 }
 
 static bb_status upload_all(bb_trainer *t)
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
     d->copy(d, BB_STREAM_COMPUTE, gp->params, t->params, (size_t)t->P * 4, BB_COPY_H2D);
     d->copy(d, BB_STREAM_COMPUTE, gp->mom, t->momentum, (size_t)t->P * 4, BB_COPY_H2D);
@@ -174,9 +159,9 @@ static bb_status upload_all(bb_trainer *t)
     return d->sync(d);
 }
 
-bb_status bb_gpu_download(bb_trainer *t)
+static bb_status gpu_download(bb_trainer *t)
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
     d->copy(d, BB_STREAM_COMPUTE, t->params, gp->params, (size_t)t->P * 4, BB_COPY_D2H);
     d->copy(d, BB_STREAM_COMPUTE, t->momentum, gp->mom, (size_t)t->P * 4, BB_COPY_D2H);
@@ -186,20 +171,20 @@ bb_status bb_gpu_download(bb_trainer *t)
     return s == BB_OK ? s : bb_fail_context(s, "copying the model from the GPU");
 }
 
-bb_status bb_gpu_upload(bb_trainer *t)
+static bb_status gpu_upload(bb_trainer *t)
 {
-    drop_loader(t->gpu);
+    bb_trainer_drop_loader(t);
     bb_status s = upload_all(t);
     return s == BB_OK ? s : bb_fail_context(s, "copying the model to the GPU");
 }
 
-const char *bb_gpu_describe(const bb_trainer *t) { return t->gpu ? t->gpu->desc : ""; }
+static const char *gpu_describe(const bb_trainer *t) { return gpu(t)->desc; }
 
 /* ---- setup ---- */
 
 static bb_status build_segments(bb_trainer *t)
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     gp->nseg = t->net.nparams;
     bb_kseg *seg = calloc((size_t)gp->nseg + 1, sizeof *seg);
     if (!seg) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
@@ -228,7 +213,7 @@ static bb_status build_segments(bb_trainer *t)
 
 static bb_status setup(bb_trainer *t)
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
     const bb_config *cfg = &t->cfg;
     if (cfg->noise_scale)
@@ -240,19 +225,14 @@ static bb_status setup(bb_trainer *t)
     gp->L = t->w_hi - t->w_lo;
     gp->len = t->spec.c * t->spec.h * t->spec.w;
     gp->in_step[0] = gp->in_step[1] = -1;
-    int per_rank = cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
-    gp->producers = per_rank > 2 ? per_rank - 1 : 1;
-    if (gp->producers > 16) gp->producers = 16;
-    if (cfg->loader_threads > 0) gp->producers = (int)cfg->loader_threads;
-    gp->order = calloc((size_t)gp->L, sizeof *gp->order);
-    if (!gp->order) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
-    for (int64_t i = 0; i < gp->L; i++) gp->order[i] = t->w_lo + i;
-
-    long long elo, ehi;
-    bb_split_range(t->test->n, t->comm->size, t->comm->rank, &elo, &ehi);
-    t->eval_lo = elo;
-    t->eval_hi = ehi;
-    gp->eval_count = ehi - elo;
+    int per_rank = bb_cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
+    t->producers = per_rank > 2 ? per_rank - 1 : 1;
+    if (t->producers > 16) t->producers = 16;
+    if (cfg->loader_threads > 0) t->producers = (int)cfg->loader_threads;
+    t->order = calloc((size_t)gp->L, sizeof *t->order);
+    if (!t->order) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
+    for (int64_t i = 0; i < gp->L; i++) t->order[i] = t->w_lo + i;
+    gp->eval_count = t->eval_hi - t->eval_lo;
     if (t->comm->size > 1) BB_TRY(d->comm_init(d, t->comm));
 
     /* how many workers a chunk holds: what is left after the fixed buffers */
@@ -323,29 +303,16 @@ static bb_status setup(bb_trainer *t)
     BB_TRY(upload_all(t));
     snprintf(gp->desc, sizeof gp->desc, "%s, %lld worker%s of %lld per pass%s", d->name, (long long)gp->m,
              gp->m > 1 ? "s" : "", (long long)t->n, d->opts.tf32 ? ", TF32" : "");
-    t->lr_prev = -1.0;
     return BB_OK;
 }
 
-bb_status bb_gpu_setup(bb_trainer *t, bb_dev *dev)
+static void gpu_destroy(bb_trainer *t)
 {
-    t->gpu = calloc(1, sizeof *t->gpu);
-    if (!t->gpu) {
-        bb_dev_destroy(dev);
-        return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
-    }
-    t->gpu->dev = dev;
-    return setup(t);
-}
-
-void bb_gpu_destroy(bb_trainer *t)
-{
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     if (!gp) return;
     bb_dev *d = gp->dev;
     if (d) {
         d->sync(d);
-        drop_loader(gp);
         bb_gnet_destroy(&gp->g);
         for (int i = 0; i < gp->nallocs; i++) d->free(d, gp->allocs[i]);
         d->host_free(d, gp->hscal);
@@ -358,20 +325,16 @@ void bb_gpu_destroy(bb_trainer *t)
     bb_pool_destroy(gp->pool);
     free(gp->allocs);
     free(gp->buckets);
-    free(gp->order);
     free(gp);
-    t->gpu = NULL;
+    t->engine_state = NULL;
 }
 
 /* ---- one iteration ---- */
 
-bb_status bb_gpu_step(bb_trainer *t, bb_step_stats *st)
+static bb_status gpu_gradients(bb_trainer *t, bb_grads *gr, bb_step_stats *st)
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
-    memset(st, 0, sizeof *st);
-    double t_start = bb_now();
-    BB_TRY(ensure_loader(t));
     int cur = (int)(t->step & 1);
     double waited = gp->prefetch_wait;
     gp->prefetch_wait = 0;
@@ -418,22 +381,26 @@ bb_status bb_gpu_step(bb_trainer *t, bb_step_stats *st)
     if (fetch(t, t->step + 1, &w) == BB_OK) gp->prefetch_wait = w;
     bb_status s = d->sync_event(d, E_SCAL);
     if (s != BB_OK) return bb_fail_context(s, "GPU step %lld", (long long)t->step);
-    bb_loader_release(gp->loader, t->step);
+    gr->loss_sum = gp->hscal[0];
+    gr->correct = gp->hscal[1];
+    gr->grad_sq = gp->hscal[2];
+    if (timed)
+        for (int64_t c = 0; c < gp->nchunks; c++) {
+            st->t_fwd += d->elapsed(d, E_T0 + 2 * (int)c, E_T0 + 2 * (int)c + 1);
+            st->t_bwd += d->elapsed(d, E_T0 + 2 * (int)c + 1, E_T0 + 2 * (int)c + 2);
+        }
+    st->t_data = waited;
+    st->t_reduce = timed ? d->elapsed(d, E_T0 + 2 * (int)gp->nchunks, E_SCAL) : 0;
+    return BB_OK;
+}
 
-    double acc[2] = {gp->hscal[0], gp->hscal[1]};
-    if (multi) BB_TRY(t->comm->allreduce_f64(t->comm, acc, 2));
-    double gn = gp->hscal[2];
-    double t_update = bb_now();
-    st->step = t->step;
-    st->loss = acc[0] / (double)t->kn;
-    st->err = 1.0 - acc[1] / (double)t->kn;
-    st->grad_norm = sqrt(gn);
-    st->lr = bb_schedule_lr(&t->sched, t->step);
-    if (!isfinite(st->loss) || !isfinite(gn))
-        return bb_fail(BB_ERR_NUMERIC, "non-finite %s at iteration %lld (epoch %.2f, lr %g): training diverged; "
-                       "lower --lr or lengthen --warmup-epochs", isfinite(st->loss) ? "gradient" : "loss",
-                       (long long)t->step, (double)t->step / (double)t->steps_per_epoch, st->lr);
-    double lr_prev = t->lr_prev > 0 ? t->lr_prev : st->lr;
+/* the gradient is zeroed at the start of every step: nothing to drop */
+static void gpu_abandon(bb_trainer *t) { (void)t; }
+
+static bb_status gpu_update(bb_trainer *t, double lr, double lr_prev)
+{
+    bb_gtrainer *gp = gpu(t);
+    bb_dev *d = gp->dev;
     bb_ksgd k;
     memset(&k, 0, sizeof k);
     k.nseg = gp->nseg;
@@ -445,28 +412,16 @@ bb_status bb_gpu_step(bb_trainer *t, bb_step_stats *st)
     k.g = gp->grad;
     k.form = t->sgd.form == BB_MOMENTUM_FORM9 ? (t->sgd.nesterov ? BBK_FORM9_NESTEROV : BBK_FORM9) : BBK_FORM10;
     k.m = (float)t->sgd.momentum;
-    k.flr = (float)st->lr;
-    k.c = t->sgd.form == BB_MOMENTUM_FORM10 && lr_prev > 0 ? (float)(st->lr / lr_prev) : 1.0f;
+    k.flr = (float)lr;
+    k.c = t->sgd.form == BB_MOMENTUM_FORM10 && lr_prev > 0 ? (float)(lr / lr_prev) : 1.0f;
     k.lars = t->sgd.lars;
-    k.lr = st->lr;
+    k.lr = lr;
     k.eta = t->sgd.lars_eta;
     k.norms = gp->norms;
     k.seg_lr = gp->seg_lr;
     d->sgd(d, &k);
-    t->lr_prev = st->lr;
     if (t->net.state_count > 0)
-        d->running(d, gp->state, stats, t->net.state_count, (float)t->cfg.bn_momentum, (double)t->k);
-    double t_end = bb_now();
-    if (timed)
-        for (int64_t c = 0; c < gp->nchunks; c++) {
-            st->t_fwd += d->elapsed(d, E_T0 + 2 * (int)c, E_T0 + 2 * (int)c + 1);
-            st->t_bwd += d->elapsed(d, E_T0 + 2 * (int)c + 1, E_T0 + 2 * (int)c + 2);
-        }
-    st->t_data = waited;
-    st->t_reduce = timed ? d->elapsed(d, E_T0 + 2 * (int)gp->nchunks, E_SCAL) : 0;
-    st->t_update = t_end - t_update;
-    st->t_step = t_end - t_start;
-    bb_trainer_count_step(t, st, acc);
+        d->running(d, gp->state, gp->grad + t->P, t->net.state_count, (float)t->cfg.bn_momentum, (double)t->k);
     return BB_OK;
 }
 
@@ -500,9 +455,9 @@ static void fill_job(void *arg, int ti, int nt)
     }
 }
 
-bb_status bb_gpu_eval_sums(bb_trainer *t, double acc[3])
+static bb_status gpu_eval_sums(bb_trainer *t, double acc[3])
 {
-    bb_gtrainer *gp = t->gpu;
+    bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
     int64_t S = gp->g.s_max, count = gp->eval_count;
     int64_t nch = (count + S - 1) / S;
@@ -536,4 +491,29 @@ bb_status bb_gpu_eval_sums(bb_trainer *t, double acc[3])
     if (s != BB_OK) return bb_fail_context(s, "evaluating on the GPU");
     for (int i = 0; i < 3; i++) acc[i] = gp->hscal[i];
     return BB_OK;
+}
+
+static const bb_engine_ops gpu_ops = {
+    .gradients = gpu_gradients,
+    .abandon = gpu_abandon,
+    .update = gpu_update,
+    .eval_sums = gpu_eval_sums,
+    .download = gpu_download,
+    .upload = gpu_upload,
+    .loader_changed = gpu_loader_changed,
+    .describe = gpu_describe,
+    .destroy = gpu_destroy,
+};
+
+bb_status bb_engine_gpu_create(bb_trainer *t, bb_dev *dev)
+{
+    bb_gtrainer *gp = calloc(1, sizeof *gp);
+    if (!gp) {
+        bb_dev_destroy(dev);
+        return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
+    }
+    gp->dev = dev;
+    t->engine = &gpu_ops;
+    t->engine_state = gp;
+    return setup(t);
 }
