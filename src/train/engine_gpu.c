@@ -148,34 +148,30 @@ static void bucket_ready(void *arg, int64_t lo)
     while (gp->next_bucket < gp->nbuckets && gp->buckets[gp->next_bucket].lo >= lo) launch_bucket(t, gp->next_bucket++);
 }
 
-static bb_status upload_all(bb_trainer *t)
+/* parameters, momentum and BN state between the core's host copies and the
+ * device, in direction dir (BB_COPY_H2D or BB_COPY_D2H) */
+static bb_status copy_state(bb_trainer *t, int dir)
 {
     bb_gtrainer *gp = gpu(t);
     bb_dev *d = gp->dev;
-    d->copy(d, BB_STREAM_COMPUTE, gp->params, t->params, (size_t)t->P * 4, BB_COPY_H2D);
-    d->copy(d, BB_STREAM_COMPUTE, gp->mom, t->momentum, (size_t)t->P * 4, BB_COPY_H2D);
-    if (t->net.state_count > 0)
-        d->copy(d, BB_STREAM_COMPUTE, gp->state, t->state, (size_t)t->net.state_count * 4, BB_COPY_H2D);
-    return d->sync(d);
+    struct { float *host, *dev; int64_t n; } b[3] = {
+        {t->params, gp->params, t->P}, {t->momentum, gp->mom, t->P}, {t->state, gp->state, t->net.state_count}};
+    for (int i = 0; i < 3; i++) {
+        if (b[i].n == 0) continue;
+        size_t bytes = (size_t)b[i].n * sizeof(float);
+        if (dir == BB_COPY_H2D) d->copy(d, BB_STREAM_COMPUTE, b[i].dev, b[i].host, bytes, dir);
+        else d->copy(d, BB_STREAM_COMPUTE, b[i].host, b[i].dev, bytes, dir);
+    }
+    bb_status s = d->sync(d);
+    return s == BB_OK ? s : bb_fail_context(s, "copying the model %s the GPU", dir == BB_COPY_H2D ? "to" : "from");
 }
 
-static bb_status gpu_download(bb_trainer *t)
-{
-    bb_gtrainer *gp = gpu(t);
-    bb_dev *d = gp->dev;
-    d->copy(d, BB_STREAM_COMPUTE, t->params, gp->params, (size_t)t->P * 4, BB_COPY_D2H);
-    d->copy(d, BB_STREAM_COMPUTE, t->momentum, gp->mom, (size_t)t->P * 4, BB_COPY_D2H);
-    if (t->net.state_count > 0)
-        d->copy(d, BB_STREAM_COMPUTE, t->state, gp->state, (size_t)t->net.state_count * 4, BB_COPY_D2H);
-    bb_status s = d->sync(d);
-    return s == BB_OK ? s : bb_fail_context(s, "copying the model from the GPU");
-}
+static bb_status gpu_download(bb_trainer *t) { return copy_state(t, BB_COPY_D2H); }
 
 static bb_status gpu_upload(bb_trainer *t)
 {
     bb_trainer_drop_loader(t);
-    bb_status s = upload_all(t);
-    return s == BB_OK ? s : bb_fail_context(s, "copying the model to the GPU");
+    return copy_state(t, BB_COPY_H2D);
 }
 
 static const char *gpu_describe(const bb_trainer *t) { return gpu(t)->desc; }
@@ -300,7 +296,7 @@ static bb_status setup(bb_trainer *t)
     }
     int threads = per_rank < 8 ? per_rank : 8;
     BB_TRY(bb_pool_create(&gp->pool, threads > 0 ? threads : 1));
-    BB_TRY(upload_all(t));
+    BB_TRY(copy_state(t, BB_COPY_H2D));
     snprintf(gp->desc, sizeof gp->desc, "%s, %lld worker%s of %lld per pass%s", d->name, (long long)gp->m,
              gp->m > 1 ? "s" : "", (long long)t->n, d->opts.tf32 ? ", TF32" : "");
     return BB_OK;
