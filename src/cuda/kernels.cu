@@ -297,7 +297,7 @@ extern "C" cudaError_t bbk_cuda_sgd(const bb_ksgd *p, cudaStream_t s)
 __global__ void running_kernel(float *state, const float *stats, int64_t len, float momentum, double count)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x)
-        bb_update_running(state + i, stats[i], momentum, count);
+        bb_bn_update_running_one(state + i, stats[i], momentum, count);
 }
 
 extern "C" cudaError_t bbk_cuda_running(float *state, const float *stats, int64_t len, float momentum, double count,

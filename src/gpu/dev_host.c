@@ -210,7 +210,7 @@ static void h_sgd(bb_dev *d, const bb_ksgd *p)
 static void h_running(bb_dev *d, float *state, const float *stats, int64_t len, float momentum, double count)
 {
     (void)d;
-    for (int64_t i = 0; i < len; i++) bb_update_running(state + i, stats[i], momentum, count);
+    for (int64_t i = 0; i < len; i++) bb_bn_update_running_one(state + i, stats[i], momentum, count);
 }
 
 static bb_status h_comm_init(bb_dev *d, bb_comm *comm)

@@ -6,13 +6,15 @@
  * Layout: NCHW float32; a chunk holds m logical workers of n samples each,
  * sample j belonging to worker j / n. Formulas mirror src/ops (same operation
  * order, double where the CPU code accumulates in double); the optimizer's
- * and the BN running averages' are optim/update.h's, the CPU's own. */
+ * (optim/update.h) and the BN running averages' (ops/ops.h) are the CPU's own
+ * functions. */
 #ifndef BB_GPU_KERN_H
 #define BB_GPU_KERN_H
 
 #include "ops/ops.h"
 #include "ops/rank.h"
-#include "optim/update.h"  /* BB_HD; the update and running-average arithmetic */
+#include "optim/update.h"
+#include "util/hostdev.h"
 
 #include <math.h>
 #include <stdint.h>

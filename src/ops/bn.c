@@ -2,7 +2,6 @@
  * hold n*hw = 32*784 = 25k values and float sums would lose digits the gradient
  * check can see. */
 #include "ops/ops.h"
-#include "optim/update.h"  /* the running-average formula, shared with the device */
 
 #include <math.h>
 
@@ -89,7 +88,7 @@ void bb_bn_update_running(int64_t c, float momentum, const float *stat_sum, doub
                           float *rmean, float *rvar)
 {
     for (int64_t i = 0; i < c; i++) {
-        bb_update_running(rmean + i, stat_sum[i], momentum, count);
-        bb_update_running(rvar + i, stat_sum[c + i], momentum, count);
+        bb_bn_update_running_one(rmean + i, stat_sum[i], momentum, count);
+        bb_bn_update_running_one(rvar + i, stat_sum[c + i], momentum, count);
     }
 }

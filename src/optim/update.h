@@ -1,20 +1,15 @@
-/* The arithmetic of the parameter update and of the BN running averages, one
- * element (or one tensor's rate) at a time, as inline functions that compile
- * both as plain C11 and as CUDA device code (BB_HD). The CPU optimizer
- * (sgd.c), bb_bn_update_running (ops/bn.c) and the device kernels (gpu/kern.h,
- * run by dev_host.c and cuda/kernels.cu) all call these, so the formulas and
- * their float operation order exist once. No dependencies beyond libm. */
+/* The arithmetic of the parameter update, one element (or one tensor's LARS
+ * rate) at a time, as inline functions that compile both as plain C11 and as
+ * CUDA device code (BB_HD). The CPU optimizer (sgd.c) and the device kernels
+ * (gpu/kern.h, run by dev_host.c and cuda/kernels.cu) both call these, so the
+ * formulas and their float operation order exist once. */
 #ifndef BB_OPTIM_UPDATE_H
 #define BB_OPTIM_UPDATE_H
 
+#include "util/hostdev.h"
+
 #include <math.h>
 #include <stdint.h>
-
-#ifdef __CUDACC__
-#define BB_HD __host__ __device__
-#else
-#define BB_HD
-#endif
 
 /* the per-element rules; form 10 corrected and uncorrected differ only in the
  * factor c (bb_sgd_correction) */
@@ -60,12 +55,6 @@ BB_HD static inline float bb_lars_lr(double lr, double eta, float wd, double w2,
     double wn = sqrt(w2), gn = sqrt(g2), plr = lr;
     if (wn > 0 && gn > 0) plr = lr * eta * wn / (gn + wd * wn);
     return (float)plr;
-}
-
-/* BN running average of one statistic: r <- m r + (1 - m) sum / count */
-BB_HD static inline void bb_update_running(float *r, float sum, float momentum, double count)
-{
-    *r = momentum * *r + (1.0f - momentum) * (float)(sum / count);
 }
 
 /* One parameter tensor as the device optimizer sees it: a segment of the flat
