@@ -35,7 +35,7 @@ int bb_sgd_decays(const bb_sgd *o, const bb_param *p);
 float bb_sgd_wd(const bb_sgd *o, const bb_param *p);
 /* The per-element rule of o (BB_UPDATE_*, optim/update.h). */
 int bb_sgd_rule(const bb_sgd *o);
-/* The form-10 factor c = lr / lr_prev when corrected, else 1 (lr_prev > 0). */
+/* The form-10 factor c: lr / lr_prev for corrected form 10 (lr_prev > 0), else 1. */
 float bb_sgd_correction(const bb_sgd *o, double lr, double lr_prev);
 /* Fills seg[0 .. nparams] for a device: one segment per parameter tensor of
  * net, split into blocks of block_len floats numbered in order; seg[nparams]
