@@ -129,13 +129,7 @@ TEST(cuda_loss_optimizer_and_reduction_kernels_match_the_cpu)
     double worst_all = 0;
     for (int form = 0; form < 4 && dw && du && dg && dseg && dn && dlr; form++) {
         bb_sgd o = {0.9, 1e-4, 0, form == 1, form == 2 ? BB_MOMENTUM_FORM10 : BB_MOMENTUM_FORM9, form == 3, 0.001};
-        int64_t nb = 0;
-        for (int i = 0; i < net.nparams; i++) {
-            seg[i] = (bb_kseg){net.params[i].offset, net.params[i].count, bb_sgd_decays(&o, &net.params[i]) ? 1e-4f : 0.0f, nb};
-            nb += (net.params[i].count + BL - 1) / BL;
-        }
-        seg[net.nparams].first_block = nb;
-        seg[net.nparams].offset = P;
+        int64_t nb = bb_sgd_segments(&o, &net, BL, seg);
         double lr = 0.4, lr_prev = 0.3;
         memcpy(w1, w0, (size_t)P * 4);
         memcpy(u1, u0, (size_t)P * 4);
@@ -144,9 +138,8 @@ TEST(cuda_loss_optimizer_and_reduction_kernels_match_the_cpu)
         d->copy(d, BB_STREAM_COMPUTE, du, u0, (size_t)P * 4, BB_COPY_H2D);
         d->copy(d, BB_STREAM_COMPUTE, dg, g, (size_t)P * 4, BB_COPY_H2D);
         d->copy(d, BB_STREAM_COMPUTE, dseg, seg, ((size_t)net.nparams + 1) * sizeof *seg, BB_COPY_H2D);
-        bb_ksgd k = {net.nparams, nb, BL, dseg, dw, du, dg,
-                     o.form == BB_MOMENTUM_FORM9 ? (o.nesterov ? BBK_FORM9_NESTEROV : BBK_FORM9) : BBK_FORM10,
-                     0.9f, (float)lr, o.form == BB_MOMENTUM_FORM10 ? (float)(lr / lr_prev) : 1.0f, o.lars, lr, o.lars_eta, dn, dlr};
+        bb_ksgd k = {net.nparams, nb, BL, dseg, dw, du, dg, bb_sgd_rule(&o),
+                     0.9f, (float)lr, bb_sgd_correction(&o, lr, lr_prev), o.lars, lr, o.lars_eta, dn, dlr};
         d->sgd(d, &k);
         d->copy(d, BB_STREAM_COMPUTE, w2, dw, (size_t)P * 4, BB_COPY_D2H);
         d->copy(d, BB_STREAM_COMPUTE, u2, du, (size_t)P * 4, BB_COPY_D2H);

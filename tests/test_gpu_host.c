@@ -220,19 +220,13 @@ TEST(gpu_kernels_xent_sgd_running_match_the_cpu_bit_for_bit)
     for (int form = 0; form < 5 && dev; form++) {
         bb_sgd o = {0.9, 1e-4, form == 4, form == 1, form == 2 ? BB_MOMENTUM_FORM10 : form == 3 ? BB_MOMENTUM_FORM10_UNCORRECTED : BB_MOMENTUM_FORM9,
                     form == 4, 0.001};
-        nblocks = 0;
-        for (int i = 0; i < net.nparams; i++) {
-            seg[i] = (bb_kseg){net.params[i].offset, net.params[i].count, bb_sgd_decays(&o, &net.params[i]) ? 1e-4f : 0.0f, nblocks};
-            nblocks += (net.params[i].count + 99) / 100;
-        }
-        seg[net.nparams].first_block = nblocks;
+        nblocks = bb_sgd_segments(&o, &net, 100, seg);
         double lr = 0.4, lr_prev = 0.3;
         memcpy(w1, w0, (size_t)P * 4); memcpy(u1, u0, (size_t)P * 4);
         memcpy(w2, w0, (size_t)P * 4); memcpy(u2, u0, (size_t)P * 4);
         bb_sgd_step(&o, &net, w1, u1, g, lr, lr_prev);
-        bb_ksgd k = {net.nparams, nblocks, 100, seg, w2, u2, g,
-                     o.form == BB_MOMENTUM_FORM9 ? (o.nesterov ? BBK_FORM9_NESTEROV : BBK_FORM9) : BBK_FORM10,
-                     0.9f, (float)lr, o.form == BB_MOMENTUM_FORM10 ? (float)(lr / lr_prev) : 1.0f, o.lars, lr, o.lars_eta, NULL, seg_lr};
+        bb_ksgd k = {net.nparams, nblocks, 100, seg, w2, u2, g, bb_sgd_rule(&o),
+                     0.9f, (float)lr, bb_sgd_correction(&o, lr, lr_prev), o.lars, lr, o.lars_eta, NULL, seg_lr};
         dev->sgd(dev, &k);
         if (o.lars) {  /* per-block partial norms: the same lr up to rounding of the norms */
             double worst = 0;

@@ -97,6 +97,28 @@ TEST(weight_decay_skips_bn_and_biases)
     bb_net_free(&net);
 }
 
+/* The device's table: every tensor once, in order, its blocks numbered
+ * consecutively, the decay of bb_sgd_step, and a closing entry. */
+TEST(sgd_segments_cover_every_tensor_with_its_decay)
+{
+    bb_net net;
+    small_net(&net);
+    bb_kseg *seg = calloc((size_t)net.nparams + 1, sizeof *seg);
+    bb_sgd o = {.momentum = 0.9, .weight_decay = 0.01};
+    int64_t blocks = bb_sgd_segments(&o, &net, 7, seg), at = 0, b = 0;
+    for (int p = 0; p < net.nparams; p++) {
+        const bb_param *pr = &net.params[p];
+        CHECK(seg[p].offset == pr->offset && seg[p].offset == at && seg[p].count == pr->count);
+        CHECK(seg[p].first_block == b && seg[p].wd == (pr->kind == BB_PARAM_WEIGHT ? 0.01f : 0.0f));
+        at += pr->count;
+        b += (pr->count + 6) / 7;
+    }
+    CHECK(blocks == b && seg[net.nparams].first_block == b);
+    CHECK(seg[net.nparams].offset == net.param_count && at == net.param_count && seg[net.nparams].count == 0);
+    free(seg);
+    bb_net_free(&net);
+}
+
 /* Runs `steps` updates with a warmup-like rising lr; returns the final weights. */
 static void trajectory(bb_momentum_form form, int nesterov, float *w, int64_t len, const bb_net *net)
 {

@@ -271,7 +271,7 @@ __global__ void lars_segments(bb_ksgd p)
         w2 += p.norms[b * 2];
         g2 += p.norms[b * 2 + 1];
     }
-    p.seg_lr[k] = bbk_lars_lr(&p, p.seg[k].wd, w2, g2);
+    p.seg_lr[k] = bb_lars_lr(p.lr, p.eta, p.seg[k].wd, w2, g2);
 }
 
 __global__ void __launch_bounds__(THREADS) sgd_update(bb_ksgd p)
@@ -297,7 +297,7 @@ extern "C" cudaError_t bbk_cuda_sgd(const bb_ksgd *p, cudaStream_t s)
 __global__ void running_kernel(float *state, const float *stats, int64_t len, float momentum, double count)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x)
-        bbk_running_one(state, stats, momentum, count, i);
+        bb_bn_update_running_one(state + i, stats[i], momentum, count);
 }
 
 extern "C" cudaError_t bbk_cuda_running(float *state, const float *stats, int64_t len, float momentum, double count,

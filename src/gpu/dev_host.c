@@ -200,7 +200,7 @@ static void h_sgd(bb_dev *d, const bb_ksgd *p)
                 w2 += bw;
                 g2 += bg;
             }
-            flr = bbk_lars_lr(p, sg->wd, w2, g2);
+            flr = bb_lars_lr(p->lr, p->eta, sg->wd, w2, g2);
             p->seg_lr[k] = flr;
         }
         for (int64_t j = sg->offset; j < sg->offset + sg->count; j++) bbk_sgd_one(p, sg->wd, flr, j);
@@ -210,7 +210,7 @@ static void h_sgd(bb_dev *d, const bb_ksgd *p)
 static void h_running(bb_dev *d, float *state, const float *stats, int64_t len, float momentum, double count)
 {
     (void)d;
-    for (int64_t i = 0; i < len; i++) bbk_running_one(state, stats, momentum, count, i);
+    for (int64_t i = 0; i < len; i++) bb_bn_update_running_one(state + i, stats[i], momentum, count);
 }
 
 static bb_status h_comm_init(bb_dev *d, bb_comm *comm)

@@ -5,21 +5,19 @@
  * fusions and formulas are tested on any machine against src/ops.
  * Layout: NCHW float32; a chunk holds m logical workers of n samples each,
  * sample j belonging to worker j / n. Formulas mirror src/ops (same operation
- * order, double where the CPU code accumulates in double). */
+ * order, double where the CPU code accumulates in double); the optimizer's
+ * (optim/update.h) and the BN running averages' (ops/ops.h) are the CPU's own
+ * functions. */
 #ifndef BB_GPU_KERN_H
 #define BB_GPU_KERN_H
 
 #include "ops/ops.h"
 #include "ops/rank.h"
+#include "optim/update.h"
+#include "util/hostdev.h"
 
 #include <math.h>
 #include <stdint.h>
-
-#ifdef __CUDACC__
-#define BB_HD __host__ __device__
-#else
-#define BB_HD
-#endif
 
 /* ---- batch norm over a chunk, statistics per (worker, channel) ---- */
 typedef struct {
@@ -343,22 +341,18 @@ BB_HD static inline void bbk_xent_one(const bb_kxent *p, int64_t s)
     p->top5[s] = above < 5 ? 1.0 : 0.0;
 }
 
-/* ---- momentum SGD over segments (one per parameter tensor), as bb_sgd_step ---- */
-typedef struct {
-    int64_t offset, count;    /* floats of the flat buffers */
-    float wd;                 /* weight decay of this tensor (0 if it is not decayed) */
-    int64_t first_block;      /* the GPU's blocks [first_block, next first_block) cover it */
-} bb_kseg;
+/* ---- momentum SGD over segments (bb_kseg, optim/update.h), as bb_sgd_step ---- */
 
-enum { BBK_FORM9, BBK_FORM9_NESTEROV, BBK_FORM10 };
+/* the old names of BB_UPDATE_*, until train/trainer_gpu.c takes bb_sgd_rule */
+enum { BBK_FORM9 = BB_UPDATE_FORM9, BBK_FORM9_NESTEROV = BB_UPDATE_NESTEROV, BBK_FORM10 = BB_UPDATE_FORM10 };
 
 typedef struct {
     int64_t nseg, nblocks, block_len;
-    const bb_kseg *seg;       /* nseg + 1 entries; the last has first_block = nblocks */
+    const bb_kseg *seg;       /* nseg + 1 entries (bb_sgd_segments); the last has first_block = nblocks */
     float *w, *u;
     const float *g;
-    int form;
-    float m, flr, c;          /* momentum, lr as float, form-10 correction factor */
+    int form;                 /* BB_UPDATE_* (bb_sgd_rule) */
+    float m, flr, c;          /* momentum, lr as float, form-10 correction factor (bb_sgd_correction) */
     /* LARS: per segment norms, then per segment lr */
     int lars;
     double lr, eta;
@@ -368,39 +362,7 @@ typedef struct {
 
 BB_HD static inline void bbk_sgd_one(const bb_ksgd *p, float wd, float flr, int64_t j)
 {
-    float *w = p->w, *u = p->u;
-    const float *g = p->g;
-    const float m = p->m;
-    switch (p->form) {
-    case BBK_FORM9:
-        u[j] = m * u[j] + g[j] + wd * w[j];
-        w[j] -= flr * u[j];
-        break;
-    case BBK_FORM9_NESTEROV: {
-        float gj = g[j] + wd * w[j];
-        u[j] = m * u[j] + gj;
-        w[j] -= flr * (gj + m * u[j]);
-        break;
-    }
-    default:
-        u[j] = m * p->c * u[j] + flr * (g[j] + wd * w[j]);
-        w[j] -= u[j];
-        break;
-    }
-}
-
-/* LARS lr of a segment from its norms (bb_sgd_step) */
-BB_HD static inline float bbk_lars_lr(const bb_ksgd *p, float wd, double w2, double g2)
-{
-    double wn = sqrt(w2), gn = sqrt(g2), plr = p->lr;
-    if (wn > 0 && gn > 0) plr = p->lr * p->eta * wn / (gn + wd * wn);
-    return (float)plr;
-}
-
-/* BN running averages: state = m state + (1 - m) sum / count (bb_bn_update_running) */
-BB_HD static inline void bbk_running_one(float *state, const float *stats, float momentum, double count, int64_t i)
-{
-    state[i] = momentum * state[i] + (1.0f - momentum) * (float)(stats[i] / count);
+    bb_update_one(p->form, p->w + j, p->u + j, p->g[j], wd, p->m, p->c, flr);
 }
 
 #endif

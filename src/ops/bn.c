@@ -88,7 +88,7 @@ void bb_bn_update_running(int64_t c, float momentum, const float *stat_sum, doub
                           float *rmean, float *rvar)
 {
     for (int64_t i = 0; i < c; i++) {
-        rmean[i] = momentum * rmean[i] + (1.0f - momentum) * (float)(stat_sum[i] / count);
-        rvar[i] = momentum * rvar[i] + (1.0f - momentum) * (float)(stat_sum[c + i] / count);
+        bb_bn_update_running_one(rmean + i, stat_sum[i], momentum, count);
+        bb_bn_update_running_one(rvar + i, stat_sum[c + i], momentum, count);
     }
 }

@@ -5,6 +5,8 @@
 #ifndef BB_OPS_H
 #define BB_OPS_H
 
+#include "util/hostdev.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +42,11 @@ void bb_bn_backward(const bb_bn *d, int64_t n, const float *x, const float *gamm
 /* running = m * running + (1 - m) * stat_sum / count, for mean and variance */
 void bb_bn_update_running(int64_t c, float momentum, const float *stat_sum, double count,
                           float *rmean, float *rvar);
+/* the same for one statistic r; also the device's (gpu/kern.h) */
+BB_HD static inline void bb_bn_update_running_one(float *r, float sum, float momentum, double count)
+{
+    *r = momentum * *r + (1.0f - momentum) * (float)(sum / count);
+}
 
 /* ---- element-wise ---- */
 /* f(x) = max{0, x} */

@@ -6,14 +6,10 @@
 #ifndef BB_OPS_RANK_H
 #define BB_OPS_RANK_H
 
+#include "util/hostdev.h"
+
 #include <math.h>
 #include <stdint.h>
-
-#ifdef __CUDACC__
-#define BB_RANK_HD __host__ __device__
-#else
-#define BB_RANK_HD
-#endif
 
 /* no ranking: larger than any k */
 #define BB_RANK_NONE INT64_MAX
@@ -21,7 +17,7 @@
 /* How many of the classes outrank the true class y (ties go to the lower
  * index); the sample is top-k correct when this is < k. BB_RANK_NONE when any
  * logit is NaN or infinite. */
-BB_RANK_HD static inline int64_t bb_label_rank(const float *z, int64_t classes, int32_t y)
+BB_HD static inline int64_t bb_label_rank(const float *z, int64_t classes, int32_t y)
 {
     int64_t above = 0;
     for (int64_t j = 0; j < classes; j++) {

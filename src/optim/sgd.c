@@ -1,56 +1,67 @@
 /* The optimizer: one loop per parameter tensor, so weight decay and LARS can
- * look at the tensor's kind and norms. */
+ * look at the tensor's kind and norms. The arithmetic is optim/update.h's; the
+ * rule is chosen outside the element loops so they vectorize. */
 #include "optim/sgd.h"
-
-#include <math.h>
 
 int bb_sgd_decays(const bb_sgd *o, const bb_param *p)
 {
     return o->wd_all || p->kind == BB_PARAM_WEIGHT;
 }
 
+float bb_sgd_wd(const bb_sgd *o, const bb_param *p)
+{
+    return bb_sgd_decays(o, p) ? (float)o->weight_decay : 0.0f;
+}
+
+int bb_sgd_rule(const bb_sgd *o)
+{
+    if (o->form != BB_MOMENTUM_FORM9) return BB_UPDATE_FORM10;
+    return o->nesterov ? BB_UPDATE_NESTEROV : BB_UPDATE_FORM9;
+}
+
+float bb_sgd_correction(const bb_sgd *o, double lr, double lr_prev)
+{
+    return o->form == BB_MOMENTUM_FORM10 && lr_prev > 0 ? (float)(lr / lr_prev) : 1.0f;
+}
+
+int64_t bb_sgd_segments(const bb_sgd *o, const bb_net *net, int64_t block_len, bb_kseg *seg)
+{
+    int64_t blocks = 0;
+    for (int i = 0; i < net->nparams; i++) {
+        const bb_param *p = &net->params[i];
+        seg[i] = (bb_kseg){p->offset, p->count, bb_sgd_wd(o, p), blocks};
+        blocks += (p->count + block_len - 1) / block_len;
+    }
+    seg[net->nparams] = (bb_kseg){net->param_count, 0, 0.0f, blocks};
+    return blocks;
+}
+
 void bb_sgd_step(const bb_sgd *o, const bb_net *net, float *params, float *momentum,
                  const float *grad, double lr, double lr_prev)
 {
-    const float m = (float)o->momentum;
+    const float m = (float)o->momentum, c = bb_sgd_correction(o, lr, lr_prev);
+    const int rule = bb_sgd_rule(o);
     for (int i = 0; i < net->nparams; i++) {
         const bb_param *p = &net->params[i];
         float *w = params + p->offset, *u = momentum + p->offset;
         const float *g = grad + p->offset;
-        const float wd = bb_sgd_decays(o, p) ? (float)o->weight_decay : 0.0f;
-        double plr = lr;
+        const float wd = bb_sgd_wd(o, p);
+        float flr = (float)lr;
         if (o->lars) {
-            double wn = 0, gn = 0;
-            for (int64_t j = 0; j < p->count; j++) { wn += (double)w[j] * w[j]; gn += (double)g[j] * g[j]; }
-            wn = sqrt(wn);
-            gn = sqrt(gn);
-            if (wn > 0 && gn > 0) plr = lr * o->lars_eta * wn / (gn + wd * wn);
+            double w2 = 0, g2 = 0;
+            for (int64_t j = 0; j < p->count; j++) { w2 += (double)w[j] * w[j]; g2 += (double)g[j] * g[j]; }
+            flr = bb_lars_lr(lr, o->lars_eta, wd, w2, g2);
         }
-        const float flr = (float)plr;
-        switch (o->form) {
-        case BB_MOMENTUM_FORM9:
-            if (o->nesterov) {
-                for (int64_t j = 0; j < p->count; j++) {
-                    float gj = g[j] + wd * w[j];
-                    u[j] = m * u[j] + gj;
-                    w[j] -= flr * (gj + m * u[j]);
-                }
-            } else {
-                for (int64_t j = 0; j < p->count; j++) {
-                    u[j] = m * u[j] + g[j] + wd * w[j];
-                    w[j] -= flr * u[j];
-                }
-            }
+        switch (rule) {
+        case BB_UPDATE_FORM9:
+            for (int64_t j = 0; j < p->count; j++) bb_update_form9(w + j, u + j, g[j], wd, m, flr);
             break;
-        case BB_MOMENTUM_FORM10:
-        case BB_MOMENTUM_FORM10_UNCORRECTED: {
-            float c = o->form == BB_MOMENTUM_FORM10 && lr_prev > 0 ? (float)(lr / lr_prev) : 1.0f;
-            for (int64_t j = 0; j < p->count; j++) {
-                u[j] = m * c * u[j] + flr * (g[j] + wd * w[j]);
-                w[j] -= u[j];
-            }
+        case BB_UPDATE_NESTEROV:
+            for (int64_t j = 0; j < p->count; j++) bb_update_nesterov(w + j, u + j, g[j], wd, m, flr);
             break;
-        }
+        default:
+            for (int64_t j = 0; j < p->count; j++) bb_update_form10(w + j, u + j, g[j], wd, m, c, flr);
+            break;
         }
     }
 }

@@ -4,11 +4,13 @@
  * Form 10, corrected:     v <- m (lr/lr_prev) v + lr g';   w <- w - v
  * Form 10, uncorrected:   v <- m v + lr g'  (the pitfall, kept to show it)
  * g' = g + wd w, with wd applied to conv/fc weights only unless wd_all.
- * LARS (You et al.): per parameter tensor, lr_l = lr * eta |w| / (|g| + wd |w|). */
+ * LARS (You et al.): per parameter tensor, lr_l = lr * eta |w| / (|g| + wd |w|).
+ * The per-element arithmetic is in optim/update.h, shared with the device. */
 #ifndef BB_OPTIM_SGD_H
 #define BB_OPTIM_SGD_H
 
 #include "model/net.h"
+#include "optim/update.h"
 
 typedef enum { BB_MOMENTUM_FORM9, BB_MOMENTUM_FORM10, BB_MOMENTUM_FORM10_UNCORRECTED } bb_momentum_form;
 
@@ -29,5 +31,16 @@ void bb_sgd_step(const bb_sgd *o, const bb_net *net, float *params, float *momen
                  const float *grad, double lr, double lr_prev);
 /* Whether weight decay applies to this parameter under o. */
 int bb_sgd_decays(const bb_sgd *o, const bb_param *p);
+/* The weight decay of this parameter as the update uses it (0 if not decayed). */
+float bb_sgd_wd(const bb_sgd *o, const bb_param *p);
+/* The per-element rule of o (BB_UPDATE_*, optim/update.h). */
+int bb_sgd_rule(const bb_sgd *o);
+/* The form-10 factor c: lr / lr_prev for corrected form 10 (lr_prev > 0), else 1. */
+float bb_sgd_correction(const bb_sgd *o, double lr, double lr_prev);
+/* Fills seg[0 .. nparams] for a device: one segment per parameter tensor of
+ * net, split into blocks of block_len floats numbered in order; seg[nparams]
+ * closes the table (offset param_count, count 0, first_block = all blocks).
+ * Returns the number of blocks. */
+int64_t bb_sgd_segments(const bb_sgd *o, const bb_net *net, int64_t block_len, bb_kseg *seg);
 
 #endif
