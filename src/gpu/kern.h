@@ -343,8 +343,6 @@ BB_HD static inline void bbk_xent_one(const bb_kxent *p, int64_t s)
 
 /* ---- momentum SGD over segments (bb_kseg, optim/update.h), as bb_sgd_step ---- */
 
-/* the old names of BB_UPDATE_*, until train/trainer_gpu.c takes bb_sgd_rule */
-enum { BBK_FORM9 = BB_UPDATE_FORM9, BBK_FORM9_NESTEROV = BB_UPDATE_NESTEROV, BBK_FORM10 = BB_UPDATE_FORM10 };
 
 typedef struct {
     int64_t nseg, nblocks, block_len;

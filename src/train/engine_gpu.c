@@ -184,17 +184,7 @@ static bb_status build_segments(bb_trainer *t)
     gp->nseg = t->net.nparams;
     bb_kseg *seg = calloc((size_t)gp->nseg + 1, sizeof *seg);
     if (!seg) return bb_fail(BB_ERR_NOMEM, "GPU trainer: out of memory");
-    int64_t blocks = 0;
-    for (int64_t i = 0; i < gp->nseg; i++) {
-        const bb_param *p = &t->net.params[i];
-        seg[i].offset = p->offset;
-        seg[i].count = p->count;
-        seg[i].wd = bb_sgd_decays(&t->sgd, p) ? (float)t->sgd.weight_decay : 0.0f;
-        seg[i].first_block = blocks;
-        blocks += (p->count + SGD_BLOCK - 1) / SGD_BLOCK;
-    }
-    seg[gp->nseg].offset = t->P;
-    seg[gp->nseg].first_block = blocks;
+    int64_t blocks = bb_sgd_segments(&t->sgd, &t->net, SGD_BLOCK, seg);
     gp->nblocks = blocks;
     bb_status s = dalloc(gp, (void **)&gp->seg, ((size_t)gp->nseg + 1) * sizeof *seg, "optimizer table");
     if (s == BB_OK) s = dalloc(gp, (void **)&gp->norms, ((size_t)blocks + (size_t)gp->nseg + 1) * 2 * sizeof(double), "optimizer scratch");
@@ -406,10 +396,10 @@ static bb_status gpu_update(bb_trainer *t, double lr, double lr_prev)
     k.w = gp->params;
     k.u = gp->mom;
     k.g = gp->grad;
-    k.form = t->sgd.form == BB_MOMENTUM_FORM9 ? (t->sgd.nesterov ? BBK_FORM9_NESTEROV : BBK_FORM9) : BBK_FORM10;
+    k.form = bb_sgd_rule(&t->sgd);
     k.m = (float)t->sgd.momentum;
     k.flr = (float)lr;
-    k.c = t->sgd.form == BB_MOMENTUM_FORM10 && lr_prev > 0 ? (float)(lr / lr_prev) : 1.0f;
+    k.c = bb_sgd_correction(&t->sgd, lr, lr_prev);
     k.lars = t->sgd.lars;
     k.lr = lr;
     k.eta = t->sgd.lars_eta;
