@@ -47,30 +47,43 @@ static cpu_engine *cpu(const bb_trainer *t) { return t->engine_state; }
 /* How many executors run `local` workers on `threads` threads. An executor
  * runs whole workers one after another on a team of threads that share each
  * layer (the channels-last kernels; results do not depend on the team sizes).
- * Executor e gets split shares of the workers and of the threads; a team of t
- * threads counts as 1 + 0.8 (t - 1) threads (its threads meet at every layer),
- * and the count with the shortest estimated step wins, ties going to more
- * executors (no meeting at all). Without teams: one thread per executor. */
-static int plan_executors(int64_t local, int threads, int teams)
+ * Executor e gets split shares of the workers and of the threads. A worker's
+ * pass costs its multiply-adds at a nominal rate per thread, divided among
+ * the team, plus, for a team, a fixed cost per layer and pass for the
+ * threads meeting (TEAM_MEET_S: the 1.75x that two threads give one
+ * ResNet-20 worker of 32 28x28 images). Every executor holds one worker's
+ * activations, so among the counts whose estimated step is within 2% of the
+ * shortest the fewest wins: large images (ResNet-50 at 224x224) then run as
+ * one team, at the speed of separate executors and a fraction of the memory,
+ * while small ones keep one executor per thread. Without teams: one thread
+ * per executor. */
+#define MAC_PER_S 4e10
+#define TEAM_MEET_S 5e-5
+static double step_cost(double pass, double meet, int64_t local, int threads, int e)
 {
-    int most = threads < local ? threads : (int)local, best = most;
-    if (!teams) return most;
-    double best_cost = 0;
-    for (int e = most; e >= 1; e--) {
-        double worst = 0;
-        for (int i = 0; i < e; i++) {
-            long long wl, wh, tl, th;
-            bb_split_range(local, e, i, &wl, &wh);
-            bb_split_range(threads, e, i, &tl, &th);
-            double cost = (double)(wh - wl) / (1.0 + 0.8 * (double)(th - tl - 1));
-            if (cost > worst) worst = cost;
-        }
-        if (e == most || worst < best_cost - 1e-9) {
-            best_cost = worst;
-            best = e;
-        }
+    double worst = 0;
+    for (int i = 0; i < e; i++) {
+        long long wl, wh, tl, th;
+        bb_split_range(local, e, i, &wl, &wh);
+        bb_split_range(threads, e, i, &tl, &th);
+        double team = (double)(th - tl);
+        double c = (double)(wh - wl) * (pass / team + (team > 1 ? meet : 0));
+        if (c > worst) worst = c;
     }
-    return best;
+    return worst;
+}
+
+static int plan_executors(const bb_net *net, int64_t n, int64_t local, int threads, int teams)
+{
+    int most = threads < local ? threads : (int)local;
+    if (!teams) return most;
+    double pass = 3.0 * (double)bb_net_macs(net) * (double)n / MAC_PER_S;  /* forward + backward */
+    double meet = 2.0 * net->nlayers * TEAM_MEET_S;
+    double best = INFINITY;
+    for (int e = 1; e <= most; e++) best = fmin(best, step_cost(pass, meet, local, threads, e));
+    int e = 1;
+    while (step_cost(pass, meet, local, threads, e) > 1.02 * best) e++;
+    return e;
 }
 
 /* ---- one iteration ---- */
@@ -266,7 +279,7 @@ static bb_status setup(bb_trainer *t, cpu_engine *c)
     int64_t local = t->w_hi - t->w_lo;
     bb_kernels kern;
     BB_TRY(bb_kernels_from_name(cfg->kernels, &kern));
-    c->nex = plan_executors(local, threads, kern != BB_KERNELS_REFERENCE);
+    c->nex = plan_executors(&t->net, t->n, local, threads, kern != BB_KERNELS_REFERENCE);
     int blas_threads = kern == BB_KERNELS_REFERENCE ? threads / c->nex : 1;
     t->threads = kern == BB_KERNELS_REFERENCE ? c->nex * blas_threads : threads;
     snprintf(c->desc, sizeof c->desc, "%d threads", t->threads);
