@@ -53,10 +53,15 @@ static int bad_values(const bb_config_field *f, bad_value *out)
     case BB_CF_BOOL:
         ADD("maybe"); ADD("2"); ADD("%s", ""); ADD("-1");
         break;
-    case BB_CF_CHOICE:
-        ADD("no-such-choice"); ADD("%s|", f->choices[0] == '|' ? "A" : f->choices);
-        if (f->choices[0] != '|' && !strstr(f->choices, "||")) ADD("%s", "");
+    case BB_CF_CHOICE: {
+        char names[256];
+        int empty_ok = 0;  /* shortcut: "" is the family default */
+        bb_config_choices(f, names, sizeof names);
+        for (int i = 0; f->choices[i]; i++) empty_ok |= !f->choices[i][0];
+        ADD("no-such-choice"); ADD("%s|", empty_ok ? "A" : names);
+        if (!empty_ok) ADD("%s", "");
         break;
+    }
     case BB_CF_STR:
         break;
     }

@@ -80,7 +80,7 @@ TEST(sweep_variants_beyond_the_paper)
     CHECK(!g.lars && g.label_smoothing == 0 && bb_config_warmup_epochs(&g) == 5);
     bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("lars"), 1, &c, name, sizeof name);
     CHECK(c.lars == 1 && c.lars_eta == 0.002 && c.label_smoothing == 0 && bb_config_warmup_epochs(&c) == 5);
-    CHECK(!strcmp(c.lr_scaling, "linear") && !strcmp(c.warmup, "gradual") && !strcmp(name, "kn02048-lars-s1"));
+    CHECK(c.lr_scaling == BB_SCALE_LINEAR && c.warmup == BB_WARMUP_GRADUAL && !strcmp(name, "kn02048-lars-s1"));
     bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("label-smoothing"), 1, &c, name, sizeof name);
     CHECK(!c.lars && c.label_smoothing == 0.1 && bb_config_warmup_epochs(&c) == 5);
     bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("warmup-long"), 1, &c, name, sizeof name);

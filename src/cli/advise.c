@@ -162,7 +162,7 @@ int cli_advise(int argc, char **argv)
                           "gradients at two batch sizes, so at least 2 workers", (long long)cfg.batch_size,
                           (long long)cfg.worker_batch);
     bb_comm *comm = NULL;
-    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) {
+    if (cli_comm_create(&comm, bb_allreduce_names[cfg.allreduce]) != BB_OK) {
         fprintf(stderr, "bigbatch advise: %s\n", bb_last_error());
         return 1;
     }

@@ -44,7 +44,11 @@ void cli_print_flags(FILE *f)
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", fd->name);
         fprintf(f, "  %-22s %s", flag, fd->help);
-        if (fd->type == BB_CF_CHOICE) fprintf(f, " [%s]", fd->choices[0] == '|' ? fd->choices + 1 : fd->choices);
+        if (fd->type == BB_CF_CHOICE) {
+            char names[256];
+            bb_config_choices(fd, names, sizeof names);
+            fprintf(f, " [%s]", names);
+        }
         if (fd->def[0]) fprintf(f, " (default %s)", fd->def);
         fputc('\n', f);
     }

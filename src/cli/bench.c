@@ -129,12 +129,10 @@ static int bench_train(int argc, char **argv)
     if ((profile && !prof) || !times) { bb_trainer_destroy(t); free(prof); free(times); return 1; }
     const bb_net *net = bb_trainer_net(t);
     double mflop = 2.0 * (double)bb_net_macs(net) / 1e6;
-    bb_kernels kernels = BB_KERNELS_FAST;  /* validated by the trainer */
-    const char *running = bb_kernels_from_name(cfg.kernels, &kernels) == BB_OK ? bb_kernels_running(kernels) : "?";
     printf("bench train: %s | kn %lld = %lld workers x %lld | %d threads (%d executors) | kernels %s (%s) | data %s\n",
            net->model_desc, (long long)cfg.batch_size, (long long)(cfg.batch_size / cfg.worker_batch),
-           (long long)cfg.worker_batch, bb_trainer_threads(t), nex, cfg.kernels,
-           running, cfg.data);
+           (long long)cfg.worker_batch, bb_trainer_threads(t), nex, bb_kernels_names[cfg.kernels],
+           bb_kernels_running(cfg.kernels), bb_data_names[cfg.data]);
     double wall[5] = {0}, cpu0 = 0;
     int status = 0;
     for (long i = 0; i < warmup + steps && !status; i++) {

@@ -132,7 +132,7 @@ int cli_sweep(int argc, char **argv)
     if (parse_target_opts("sweep", vals[4], vals[5], vals[6], &topt) != 0) return 2;
     if (bb_config_validate(&spec.base) != BB_OK) return cli_refuse("sweep", "%s", bb_last_error());
     bb_comm *comm = NULL;
-    if (cli_comm_create(&comm, spec.base.allreduce) != BB_OK) {
+    if (cli_comm_create(&comm, bb_allreduce_names[spec.base.allreduce]) != BB_OK) {
         fprintf(stderr, "bigbatch sweep: %s\n", bb_last_error());
         return 1;
     }

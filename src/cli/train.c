@@ -84,7 +84,7 @@ int cli_train(int argc, char **argv)
     int rc = load_config("train", argc, argv, &cfg, NULL, NULL, NULL);
     if (rc) return rc;
     bb_comm *comm = NULL;
-    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("train", NULL);
+    if (cli_comm_create(&comm, bb_allreduce_names[cfg.allreduce]) != BB_OK) return fail("train", NULL);
     bb_trainer *t = NULL;
     bb_status s = bb_trainer_start(&t, &cfg, comm);
     if (s == BB_OK) {
@@ -124,7 +124,7 @@ int cli_eval(int argc, char **argv)
     int rc = load_config("eval", argc, argv, &cfg, extra, vals, vals[0]);
     if (rc) return rc;
     bb_comm *comm = NULL;
-    if (cli_comm_create(&comm, cfg.allreduce) != BB_OK) return fail("eval", NULL);
+    if (cli_comm_create(&comm, bb_allreduce_names[cfg.allreduce]) != BB_OK) return fail("eval", NULL);
     bb_trainer *t = NULL;
     bb_eval_result r;
     bb_status s = bb_trainer_create_eval(&t, &cfg, comm, vals[0]);
@@ -133,8 +133,8 @@ int cli_eval(int argc, char **argv)
     if (s != BB_OK) rc = fail_job("eval", comm, s);
     else if (comm->rank == 0)
         printf("checkpoint %s (iteration %lld)\n%s on %lld test samples: loss %.4f, top-1 error %.2f%% (accuracy %.2f%%), "
-               "top-5 error %.2f%%\n", vals[0], (long long)bb_trainer_iteration(t), cfg.data, (long long)r.count, r.loss,
-               100 * r.top1_err, 100 * (1 - r.top1_err), 100 * r.top5_err);
+               "top-5 error %.2f%%\n", vals[0], (long long)bb_trainer_iteration(t), bb_data_names[cfg.data],
+               (long long)r.count, r.loss, 100 * r.top1_err, 100 * (1 - r.top1_err), 100 * r.top5_err);
     bb_trainer_destroy(t);
     if (s != BB_OK && comm->size > 1) abort_job(comm, s, rc);
     bb_comm_destroy(comm);
@@ -160,10 +160,10 @@ int cli_schedule(int argc, char **argv)
         char *end;
         n = strtoll(vals[1], &end, 10);
         if (*end || n < 1) { fprintf(stderr, "bigbatch schedule: --samples: expected a positive integer, got '%s'\n", vals[1]); return 2; }
-    } else if (!strcmp(cfg.data, "fashion-mnist") || !strcmp(cfg.data, "mnist")) n = 60000;
-    else if (!strcmp(cfg.data, "cifar10") || !strcmp(cfg.data, "cifar100")) n = 50000;
-    else if (!strcmp(cfg.data, "synthetic")) n = cfg.synthetic_train;
-    else { fprintf(stderr, "bigbatch schedule: give --samples N for --data %s\n", cfg.data); return 2; }
+    } else if (cfg.data == BB_DATA_FASHION_MNIST || cfg.data == BB_DATA_MNIST) n = 60000;
+    else if (cfg.data == BB_DATA_CIFAR10 || cfg.data == BB_DATA_CIFAR100) n = 50000;
+    else if (cfg.data == BB_DATA_SYNTHETIC) n = cfg.synthetic_train;
+    else { fprintf(stderr, "bigbatch schedule: give --samples N for --data %s\n", bb_data_names[cfg.data]); return 2; }
     int per_iter = !strcmp(vals[0], "iteration");
     if (!per_iter && strcmp(vals[0], "epoch") != 0) {
         fprintf(stderr, "bigbatch schedule: --per: expected epoch or iteration, got '%s'\n", vals[0]);
@@ -176,7 +176,8 @@ int cli_schedule(int argc, char **argv)
     printf("# kn %lld = %lld workers x %lld, %lld samples, %lld iterations/epoch, %lld total; peak lr %.6g (%s scaling of %g "
            "for %g), warmup %s %g epochs, %s decay\n", (long long)cfg.batch_size, (long long)bb_config_workers(&cfg),
            (long long)cfg.worker_batch, n, (long long)sc.steps_per_epoch, (long long)total, bb_schedule_peak(&sc),
-           cfg.lr_scaling, cfg.lr, cfg.ref_batch, cfg.warmup, sc.warmup == BB_WARMUP_NONE ? 0.0 : sc.warmup_epochs, cfg.decay);
+           bb_lr_scaling_names[cfg.lr_scaling], cfg.lr, cfg.ref_batch, bb_warmup_names[cfg.warmup],
+           sc.warmup == BB_WARMUP_NONE ? 0.0 : sc.warmup_epochs, bb_decay_names[cfg.decay]);
     if (per_iter) {
         printf("iteration\tepoch\tlr\n");
         for (int64_t i = 0; i < total; i++)

@@ -234,8 +234,8 @@ static void setup_text(const bb_config *cfg, char *buf, size_t cap)
 {
     char width[32] = "";
     if (cfg->width > 0) snprintf(width, sizeof width, " width %lld", (long long)cfg->width);
-    snprintf(buf, cap, "%s%s, %s, %g epochs, %s decay, n = %lld per worker", cfg->model, width, cfg->data, cfg->epochs,
-             cfg->decay, (long long)cfg->worker_batch);
+    snprintf(buf, cap, "%s%s, %s, %g epochs, %s decay, n = %lld per worker", cfg->model, width,
+             bb_data_names[cfg->data], cfg->epochs, bb_decay_names[cfg->decay], (long long)cfg->worker_batch);
 }
 
 /* Writes NAME.gp with `body` already in a temporary buffer and runs it. */
@@ -592,7 +592,8 @@ static void plot_lr(plot_ctx *c, const bb_sweep_row *rows, int nrows)
     }
     preamble(f, c, "lr_schedule", W, H);
     fprintf(f, "set title \"Learning rate per iteration (%s warmup over %g epochs when kn > %g, then %s decay)\\n%s\"\n",
-            c->r->runs[0].cfg.warmup, warm, c->r->runs[0].cfg.ref_batch, c->r->runs[0].cfg.decay, setup);
+            bb_warmup_names[c->r->runs[0].cfg.warmup], warm, c->r->runs[0].cfg.ref_batch,
+            bb_decay_names[c->r->runs[0].cfg.decay], setup);
     fprintf(f, "set xlabel \"epochs\"\nset ylabel \"learning rate (log scale)\"\nset logscale y\nset format y \"%%g\"\n"
             "set key outside right\n");
     if (hi > 0) fprintf(f, "set yrange [%g:%g]\n", lo / 100, hi * 2);

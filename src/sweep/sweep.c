@@ -17,21 +17,22 @@
 #include <unistd.h>
 
 #define PAPER(name, scaling, warm, help) {name, scaling, warm, help, 1, 0, 0, BB_SWEEP_PAPER}
+#define BEYOND(name, help, warmup_factor, lars, ls) \
+    {name, BB_SCALE_LINEAR, BB_WARMUP_GRADUAL, help, warmup_factor, lars, ls, BB_SWEEP_BEYOND}
 const bb_sweep_variant bb_sweep_variants[] = {
-    PAPER("gradual", "linear", "gradual", "linear scaling rule, gradual warmup (the recipe)"),
-    PAPER("no-warmup", "linear", "none", "linear scaling rule, no warmup"),
-    PAPER("constant-warmup", "linear", "constant", "linear scaling rule, constant warmup (reference lr, then a jump)"),
-    PAPER("sqrt-lr", "sqrt", "gradual", "lr scaled by sqrt(kn / ref-batch), gradual warmup"),
-    PAPER("unscaled-lr", "none", "none", "the reference lr at every kn"),
-    /* beyond the paper: what the literature reports to hold the error at larger kn */
-    {"lars", "linear", "gradual", "the recipe with LARS (You et al.; eta --lars-eta, the recipe's warmup)", 1, 1, 0,
-     BB_SWEEP_BEYOND},
-    {"warmup-long", "linear", "gradual", "the recipe with twice the warmup epochs (at most half the run)", 2, 0, 0,
-     BB_SWEEP_BEYOND},
-    {"label-smoothing", "linear", "gradual", "the recipe with label smoothing 0.1", 1, 0, 0.1, BB_SWEEP_BEYOND},
-    {"lars-long-ls", "linear", "gradual", "LARS, twice the warmup and label smoothing 0.1 together", 2, 1, 0.1,
-     BB_SWEEP_BEYOND},
+    PAPER("gradual", BB_SCALE_LINEAR, BB_WARMUP_GRADUAL, "linear scaling rule, gradual warmup (the recipe)"),
+    PAPER("no-warmup", BB_SCALE_LINEAR, BB_WARMUP_NONE, "linear scaling rule, no warmup"),
+    PAPER("constant-warmup", BB_SCALE_LINEAR, BB_WARMUP_CONSTANT,
+          "linear scaling rule, constant warmup (reference lr, then a jump)"),
+    PAPER("sqrt-lr", BB_SCALE_SQRT, BB_WARMUP_GRADUAL, "lr scaled by sqrt(kn / ref-batch), gradual warmup"),
+    PAPER("unscaled-lr", BB_SCALE_NONE, BB_WARMUP_NONE, "the reference lr at every kn"),
+    /* beyond the paper: what the literature reports to hold the error at larger kn (the recipe's lr and warmup) */
+    BEYOND("lars", "the recipe with LARS (You et al.; eta --lars-eta, the recipe's warmup)", 1, 1, 0),
+    BEYOND("warmup-long", "the recipe with twice the warmup epochs (at most half the run)", 2, 0, 0),
+    BEYOND("label-smoothing", "the recipe with label smoothing 0.1", 1, 0, 0.1),
+    BEYOND("lars-long-ls", "LARS, twice the warmup and label smoothing 0.1 together", 2, 1, 0.1),
 };
+#undef BEYOND
 #undef PAPER
 const int bb_sweep_nvariants = (int)(sizeof bb_sweep_variants / sizeof bb_sweep_variants[0]);
 
@@ -45,7 +46,7 @@ int bb_sweep_variant_find(const char *name)
 /* whether c could be a run of variant v: the flags the variant sets agree */
 static int variant_fits(const bb_sweep_variant *v, const bb_config *c)
 {
-    return !strcmp(v->lr_scaling, c->lr_scaling) && !strcmp(v->warmup, c->warmup) && (!v->lars || c->lars) &&
+    return v->lr_scaling == c->lr_scaling && v->warmup == c->warmup && (!v->lars || c->lars) &&
            (!(v->label_smoothing > 0) || c->label_smoothing == v->label_smoothing);
 }
 
@@ -149,8 +150,8 @@ void bb_sweep_run_config(const bb_sweep_spec *s, int64_t kn, int variant, int64_
     *out = s->base;
     out->batch_size = kn;
     out->seed = seed;
-    snprintf(out->lr_scaling, sizeof out->lr_scaling, "%s", v->lr_scaling);
-    snprintf(out->warmup, sizeof out->warmup, "%s", v->warmup);
+    out->lr_scaling = v->lr_scaling;
+    out->warmup = v->warmup;
     if (v->lars) out->lars = 1;
     if (v->label_smoothing > 0) out->label_smoothing = v->label_smoothing;
     if (v->warmup_factor != 1) {

@@ -25,7 +25,10 @@
  * (LARS, a longer warmup, label smoothing, a combination). Each only sets
  * training flags of its runs. */
 typedef struct {
-    const char *name, *lr_scaling, *warmup, *help;
+    const char *name;
+    bb_lr_scaling lr_scaling;
+    bb_warmup warmup;
+    const char *help;
     double warmup_factor;      /* x the shared warmup length (at most half the epochs); 1 keeps it */
     int lars;                  /* 1: --lars (eta: the shared --lars-eta) */
     double label_smoothing;    /* > 0: --label-smoothing; 0 keeps the shared value */

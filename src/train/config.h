@@ -5,19 +5,41 @@
 #ifndef BB_TRAIN_CONFIG_H
 #define BB_TRAIN_CONFIG_H
 
+#include "model/net.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
 #include "util/status.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* The choice fields hold enums, resolved from their names once (by
+ * bb_config_set) and compared as enums wherever they decide something. The
+ * module that acts on a choice owns its enum (the lr schedule, the momentum
+ * form, the CPU operators: included above, below train/ in the pipeline);
+ * these are the choices no lower module has an enum for. */
+typedef enum {
+    BB_DATA_FASHION_MNIST, BB_DATA_MNIST, BB_DATA_CIFAR10, BB_DATA_CIFAR100, BB_DATA_SYNTHETIC, BB_DATA_IMAGEFOLDER
+} bb_data_kind;
+typedef enum { BB_SHORTCUT_DEFAULT, BB_SHORTCUT_A, BB_SHORTCUT_B } bb_shortcut;
+typedef enum { BB_BAD_IMAGES_SKIP, BB_BAD_IMAGES_FAIL } bb_bad_images;
+typedef enum { BB_ALLREDUCE_MPI, BB_ALLREDUCE_RING, BB_ALLREDUCE_HD } bb_allreduce;
+typedef enum { BB_DEVICE_CPU, BB_DEVICE_CUDA } bb_device;
+
+/* Each choice's names, indexed by its enum (NULL-terminated): the flag
+ * values, and the text that checkpoints and config.json store. */
+extern const char *const bb_data_names[], *const bb_shortcut_names[], *const bb_bad_images_names[],
+    *const bb_lr_scaling_names[], *const bb_warmup_names[], *const bb_decay_names[], *const bb_momentum_form_names[],
+    *const bb_allreduce_names[], *const bb_device_names[], *const bb_kernels_names[];
+
 typedef struct bb_config {
     /* model */
     char model[32];
-    char shortcut[4];          /* "A", "B" or "" (family default) */
+    bb_shortcut shortcut;      /* A, B or "" (family default) */
     int64_t width;             /* 0 = family default */
     int zero_gamma;
     /* data */
-    char data[32];             /* fashion-mnist | mnist | cifar10 | cifar100 | synthetic | imagefolder */
+    bb_data_kind data;
     char data_dir[512];
     char val_dir[512];         /* imagefolder validation root */
     int64_t crop_pad;          /* -1 = default for the input size */
@@ -25,7 +47,7 @@ typedef struct bb_config {
     int64_t image_size;        /* imagefolder: training crop size */
     double crop_min_area;      /* imagefolder: smallest random-resized crop, fraction of the image */
     double holdout;            /* imagefolder without --val-dir: fraction of each class held out */
-    char bad_images[8];        /* imagefolder: skip | fail */
+    bb_bad_images bad_images;  /* imagefolder: skip or fail */
     int64_t image_cache_mb;    /* imagefolder: decoded-image cache budget */
     int64_t loader_threads;    /* background threads preparing batches (0 = automatic) */
     int64_t synthetic_train, synthetic_test, synthetic_classes;
@@ -36,15 +58,15 @@ typedef struct bb_config {
     /* optimization */
     double lr;                 /* reference lr for ref_batch */
     double ref_batch;
-    char lr_scaling[8];        /* linear | sqrt | none */
-    char warmup[12];           /* gradual | constant | none */
+    bb_lr_scaling lr_scaling;
+    bb_warmup warmup;
     double warmup_epochs;      /* -1 = 5 when kn > ref_batch, else 0 */
-    char decay[8];             /* step | cosine | none */
+    bb_decay decay;
     char milestones[96];       /* epochs, comma separated */
     double decay_factor;
     double epochs;
     double momentum;
-    char momentum_form[16];    /* form9 | form10 | form10-uncorrected */
+    bb_momentum_form momentum_form;
     int nesterov;
     double weight_decay;
     int wd_all;
@@ -64,12 +86,12 @@ typedef struct bb_config {
     int64_t log_every;         /* iterations between progress lines when not a terminal */
     int noise_scale;           /* estimate the gradient noise scale each step */
     /* distributed */
-    char allreduce[12];        /* mpi | ring | hd */
+    bb_allreduce allreduce;
     int64_t bucket_kb;
     double watchdog;           /* seconds a rank may stay silent before the job stops */
     int64_t checksum_every;    /* iterations between weight checksums across ranks */
-    char device[8];            /* cpu | cuda */
-    char kernels[12];          /* fast | avx512 | avx2 | portable | reference (CPU operators; same mathematics) */
+    bb_device device;
+    bb_kernels kernels;        /* CPU operators (the same mathematics) */
     int tf32;                  /* cuda: TF32 tensor-core math in convolutions and GEMMs */
     int deterministic;         /* cuda: deterministic convolution algorithms */
     /* not in the table (no flag, never stored): the command said `--resume
@@ -85,7 +107,7 @@ typedef struct {
     size_t offset, size;
     const char *def;           /* default, as text */
     double min, max;           /* numbers: inclusive bounds */
-    const char *choices;       /* BB_CF_CHOICE: "a|b|c" */
+    const char *const *choices; /* BB_CF_CHOICE: the names (bb_data_names, ...); the field holds the index */
     const char *help;
     int math;                  /* 1: part of the run's mathematics (must match on resume) */
 } bb_config_field;
@@ -99,6 +121,8 @@ const bb_config_field *bb_config_find(const char *name);
 bb_status bb_config_set(bb_config *c, const char *name, const char *value);
 /* Writes the field's value as text (the inverse of bb_config_set). */
 void bb_config_get(const bb_config *c, const bb_config_field *f, char *buf, size_t cap);
+/* A choice field's names as "a|b|c" (the empty name left out), for --help and messages. */
+void bb_config_choices(const bb_config_field *f, char *buf, size_t cap);
 /* Cross-field checks (kn divisible by n, warmup and milestones within the
  * run, ...), before any work is done. */
 bb_status bb_config_validate(const bb_config *c);

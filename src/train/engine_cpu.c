@@ -277,8 +277,7 @@ static bb_status setup(bb_trainer *t, cpu_engine *c)
     int threads = cfg->threads > 0 ? (int)cfg->threads : bb_cores() / (t->comm->local_size > 0 ? t->comm->local_size : 1);
     if (threads < 1) threads = 1;
     int64_t local = t->w_hi - t->w_lo;
-    bb_kernels kern;
-    BB_TRY(bb_kernels_from_name(cfg->kernels, &kern));
+    bb_kernels kern = cfg->kernels;  /* bb_config_validate checked that the CPU runs them */
     c->nex = plan_executors(&t->net, t->n, local, threads, kern != BB_KERNELS_REFERENCE);
     int blas_threads = kern == BB_KERNELS_REFERENCE ? threads / c->nex : 1;
     t->threads = kern == BB_KERNELS_REFERENCE ? c->nex * blas_threads : threads;

@@ -65,15 +65,15 @@ static bb_status read_record(const char *ckpt, int64_t c, int64_t *n_train, bb_a
 bb_status bb_trainer_create_eval(bb_trainer **out, const bb_config *cfg, bb_comm *comm, const char *ckpt)
 {
     *out = NULL;
-    int idx = !strcmp(cfg->data, "fashion-mnist") || !strcmp(cfg->data, "mnist");
-    int cifar = !strcmp(cfg->data, "cifar10") || !strcmp(cfg->data, "cifar100");
+    int idx = cfg->data == BB_DATA_FASHION_MNIST || cfg->data == BB_DATA_MNIST;
+    int cifar = cfg->data == BB_DATA_CIFAR10 || cfg->data == BB_DATA_CIFAR100;
     if (!idx && !cifar) return bb_trainer_create(out, cfg, comm);
     BB_TRY(bb_config_validate(cfg));
     bb_dataset *train = calloc(1, sizeof *train), *test = calloc(1, sizeof *test);
     if (!train || !test) { free(train); free(test); return bb_fail(BB_ERR_NOMEM, "out of memory"); }
     const char *dir = cfg->data_dir[0] ? cfg->data_dir : "/usr/share/datasets/fashion-mnist";
-    bb_status s = idx ? bb_dataset_load_mnist_test(test, dir, cfg->data)
-                      : bb_dataset_load_cifar_test(test, dir, !strcmp(cfg->data, "cifar100"));
+    bb_status s = idx ? bb_dataset_load_mnist_test(test, dir, bb_data_names[cfg->data])
+                      : bb_dataset_load_cifar_test(test, dir, cfg->data == BB_DATA_CIFAR100);
     int found = 0;
     int64_t n_train = 0;
     bb_augment aug;
@@ -82,7 +82,7 @@ bb_status bb_trainer_create_eval(bb_trainer **out, const bb_config *cfg, bb_comm
         if (cfg->crop_pad >= 0) aug.crop_pad = cfg->crop_pad;
         aug.flip = cfg->flip;
         test->aug = aug;
-        snprintf(train->name, sizeof train->name, "%.40s/train", cfg->data);
+        snprintf(train->name, sizeof train->name, "%.40s/train", bb_data_names[cfg->data]);
         train->n = n_train;
         train->c = test->c;
         train->h = test->h;

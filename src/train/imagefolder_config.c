@@ -19,7 +19,7 @@ bb_status bb_data_imagefolder(const bb_config *cfg, bb_dataset *train, bb_datase
     o.min_area = cfg->crop_min_area;
     o.flip = cfg->flip;
     o.holdout = cfg->holdout;
-    o.bad_fail = !strcmp(cfg->bad_images, "fail");
+    o.bad_fail = cfg->bad_images == BB_BAD_IMAGES_FAIL;
     o.cache_bytes = cfg->image_cache_mb * 1000000;
     o.index_dir = cfg->out[0] ? cfg->out : NULL;
     o.report = is_rank0();

@@ -232,7 +232,7 @@ static bb_status start_run(bb_trainer *t, run_out *o, bb_rundir *rd)
            "%s decay | %lld iterations/epoch, %lld total | %s x %d rank%s",
            t->net.model_desc, (long long)t->P, (long long)t->kn, (long long)t->k, (long long)t->n,
            bb_schedule_peak(&t->sched), t->sched.warmup == BB_WARMUP_NONE ? 0.0 : t->sched.warmup_epochs,
-           t->cfg.decay, (long long)t->steps_per_epoch, (long long)t->total_steps, where,
+           bb_decay_names[t->cfg.decay], (long long)t->steps_per_epoch, (long long)t->total_steps, where,
            t->comm->size, t->comm->size > 1 ? "s" : "");
     return BB_OK;
 }

@@ -28,23 +28,23 @@ static bb_status parse_shape(const char *s, int64_t *c, int64_t *h, int64_t *w)
 bb_status bb_data_from_config(const bb_config *cfg, bb_dataset *train, bb_dataset *test)
 {
     const char *dir = cfg->data_dir;
-    if (!strcmp(cfg->data, "imagefolder")) return bb_data_imagefolder(cfg, train, test);  /* sets its own aug */
-    if (!strcmp(cfg->data, "fashion-mnist") || !strcmp(cfg->data, "mnist")) {
+    if (cfg->data == BB_DATA_IMAGEFOLDER) return bb_data_imagefolder(cfg, train, test);  /* sets its own aug */
+    if (cfg->data == BB_DATA_FASHION_MNIST || cfg->data == BB_DATA_MNIST) {
         if (!dir[0]) {
-            if (!strcmp(cfg->data, "mnist"))
+            if (cfg->data == BB_DATA_MNIST)
                 return bb_fail(BB_ERR_INVALID, "--data mnist needs --data-dir with the four IDX files");
             dir = "/usr/share/datasets/fashion-mnist";
         }
-        BB_TRY(bb_dataset_load_mnist_dir(train, test, dir, cfg->data));
-    } else if (!strcmp(cfg->data, "cifar10") || !strcmp(cfg->data, "cifar100")) {
-        BB_TRY(bb_dataset_load_cifar(train, test, dir, !strcmp(cfg->data, "cifar100")));
-    } else if (!strcmp(cfg->data, "synthetic")) {
+        BB_TRY(bb_dataset_load_mnist_dir(train, test, dir, bb_data_names[cfg->data]));
+    } else if (cfg->data == BB_DATA_CIFAR10 || cfg->data == BB_DATA_CIFAR100) {
+        BB_TRY(bb_dataset_load_cifar(train, test, dir, cfg->data == BB_DATA_CIFAR100));
+    } else if (cfg->data == BB_DATA_SYNTHETIC) {
         int64_t c = 0, h = 0, w = 0;
         BB_TRY(parse_shape(cfg->synthetic_shape, &c, &h, &w));
         BB_TRY(bb_dataset_synthetic(train, test, cfg->synthetic_train, cfg->synthetic_test, c, h, w,
                                     cfg->synthetic_classes, (uint64_t)cfg->seed));
     } else {
-        return bb_fail(BB_ERR_UNSUPPORTED, "--data %s is not available in this build", cfg->data);
+        return bb_fail(BB_ERR_UNSUPPORTED, "--data %s is not available in this build", bb_data_names[cfg->data]);
     }
     bb_augment_default(&train->aug, train);
     if (cfg->crop_pad >= 0) train->aug.crop_pad = cfg->crop_pad;
@@ -60,10 +60,10 @@ bb_status bb_schedule_from_config(bb_schedule *s, const bb_config *cfg, int64_t 
     s->ref_lr = cfg->lr;
     s->ref_batch = cfg->ref_batch;
     s->batch = (double)cfg->batch_size;
-    s->scaling = !strcmp(cfg->lr_scaling, "sqrt") ? BB_SCALE_SQRT : !strcmp(cfg->lr_scaling, "none") ? BB_SCALE_NONE : BB_SCALE_LINEAR;
-    s->warmup = !strcmp(cfg->warmup, "constant") ? BB_WARMUP_CONSTANT : !strcmp(cfg->warmup, "none") ? BB_WARMUP_NONE : BB_WARMUP_GRADUAL;
+    s->scaling = cfg->lr_scaling;
+    s->warmup = cfg->warmup;
     s->warmup_epochs = bb_config_warmup_epochs(cfg);
-    s->decay = !strcmp(cfg->decay, "step") ? BB_DECAY_STEP : !strcmp(cfg->decay, "cosine") ? BB_DECAY_COSINE : BB_DECAY_NONE;
+    s->decay = cfg->decay;
     s->decay_factor = cfg->decay_factor;
     s->nmilestones = bb_config_milestones(cfg, s->milestones, BB_MAX_MILESTONES);
     if (s->nmilestones < 0) return bb_fail(BB_ERR_INVALID, "--milestones: cannot parse '%s'", cfg->milestones);
@@ -95,7 +95,7 @@ static bb_status setup(bb_trainer *t)
     t->spec.h = t->train->h;
     t->spec.w = t->train->w;
     t->spec.classes = t->train->classes;
-    t->spec.shortcut = cfg->shortcut[0];
+    t->spec.shortcut = bb_shortcut_names[cfg->shortcut][0];  /* 'A', 'B' or 0 */
     t->spec.width = cfg->width;
     BB_TRY(bb_model_build(&t->net, &t->spec));
     t->P = t->net.param_count;
@@ -111,8 +111,7 @@ static bb_status setup(bb_trainer *t)
     t->sgd.weight_decay = cfg->weight_decay;
     t->sgd.wd_all = cfg->wd_all;
     t->sgd.nesterov = cfg->nesterov;
-    t->sgd.form = !strcmp(cfg->momentum_form, "form10") ? BB_MOMENTUM_FORM10
-                : !strcmp(cfg->momentum_form, "form10-uncorrected") ? BB_MOMENTUM_FORM10_UNCORRECTED : BB_MOMENTUM_FORM9;
+    t->sgd.form = cfg->momentum_form;
     t->sgd.lars = cfg->lars;
     t->sgd.lars_eta = cfg->lars_eta;
     BB_TRY(bb_schedule_from_config(&t->sched, cfg, t->train->n));
@@ -128,7 +127,7 @@ static bb_status setup(bb_trainer *t)
     t->lr_prev = -1.0;
 
     /* the engine: the same model, schedule and optimizer settings on either */
-    if (t->dev_arg || !strcmp(cfg->device, "cuda")) {
+    if (t->dev_arg || cfg->device == BB_DEVICE_CUDA) {
         bb_dev *dev = t->dev_arg;
         t->dev_arg = NULL;
         if (!dev) BB_TRY(bb_gpu_open(&dev, cfg, t->comm));
