@@ -64,7 +64,7 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     if (threads < 1) return bb_fail(BB_ERR_INVALID, "executor: threads must be >= 1, got %d", threads);
     if (!net->finalized) return bb_fail(BB_ERR_INVALID, "executor: network is not finalized");
     if (n_max < 1) return bb_fail(BB_ERR_INVALID, "executor: batch must be >= 1, got %lld", (long long)n_max);
-    if (kernels < BB_KERNELS_FAST || kernels > BB_KERNELS_AVX512)
+    if (kernels < BB_KERNELS_FAST || kernels > BB_KERNELS_REFERENCE)
         return bb_fail(BB_ERR_INVALID, "executor: unknown kernel set %d", (int)kernels);
     if (kernels != BB_KERNELS_REFERENCE && !bb_uk_supported(bb_exec_variant(kernels)))
         return bb_fail(BB_ERR_INVALID, "executor: this CPU cannot run the %s kernels",

@@ -90,7 +90,7 @@ int64_t bb_net_macs(const bb_net *net);  /* forward multiply-adds per sample */
  * the same mathematics; the input and the logits are (n, c, h, w) and
  * (n, classes) in every mode, and parameters never change layout. */
 typedef enum {
-    BB_KERNELS_FAST = 0, BB_KERNELS_PORTABLE = 1, BB_KERNELS_REFERENCE = 2, BB_KERNELS_AVX2 = 3, BB_KERNELS_AVX512 = 4
+    BB_KERNELS_FAST, BB_KERNELS_AVX512, BB_KERNELS_AVX2, BB_KERNELS_PORTABLE, BB_KERNELS_REFERENCE
 } bb_kernels;
 /* The --kernels names: fast | avx512 | avx2 | portable | reference; fails,
  * naming what the CPU has, for a variant it cannot run. */

@@ -34,8 +34,8 @@ const char *const bb_allreduce_names[] = {
 const char *const bb_device_names[] = {
     [BB_DEVICE_CPU] = "cpu", [BB_DEVICE_CUDA] = "cuda", NULL};
 const char *const bb_kernels_names[] = {
-    [BB_KERNELS_FAST] = "fast", [BB_KERNELS_PORTABLE] = "portable", [BB_KERNELS_REFERENCE] = "reference",
-    [BB_KERNELS_AVX2] = "avx2", [BB_KERNELS_AVX512] = "avx512", NULL};
+    [BB_KERNELS_FAST] = "fast", [BB_KERNELS_AVX512] = "avx512", [BB_KERNELS_AVX2] = "avx2",
+    [BB_KERNELS_PORTABLE] = "portable", [BB_KERNELS_REFERENCE] = "reference", NULL};
 
 /* a choice field is read and written as an int */
 _Static_assert(sizeof(bb_data_kind) == sizeof(int) && sizeof(bb_shortcut) == sizeof(int) &&
