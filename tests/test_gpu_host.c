@@ -80,10 +80,10 @@ TEST(gpu_plan_fuses_every_resnet_bn_and_reuses_few_gradient_buffers)
     CHECK_OK(bb_gplan_build(&p, &net, 0));
     int bn = 0, relu_fused = 0, add_fused = 0, loose = 0;
     for (int o = 0; o < p.nops; o++) {
-        bn += p.ops[o].kind == BB_G_BN;
-        relu_fused += p.ops[o].kind == BB_G_BN && p.ops[o].relu;
-        add_fused += p.ops[o].kind == BB_G_BN && p.ops[o].in[1] >= 0;
-        loose += p.ops[o].kind == BB_G_RELU || p.ops[o].kind == BB_G_ADD;
+        bn += p.ops[o].kind == BB_L_BN;
+        relu_fused += p.ops[o].kind == BB_L_BN && p.ops[o].relu;
+        add_fused += p.ops[o].kind == BB_L_BN && p.ops[o].in[1] >= 0;
+        loose += p.ops[o].kind == BB_L_RELU || p.ops[o].kind == BB_L_ADD;
     }
     CHECK_MSG(bn == 19 && relu_fused == 19 && add_fused == 9 && loose == 0,
               "resnet20: %d BN ops, %d with ReLU, %d with the residual add, %d loose ReLU/add", bn, relu_fused, add_fused, loose);
@@ -95,7 +95,7 @@ TEST(gpu_plan_fuses_every_resnet_bn_and_reuses_few_gradient_buffers)
     if (!build(&net, "resnet50", 3, 32, 32, 4)) return;
     CHECK_OK(bb_gplan_build(&p, &net, 0));
     int alone = 0;
-    for (int o = 0; o < p.nops; o++) alone += p.ops[o].kind == BB_G_BN && !p.ops[o].relu && p.ops[o].in[1] < 0;
+    for (int o = 0; o < p.nops; o++) alone += p.ops[o].kind == BB_L_BN && !p.ops[o].relu && p.ops[o].in[1] < 0;
     CHECK_MSG(alone == 4, "resnet50: %d unfused BNs (the 4 projection shortcuts expected)", alone);
     CHECK_MSG(p.nslots <= 5, "resnet50 backward needs %d gradient buffers", p.nslots);
     check_plan_invariants(&net, &p);

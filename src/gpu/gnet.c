@@ -50,7 +50,7 @@ bb_status bb_gnet_create(bb_gnet *g, bb_dev *dev, const bb_net *net, int64_t n, 
     bb_status s = BB_OK;
     /* convolution algorithms first, while the device memory is still free */
     for (int o = 0; o < p->nops && s == BB_OK; o++) {
-        if (p->ops[o].kind != BB_G_CONV) continue;
+        if (p->ops[o].kind != BB_L_CONV) continue;
         s = dev->conv_create(dev, &net->layers[p->ops[o].layer].op.conv, &g->conv[o]);
         for (int i = 0; i < ncounts && s == BB_OK; i++) s = dev->conv_prepare(dev, g->conv[o], counts[i]);
     }
@@ -62,9 +62,9 @@ bb_status bb_gnet_create(bb_gnet *g, bb_dev *dev, const bb_net *net, int64_t n, 
     for (int o = 0; o < p->nops && s == BB_OK; o++) {
         const bb_gop *op = &p->ops[o];
         const bb_layer *l = &net->layers[op->layer];
-        if (op->kind == BB_G_MAXPOOL)
+        if (op->kind == BB_L_MAXPOOL)
             s = dalloc(g, (void **)&g->argmax[o], S * (size_t)tensor_len(net, op->out) * 4, "max-pool indices");
-        if (op->kind == BB_G_BN)
+        if (op->kind == BB_L_BN)
             s = dalloc(g, (void **)&g->bn_save[o], (size_t)(m_max * l->op.bn.c) * 2 * 4, "batch-norm statistics");
     }
     if (s == BB_OK && p->bn_max_c > 0) {
@@ -151,9 +151,9 @@ void bb_gnet_forward(bb_gnet *g, const float *x, int64_t count, int train, const
         memset(&e, 0, sizeof e);
         e.n = S;
         switch (op->kind) {
-        case BB_G_CONV: d->conv_fwd(d, g->conv[o], S, in, param(net, l, 0, params), y); continue;
-        case BB_G_LINEAR: d->linear_fwd(d, &l->op.lin, S, in, param(net, l, 0, params), param(net, l, 1, params), y); continue;
-        case BB_G_BN: {
+        case BB_L_CONV: d->conv_fwd(d, g->conv[o], S, in, param(net, l, 0, params), y); continue;
+        case BB_L_LINEAR: d->linear_fwd(d, &l->op.lin, S, in, param(net, l, 0, params), param(net, l, 1, params), y); continue;
+        case BB_L_BN: {
             bb_kbn k = bn_args(g, o, train ? count : 1, train ? g->n : S);
             k.gamma = param(net, l, 0, params);
             k.beta = param(net, l, 1, params);
@@ -167,17 +167,17 @@ void bb_gnet_forward(bb_gnet *g, const float *x, int64_t count, int train, const
             }
             continue;
         }
-        case BB_G_RELU: e.kind = BBK_RELU_FWD; e.len = tensor_len(net, op->out); break;
-        case BB_G_ADD: e.kind = BBK_ADD_FWD; e.len = tensor_len(net, op->out); e.x2 = in_act(g, op->in[1]); break;
-        case BB_G_MAXPOOL: e.kind = BBK_MAXPOOL_FWD; e.mp = l->op.mp; e.argmax = g->argmax[o]; break;
-        case BB_G_AVGPOOL: {
+        case BB_L_RELU: e.kind = BBK_RELU_FWD; e.len = tensor_len(net, op->out); break;
+        case BB_L_ADD: e.kind = BBK_ADD_FWD; e.len = tensor_len(net, op->out); e.x2 = in_act(g, op->in[1]); break;
+        case BB_L_MAXPOOL: e.kind = BBK_MAXPOOL_FWD; e.mp = l->op.mp; e.argmax = g->argmax[o]; break;
+        case BB_L_AVGPOOL: {
             const bb_dims *t = &net->tensors[op->in[0]];
             e.kind = BBK_AVGPOOL_FWD;
             e.c = t->c;
             e.hw = t->h * t->w;
             break;
         }
-        case BB_G_PADSHORT: e.kind = BBK_PAD_FWD; e.ps = l->op.ps; break;
+        case BB_L_PADSHORT: e.kind = BBK_PAD_FWD; e.ps = l->op.ps; break;
         }
         e.x = in;
         e.y = y;
@@ -206,11 +206,11 @@ void bb_gnet_backward(bb_gnet *g, const float *params, float *grad, bb_grad_read
         e.dx = dx;
         e.dx_set = op->set_in[0];
         switch (op->kind) {
-        case BB_G_CONV: d->conv_bwd(d, g->conv[o], S, x, param(net, l, 0, params), dy, dx, op->set_in[0], g0); break;
-        case BB_G_LINEAR:
+        case BB_L_CONV: d->conv_bwd(d, g->conv[o], S, x, param(net, l, 0, params), dy, dx, op->set_in[0], g0); break;
+        case BB_L_LINEAR:
             d->linear_bwd(d, &l->op.lin, S, x, param(net, l, 0, params), dy, dx, op->set_in[0], g0, g1);
             break;
-        case BB_G_BN: {
+        case BB_L_BN: {
             bb_kbn k = bn_args(g, o, g->count, g->n);
             k.gamma = param(net, l, 0, params);
             k.beta = param(net, l, 1, params);
@@ -224,14 +224,14 @@ void bb_gnet_backward(bb_gnet *g, const float *params, float *grad, bb_grad_read
             d->bn_bwd(d, &k);
             break;
         }
-        case BB_G_RELU:
+        case BB_L_RELU:
             if (!dx) break;
             e.kind = BBK_RELU_BWD;
             e.len = tensor_len(net, op->out);
             e.y = g->act[op->out];
             d->elt(d, &e);
             break;
-        case BB_G_ADD:
+        case BB_L_ADD:
             if (!dx && !dx2) break;
             e.kind = BBK_ADD_BWD;
             e.len = tensor_len(net, op->out);
@@ -239,14 +239,14 @@ void bb_gnet_backward(bb_gnet *g, const float *params, float *grad, bb_grad_read
             e.dx2_set = op->set_in[1];
             d->elt(d, &e);
             break;
-        case BB_G_MAXPOOL:
+        case BB_L_MAXPOOL:
             if (!dx) break;
             e.kind = BBK_MAXPOOL_BWD;
             e.mp = l->op.mp;
             e.argmax = g->argmax[o];
             d->elt(d, &e);
             break;
-        case BB_G_AVGPOOL: {
+        case BB_L_AVGPOOL: {
             if (!dx) break;
             const bb_dims *t = &net->tensors[op->in[0]];
             e.kind = BBK_AVGPOOL_BWD;
@@ -255,7 +255,7 @@ void bb_gnet_backward(bb_gnet *g, const float *params, float *grad, bb_grad_read
             d->elt(d, &e);
             break;
         }
-        case BB_G_PADSHORT:
+        case BB_L_PADSHORT:
             if (!dx) break;
             e.kind = BBK_PAD_BWD;
             e.ps = l->op.ps;

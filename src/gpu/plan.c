@@ -10,21 +10,6 @@ static int64_t tensor_len(const bb_net *net, int t)
     return d->c * d->h * d->w;
 }
 
-static bb_gop_kind kind_of(bb_layer_kind k)
-{
-    switch (k) {
-    case BB_L_CONV: return BB_G_CONV;
-    case BB_L_BN: return BB_G_BN;
-    case BB_L_RELU: return BB_G_RELU;
-    case BB_L_ADD: return BB_G_ADD;
-    case BB_L_MAXPOOL: return BB_G_MAXPOOL;
-    case BB_L_AVGPOOL: return BB_G_AVGPOOL;
-    case BB_L_LINEAR: return BB_G_LINEAR;
-    case BB_L_PADSHORT: return BB_G_PADSHORT;
-    }
-    return BB_G_CONV;
-}
-
 int64_t bb_gplan_bn_parts(int64_t len, int64_t *part_len)
 {
     int64_t parts = (len + BB_GPLAN_PART - 1) / BB_GPLAN_PART;
@@ -180,14 +165,14 @@ bb_status bb_gplan_build(bb_gplan *p, const bb_net *net, int want_input_grad)
         bb_gop *op = &p->ops[p->nops++];
         if (b >= 0) {  /* a BN, possibly with the layers it absorbed ending here */
             const bb_layer *bn = &net->layers[b];
-            op->kind = BB_G_BN;
+            op->kind = BB_L_BN;
             op->layer = b;
             op->in[0] = bn->in[0];
             op->in[1] = in1[b];
             op->out = fout[b];
             op->relu = frelu[b];
         } else {
-            op->kind = kind_of(l->kind);
+            op->kind = l->kind;
             op->layer = i;
             op->in[0] = l->in[0];
             op->in[1] = l->kind == BB_L_ADD ? l->in[1] : -1;
@@ -207,8 +192,8 @@ bb_status bb_gplan_build(bb_gplan *p, const bb_net *net, int want_input_grad)
         for (int o = 0; o < p->nops; o++) {
             const bb_gop *op = &p->ops[o];
             const bb_layer *l = &net->layers[op->layer];
-            if (op->kind == BB_G_MAXPOOL) p->argmax_per_sample += tensor_len(net, op->out);
-            if (op->kind == BB_G_BN) {
+            if (op->kind == BB_L_MAXPOOL) p->argmax_per_sample += tensor_len(net, op->out);
+            if (op->kind == BB_L_BN) {
                 int64_t c = l->op.bn.c;
                 p->bn_cells += c;
                 if (c > p->bn_max_c) p->bn_max_c = c;
@@ -227,7 +212,7 @@ int64_t bb_gplan_bn_partial_cells(const bb_gplan *p, int64_t n)
     const bb_net *net = p->net;
     int64_t most = 0;
     for (int o = 0; o < p->nops; o++) {
-        if (p->ops[o].kind != BB_G_BN) continue;
+        if (p->ops[o].kind != BB_L_BN) continue;
         const bb_bn *b = &net->layers[p->ops[o].layer].op.bn;
         int64_t cells = b->c * bb_gplan_bn_parts(n * b->hw, NULL);
         if (cells > most) most = cells;

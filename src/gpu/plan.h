@@ -15,10 +15,8 @@
 
 #include "model/net.h"
 
-typedef enum { BB_G_CONV, BB_G_BN, BB_G_RELU, BB_G_ADD, BB_G_MAXPOOL, BB_G_AVGPOOL, BB_G_LINEAR, BB_G_PADSHORT } bb_gop_kind;
-
 typedef struct {
-    bb_gop_kind kind;
+    bb_layer_kind kind;       /* of `layer` */
     int layer;                /* the net layer whose operator and parameters it runs (fused: the BN) */
     int last_layer;           /* the last net layer it covers */
     int in[2];                /* tensors read; in[1]: ADD's second input or the fused BN's residual, else -1 */

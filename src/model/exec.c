@@ -8,13 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *bb_profile_name(int slot)
-{
-    static const char *names[BB_PROF_N] = {"conv", "batchnorm", "relu", "add", "maxpool", "avgpool", "linear",
-                                           "shortcut-A", "layout", "loss", "gradient sum", "update", "data wait"};
-    return slot >= 0 && slot < BB_PROF_N ? names[slot] : "?";
-}
-
 /* the --kernels names and the register kernel each needs the CPU to run */
 static const struct { const char *name; bb_kernels k; bb_uk_variant needs; } kernel_names[] = {
     {"fast", BB_KERNELS_FAST, BB_UK_PORTABLE},       {"avx512", BB_KERNELS_AVX512, BB_UK_AVX512},

@@ -24,6 +24,17 @@ typedef struct {
 typedef enum {
     BB_L_CONV, BB_L_BN, BB_L_RELU, BB_L_ADD, BB_L_MAXPOOL, BB_L_AVGPOOL, BB_L_LINEAR, BB_L_PADSHORT
 } bb_layer_kind;
+enum { BB_L_N = BB_L_PADSHORT + 1 };  /* the number of kinds (after the last one) */
+
+/* What every engine, planner and tool knows of a layer kind: one row per kind
+ * in bb_layer_kinds (net.c). Which fusions run is the engines' choice
+ * (model/plan.h); the operators are the executors' dispatch. */
+typedef struct {
+    const char *name;         /* in profiles (its slot is the kind) and summaries */
+    unsigned char bwd_reads_x;/* its backward reads its input (conv, BN, linear) ... */
+    unsigned char bwd_reads_y;/* ... or its output (ReLU) */
+} bb_layer_kind_info;
+extern const bb_layer_kind_info bb_layer_kinds[BB_L_N];
 
 typedef struct { int64_t c, h, w; } bb_dims;  /* one sample's tensor */
 
@@ -79,6 +90,7 @@ void bb_net_init_params(const bb_net *net, uint64_t seed, int zero_gamma_last_bn
                         float *params, float *state);
 int bb_net_find_param(const bb_net *net, const char *name);
 int64_t bb_net_macs(const bb_net *net);  /* forward multiply-adds per sample */
+int64_t bb_layer_macs(const bb_layer *l); /* of one layer (0 for those without products) */
 
 /* ---- one executor: the activations of a batch of up to n_max samples ---- */
 
@@ -98,13 +110,12 @@ bb_status bb_kernels_from_name(const char *name, bb_kernels *k);
 /* What runs under k on this CPU: "reference" or a register kernel's name. */
 const char *bb_kernels_running(bb_kernels k);
 
-/* Seconds spent per layer type, forward and backward, when an executor has a
- * profile attached (the passes then read the clock around every layer; without
- * one they do not). The trainer adds the slots after BB_PROF_LAYOUT. */
+/* Seconds spent per layer kind (slots 0 .. BB_L_N - 1, indexed by
+ * bb_layer_kind), forward and backward, when an executor has a profile
+ * attached (the passes then read the clock around every layer; without one
+ * they do not). The trainer adds the slots after BB_PROF_LAYOUT. */
 enum {
-    BB_PROF_CONV, BB_PROF_BN, BB_PROF_RELU, BB_PROF_ADD, BB_PROF_MAXPOOL, BB_PROF_AVGPOOL, BB_PROF_LINEAR,
-    BB_PROF_SHORTCUT, /* the layer kinds, in bb_layer_kind order */
-    BB_PROF_LAYOUT,   /* input (n, c, h, w) <-> channels last */
+    BB_PROF_LAYOUT = BB_L_N,  /* input (n, c, h, w) <-> channels last */
     BB_PROF_LOSS, BB_PROF_GRADSUM, BB_PROF_UPDATE, BB_PROF_DATA, BB_PROF_N
 };
 typedef struct { double fwd[BB_PROF_N], bwd[BB_PROF_N]; } bb_profile;
