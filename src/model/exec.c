@@ -74,9 +74,9 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     int T = net->ntensors;
     int64_t *act_off = malloc((size_t)T * sizeof *act_off), *grad_off = malloc((size_t)T * sizeof *grad_off);
     int64_t total = 0;
-    ex->fuse = calloc((size_t)net->nlayers + 1, 1);
-    if (!act_off || !grad_off || !ex->fuse ||
-        bb_exec_plan(net, n_max, cl, ex->fuse, act_off, grad_off, &total) != BB_OK) {
+    ex->plan = calloc(1, sizeof *ex->plan);
+    if (!act_off || !grad_off || !ex->plan || bb_plan_build(ex->plan, net, cl ? BB_FUSE_CPU : 0) != BB_OK ||
+        bb_exec_plan(net, ex->plan, n_max, cl, act_off, grad_off, &total) != BB_OK) {
         free(act_off);
         free(grad_off);
         bb_exec_destroy(ex);
@@ -137,7 +137,8 @@ void bb_exec_destroy(bb_exec *ex)
     bb_pool_destroy(ex->team);
     free(ex->act);
     free(ex->grad);
-    free(ex->fuse);
+    if (ex->plan) bb_plan_free(ex->plan);
+    free(ex->plan);
     bb_free(ex->arena);
     bb_free(ex->save);
     bb_free(ex->ws);
@@ -154,8 +155,8 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
         bb_net_forward_nhwc(net, ex, n, params, state, train, stats);
         return;
     }
-    for (int i = 0; i < net->nlayers; i++) {
-        const bb_layer *l = &net->layers[i];
+    for (int o = 0; o < ex->plan->nops; o++) {  /* one per layer */
+        const bb_layer *l = &net->layers[ex->plan->ops[o].layer];
         const float *x = ex->act[l->in[0]];
         float *y = ex->act[l->out];
         const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
@@ -192,14 +193,15 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
         bb_net_backward_nhwc(net, ex, n, params, grad, ready, ready_arg);
         return;
     }
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        const bb_layer *l = &net->layers[i];
+    for (int o = ex->plan->nops - 1; o >= 0; o--) {
+        const bb_op *op = &ex->plan->ops[o];
+        const bb_layer *l = &net->layers[op->layer];
         float *dx[2] = {NULL, NULL};
         for (int j = 0; j < 2; j++) {
             int t = l->in[j];
             if (t < 0 || (t == net->input && !ex->want_input_grad)) continue;
             dx[j] = ex->grad[t];
-            if (l->zero_dx_of[j]) memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
+            if (op->first_write[j]) memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
         }
         const float *x = ex->act[l->in[0]], *y = ex->act[l->out], *dy = ex->grad[l->out];
         const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
@@ -221,6 +223,6 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
         case BB_L_PADSHORT: if (dx[0]) bb_padshort_backward(&l->op.ps, n, dy, dx[0]); break;
         }
         BB_PROF_STOP(ex, bwd, l->kind);
-        if (ready && l->nparam > 0) ready(ready_arg, net->params[l->param0].offset);
+        if (ready && l->nparam > 0) ready(ready_arg, op->ready_lo);
     }
 }

@@ -104,10 +104,10 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
         bb_pool_for(ex->team, n, 1, to_channels_last_images, &j);
         BB_PROF_STOP(ex, fwd, BB_PROF_LAYOUT);
     }
-    for (int i = 0; i < net->nlayers; i++) {
-        const bb_layer *l = &net->layers[i];
-        if (ex->fuse[i] == 2) continue;
-        int relu = ex->fuse[i] == 1, out = relu ? net->layers[i + 1].out : l->out;
+    for (int o = 0; o < ex->plan->nops; o++) {
+        const bb_op *op = &ex->plan->ops[o];
+        const bb_layer *l = &net->layers[op->layer];
+        int relu = op->relu, out = op->out;
         const float *x = act_cl(ex, l->in[0]);
         float *y = ex->act[out];
         const bb_dims *d = &net->tensors[l->in[0]];
@@ -159,10 +159,10 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
                           float *grad, bb_grad_ready_fn ready, void *ready_arg)
 {
     bb_uk_variant v = variant(ex);
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        const bb_layer *l = &net->layers[i];
-        if (ex->fuse[i] == 2) continue;
-        int relu = ex->fuse[i] == 1, out = relu ? net->layers[i + 1].out : l->out;
+    for (int o = ex->plan->nops - 1; o >= 0; o--) {
+        const bb_op *op = &ex->plan->ops[o];
+        const bb_layer *l = &net->layers[op->layer];
+        int relu = op->relu, out = op->out;
         /* the first writer of a gradient stores it (set) where its kernel can, instead of zero + add */
         int can_set = l->kind == BB_L_CONV || l->kind == BB_L_BN || (l->kind == BB_L_ADD && relu);
         float *dx[2] = {NULL, NULL};
@@ -171,7 +171,7 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
             int t = l->in[j];
             if (t < 0 || (t == net->input && !ex->want_input_grad)) continue;
             dx[j] = grad_cl(ex, t);
-            if (!l->zero_dx_of[j]) continue;
+            if (!op->first_write[j]) continue;
             if (can_set) set[j] = 1;
             else memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
         }
@@ -222,7 +222,7 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
         case BB_L_PADSHORT: if (dx[0]) bb_padshort_nhwc_backward(&l->op.ps, n, dy, dx[0]); break;
         }
         BB_PROF_STOP(ex, bwd, l->kind);
-        if (ready && l->nparam > 0) ready(ready_arg, net->params[l->param0].offset);
+        if (ready && l->nparam > 0) ready(ready_arg, op->ready_lo);
     }
     if (ex->din_cl && ex->want_input_grad) {
         const bb_dims *in = &net->tensors[net->input];

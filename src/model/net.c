@@ -217,20 +217,6 @@ bb_status bb_net_finalize(bb_net *net, int output)
         l->save_ps_off = net->save_per_sample;
         net->save_per_sample += (l->save_per_sample + 3) & ~(int64_t)3;
     }
-    /* The backward of a tensor's LAST reader (first in backward order) zeroes
-     * its gradient before adding into it. */
-    int *last = malloc((size_t)net->ntensors * sizeof *last);
-    if (!last) return bb_fail(BB_ERR_NOMEM, "finalizing network: out of memory");
-    for (int t = 0; t < net->ntensors; t++) last[t] = -1;
-    for (int i = 0; i < net->nlayers; i++)
-        for (int j = 0; j < 2; j++)
-            if (net->layers[i].in[j] >= 0) last[net->layers[i].in[j]] = i;
-    for (int i = 0; i < net->nlayers; i++) {
-        bb_layer *l = &net->layers[i];
-        for (int j = 0; j < 2; j++)
-            l->zero_dx_of[j] = l->in[j] >= 0 && last[l->in[j]] == i && !(j == 1 && l->in[1] == l->in[0]);
-    }
-    free(last);
     net->finalized = 1;
     return BB_OK;
 }

@@ -51,7 +51,6 @@ typedef struct {
     int64_t save_off;        /* offset of the first kind in the saved area ... */
     int64_t save_ps_off;     /* ... or of the second, times n_max, after save_fixed */
     int last_bn;             /* the last BN of a residual block (gamma may start at 0) */
-    int zero_dx_of[2];       /* backward zeroes dx of in[i] first (it is the last reader) */
 } bb_layer;
 
 typedef struct bb_net {
@@ -122,6 +121,7 @@ typedef struct { double fwd[BB_PROF_N], bwd[BB_PROF_N]; } bb_profile;
 const char *bb_profile_name(int slot);
 
 struct bb_pool;
+struct bb_plan;
 
 typedef struct {
     const bb_net *net;
@@ -134,8 +134,8 @@ typedef struct {
     float *ws;                  /* conv workspace */
     int32_t *labels;            /* n_max labels of the current batch */
     int want_input_grad;        /* backward also fills grad[input] (tests, saliency) */
+    struct bb_plan *plan;       /* the operations it runs (model/plan.h; channels last: BN and add fused with ReLU) */
     /* channels-last modes */
-    unsigned char *fuse;        /* per layer: 1 = also applies the next ReLU, 2 = ReLU done by the previous */
     float *in_cl, *din_cl;      /* channels-last copy of the input and its gradient (NULL when c or hw is 1) */
     bb_profile *prof;           /* NULL: no timing */
 } bb_exec;
