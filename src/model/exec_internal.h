@@ -1,4 +1,4 @@
-/* What exec.c (buffers, reference passes) and exec_nhwc.c (channels-last
+/* What exec.c (buffers), exec_plan.c (their layout) and exec_pass.c (the
  * passes) share. */
 #ifndef BB_MODEL_EXEC_INTERNAL_H
 #define BB_MODEL_EXEC_INTERNAL_H
@@ -35,9 +35,5 @@ bb_status bb_exec_plan(const bb_net *net, const bb_plan *plan, int64_t n_max, in
 
 /* floats of workspace the channels-last passes need beyond the convolutions' */
 size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max);
-void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                         const float *state, int train, float *stats);
-void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                          float *grad, bb_grad_ready_fn ready, void *ready_arg);
 
 #endif

@@ -93,7 +93,8 @@ bb_status bb_plan_build(bb_plan *p, const bb_net *net, unsigned fusions)
     int *readers = calloc((size_t)T, sizeof *readers), *reader = calloc((size_t)T, sizeof *reader);
     int *emit = malloc(((size_t)L + 1) * sizeof *emit);
     bb_op *heads = calloc((size_t)L + 1, sizeof *heads);
-    unsigned char *absorbed = calloc((size_t)L + 1, 1), *mark = calloc((size_t)(T > net->nparams ? T : net->nparams) + 1, 1);
+    size_t nmark = (size_t)(T > net->nparams ? T : net->nparams) + 1;  /* tensors, then parameters */
+    unsigned char *absorbed = calloc((size_t)L + 1, 1), *mark = calloc(nmark, 1);
     p->ops = calloc((size_t)L + 1, sizeof *p->ops);
     p->stored = calloc((size_t)T, 1);
     if (!readers || !reader || !emit || !heads || !absorbed || !mark || !p->ops || !p->stored) {
@@ -117,7 +118,7 @@ bb_status bb_plan_build(bb_plan *p, const bb_net *net, unsigned fusions)
     p->stored[net->input] = 1;
     for (int o = 0; o < p->nops; o++) p->stored[p->ops[o].out] = 1;
     first_writers(p, net, mark);
-    memset(mark, 0, (size_t)(T > net->nparams ? T : net->nparams) + 1);
+    memset(mark, 0, nmark);
     readiness(p, net, mark);
     free(readers); free(reader); free(emit); free(heads); free(absorbed); free(mark);
     return BB_OK;
