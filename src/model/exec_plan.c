@@ -51,7 +51,7 @@ static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life 
             int t = op->in[j];
             if (t < 0) continue;
             lengthen(&v[t], o);
-            if (op->first_write[j]) v[T + t].start = back;
+            if (op->first_write[j]) v[T + t].start = back;          /* its first writer */
         }
         if (bb_layer_kinds[op->kind].bwd_reads_x) lengthen(&v[op->in[0]], back);
         if (bb_layer_kinds[op->kind].bwd_reads_y || op->relu) lengthen(&v[out], back);
