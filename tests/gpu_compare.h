@@ -1,4 +1,4 @@
-/* Runs a network through the CPU reference (src/model/exec.c, one logical
+/* Runs a network through the CPU reference (src/model/exec_pass.c, one logical
  * worker at a time) and through the device engine (src/gpu/gnet.c, all m
  * workers of a chunk at once) on the same parameters, input and output
  * gradient, and measures how far apart every result is. Used with the host

@@ -163,16 +163,18 @@ TEST(fast_profile_times_layers_only_when_attached)
         memset(&prof, 0, sizeof prof);
         net_out o;
         run_net(&net, (bb_kernels)k, n, params, state, x, labels, &o, &prof);
-        CHECK(prof.fwd[BB_PROF_CONV] > 0 && prof.bwd[BB_PROF_CONV] > 0);
-        CHECK(prof.fwd[BB_PROF_BN] > 0 && prof.bwd[BB_PROF_BN] > 0);
-        CHECK(prof.fwd[BB_PROF_LINEAR] > 0 && prof.fwd[BB_PROF_AVGPOOL] > 0);
-        CHECK(prof.fwd[BB_PROF_MAXPOOL] == 0 && prof.bwd[BB_PROF_MAXPOOL] == 0);  /* no such layer */
+        CHECK(prof.fwd[BB_L_CONV] > 0 && prof.bwd[BB_L_CONV] > 0);
+        CHECK(prof.fwd[BB_L_BN] > 0 && prof.bwd[BB_L_BN] > 0);
+        CHECK(prof.fwd[BB_L_LINEAR] > 0 && prof.fwd[BB_L_AVGPOOL] > 0);
+        CHECK(prof.fwd[BB_L_MAXPOOL] == 0 && prof.bwd[BB_L_MAXPOOL] == 0);  /* no such layer */
         /* channels last folds every ReLU of a ResNet into its BN or add */
-        if (k == BB_KERNELS_FAST) CHECK(prof.fwd[BB_PROF_RELU] == 0 && prof.bwd[BB_PROF_RELU] == 0);
-        else CHECK(prof.fwd[BB_PROF_RELU] > 0);
+        if (k == BB_KERNELS_FAST) CHECK(prof.fwd[BB_L_RELU] == 0 && prof.bwd[BB_L_RELU] == 0);
+        else CHECK(prof.fwd[BB_L_RELU] > 0);
         free_out(&o);
     }
-    CHECK(!strcmp(bb_profile_name(BB_PROF_CONV), "conv") && !strcmp(bb_profile_name(BB_PROF_UPDATE), "update"));
+    CHECK(!strcmp(bb_profile_name(BB_L_CONV), "conv") && !strcmp(bb_profile_name(BB_PROF_UPDATE), "update"));
+    for (int k = 0; k < BB_PROF_N; k++) CHECK_MSG(strcmp(bb_profile_name(k), "?") != 0, "slot %d has no name", k);
+    for (int k = 0; k < BB_L_N; k++) CHECK_MSG(bb_layer_kinds[k].name != NULL, "layer kind %d has no row", k);
     bb_free(params); bb_free(state); bb_free(x);
     bb_net_free(&net);
 }

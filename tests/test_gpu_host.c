@@ -39,24 +39,25 @@ static int build(bb_net *net, const char *name, int64_t c, int64_t h, int64_t w,
 static void check_plan_invariants(const bb_net *net, const bb_gplan *p)
 {
     int *setters = calloc((size_t)net->ntensors, sizeof *setters);
-    for (int o = 0; o < p->nops; o++) {
-        const bb_gop *op = &p->ops[o];
+    for (int o = 0; o < p->shared.nops; o++) {
+        const bb_op *op = &p->shared.ops[o];
+        const bb_gslots *gs = &p->slots[o];
         for (int j = 0; j < 2; j++) {
             if (op->in[j] < 0) continue;
-            CHECK_MSG(p->mat[op->in[j]], "op %d reads tensor %d, which is not stored", o, op->in[j]);
-            if (op->set_in[j]) setters[op->in[j]]++;
-            if (op->in[j] == net->input) CHECK(op->grad_in[j] < 0);
-            else CHECK(op->grad_in[j] >= 0 && op->grad_in[j] < p->nslots);
+            CHECK_MSG(p->shared.stored[op->in[j]], "op %d reads tensor %d, which is not stored", o, op->in[j]);
+            if (op->first_write[j]) setters[op->in[j]]++;
+            if (op->in[j] == net->input) CHECK(gs->in[j] < 0);
+            else CHECK(gs->in[j] >= 0 && gs->in[j] < p->nslots);
         }
-        CHECK(op->grad_out >= 0 && op->grad_out < p->nslots);
+        CHECK(gs->out >= 0 && gs->out < p->nslots);
         /* readiness never goes up; after op o every parameter at or above
          * ready_lo belongs to an op at or after o in forward order (done in
          * backward), and the one just below does not */
-        if (o + 1 < p->nops) CHECK(op->ready_lo <= p->ops[o + 1].ready_lo);
+        if (o + 1 < p->shared.nops) CHECK(op->ready_lo <= p->shared.ops[o + 1].ready_lo);
         for (int q = 0; q < net->nparams; q++) {
             int by = -1;
-            for (int k = 0; k < p->nops; k++)
-                if (net->params[q].layer == p->ops[k].layer) by = k;
+            for (int k = 0; k < p->shared.nops; k++)
+                if (net->params[q].layer == p->shared.ops[k].layer) by = k;
             CHECK(by >= 0);
             if (net->params[q].offset >= op->ready_lo) CHECK_MSG(by >= o, "op %d: parameter %s not final yet", o, net->params[q].name);
             else if (net->params[q].offset + net->params[q].count == op->ready_lo) CHECK(by < o);
@@ -64,11 +65,11 @@ static void check_plan_invariants(const bb_net *net, const bb_gplan *p)
         /* while a slot is live no other op may take it: its reader and writer
          * slots differ within one op */
         for (int j = 0; j < 2; j++)
-            if (op->grad_in[j] >= 0) CHECK(op->grad_in[j] != op->grad_out);
+            if (gs->in[j] >= 0) CHECK(gs->in[j] != gs->out);
     }
-    CHECK(p->nops > 0 && p->ops[0].ready_lo == 0);
+    CHECK(p->shared.nops > 0 && p->shared.ops[0].ready_lo == 0);
     for (int t = 0; t < net->ntensors; t++)
-        if (p->mat[t] && t != net->input && t != net->output) CHECK_MSG(setters[t] == 1, "tensor %d has %d first writers", t, setters[t]);
+        if (p->shared.stored[t] && t != net->input && t != net->output) CHECK_MSG(setters[t] == 1, "tensor %d has %d first writers", t, setters[t]);
     free(setters);
 }
 
@@ -79,11 +80,11 @@ TEST(gpu_plan_fuses_every_resnet_bn_and_reuses_few_gradient_buffers)
     bb_gplan p;
     CHECK_OK(bb_gplan_build(&p, &net, 0));
     int bn = 0, relu_fused = 0, add_fused = 0, loose = 0;
-    for (int o = 0; o < p.nops; o++) {
-        bn += p.ops[o].kind == BB_G_BN;
-        relu_fused += p.ops[o].kind == BB_G_BN && p.ops[o].relu;
-        add_fused += p.ops[o].kind == BB_G_BN && p.ops[o].in[1] >= 0;
-        loose += p.ops[o].kind == BB_G_RELU || p.ops[o].kind == BB_G_ADD;
+    for (int o = 0; o < p.shared.nops; o++) {
+        bn += p.shared.ops[o].kind == BB_L_BN;
+        relu_fused += p.shared.ops[o].kind == BB_L_BN && p.shared.ops[o].relu;
+        add_fused += p.shared.ops[o].kind == BB_L_BN && p.shared.ops[o].in[1] >= 0;
+        loose += p.shared.ops[o].kind == BB_L_RELU || p.shared.ops[o].kind == BB_L_ADD;
     }
     CHECK_MSG(bn == 19 && relu_fused == 19 && add_fused == 9 && loose == 0,
               "resnet20: %d BN ops, %d with ReLU, %d with the residual add, %d loose ReLU/add", bn, relu_fused, add_fused, loose);
@@ -95,7 +96,7 @@ TEST(gpu_plan_fuses_every_resnet_bn_and_reuses_few_gradient_buffers)
     if (!build(&net, "resnet50", 3, 32, 32, 4)) return;
     CHECK_OK(bb_gplan_build(&p, &net, 0));
     int alone = 0;
-    for (int o = 0; o < p.nops; o++) alone += p.ops[o].kind == BB_G_BN && !p.ops[o].relu && p.ops[o].in[1] < 0;
+    for (int o = 0; o < p.shared.nops; o++) alone += p.shared.ops[o].kind == BB_L_BN && !p.shared.ops[o].relu && p.shared.ops[o].in[1] < 0;
     CHECK_MSG(alone == 4, "resnet50: %d unfused BNs (the 4 projection shortcuts expected)", alone);
     CHECK_MSG(p.nslots <= 5, "resnet50 backward needs %d gradient buffers", p.nslots);
     check_plan_invariants(&net, &p);

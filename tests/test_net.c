@@ -1,10 +1,11 @@
 /* Whole-network checks: gradient of the loss w.r.t. input and parameters by
  * finite differences, model parameter counts against published figures, the
- * zero-gamma and weight-decay tags. */
+ * zero-gamma and weight-decay tags, the plan every engine runs. */
 #include "test.h"
 #include "gradcheck.h"
 
 #include "model/models.h"
+#include "model/plan.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
@@ -177,5 +178,45 @@ TEST(zero_gamma_on_last_bn_of_each_block)
     CHECK(net.params[bb_net_find_param(&net, "layer1.0.bn1.weight")].kind == BB_PARAM_BN_GAMMA);
     CHECK(net.params[bb_net_find_param(&net, "layer1.0.bn1.bias")].kind == BB_PARAM_BN_BETA);
     bb_free(p); bb_free(s);
+    bb_net_free(&net);
+}
+
+/* The plan of resnet20 under each engine's fusions: every ReLU of the CPU's
+ * channels-last run is fused (10 into BNs, 9 into the residual adds), the
+ * device's go into 19 BNs (9 with the residual add), the reference fuses
+ * nothing; under each, every stored tensor but the input and the logits has
+ * exactly one first gradient writer, and readiness only goes up. */
+TEST(plan_fuses_as_each_engine_can)
+{
+    bb_model_spec spec = {.c = 3, .h = 32, .w = 32, .classes = 10};
+    snprintf(spec.name, sizeof spec.name, "resnet20");
+    bb_net net;
+    CHECK_OK(bb_model_build(&net, &spec));
+    static const struct { unsigned fusions; int bn_relu, add_relu, bn_add, relu; } want[] = {
+        {0, 0, 0, 0, 19}, {BB_FUSE_CPU, 10, 9, 0, 0}, {BB_FUSE_DEVICE, 19, 0, 9, 0}};
+    for (int k = 0; k < 3; k++) {
+        bb_plan p;
+        CHECK_OK(bb_plan_build(&p, &net, want[k].fusions));
+        int bn_relu = 0, add_relu = 0, bn_add = 0, relu = 0;
+        int *writers = calloc((size_t)net.ntensors, sizeof *writers);
+        for (int o = 0; o < p.nops; o++) {
+            const bb_op *op = &p.ops[o];
+            bn_relu += op->kind == BB_L_BN && op->relu;
+            add_relu += op->kind == BB_L_ADD && op->relu;
+            bn_add += op->kind == BB_L_BN && op->in[1] >= 0;
+            relu += op->kind == BB_L_RELU;
+            for (int j = 0; j < 2; j++) writers[op->in[j] >= 0 ? op->in[j] : 0] += op->first_write[j];
+            if (o + 1 < p.nops) CHECK(op->ready_lo <= p.ops[o + 1].ready_lo);
+        }
+        CHECK_MSG(bn_relu == want[k].bn_relu && add_relu == want[k].add_relu && bn_add == want[k].bn_add &&
+                  relu == want[k].relu, "fusions %u: %d BN + ReLU, %d add + ReLU, %d BN + add, %d ReLU alone",
+                  want[k].fusions, bn_relu, add_relu, bn_add, relu);
+        if (want[k].fusions == 0) CHECK(p.nops == net.nlayers);
+        for (int t = 1; t < net.ntensors; t++)
+            if (p.stored[t] && t != net.output) CHECK_MSG(writers[t] == 1, "tensor %d: %d first writers", t, writers[t]);
+        CHECK(p.nops > 0 && p.ops[0].ready_lo == 0 && p.ops[p.nops - 1].ready_lo < net.param_count);
+        free(writers);
+        bb_plan_free(&p);
+    }
     bb_net_free(&net);
 }

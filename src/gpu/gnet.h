@@ -2,7 +2,7 @@
  * logical workers at once. Convolutions, pooling and the linear layer run over
  * all m*n samples together (they are per sample, so batching workers is
  * exact); batch norm computes its statistics per (worker, channel), exactly
- * the per-worker BN of src/model/exec.c. Every buffer is allocated once, in
+ * the per-worker BN of src/model/exec_pass.c. Every buffer is allocated once, in
  * bb_gnet_create, from the plan (plan.h). */
 #ifndef BB_GPU_GNET_H
 #define BB_GPU_GNET_H

@@ -1,41 +1,24 @@
 /* Host-side planning for the GPU engine, free of any device code so that it is
- * built and tested everywhere:
- * - fusion: a BN whose output only feeds a ReLU, or an add (whose output may
- *   feed a ReLU), becomes one op [relu](bn(x) [+ s]); the intermediate tensors
- *   are never stored;
+ * built and tested everywhere. The operations, their fusions ([relu](bn(x)
+ * [+ s])), first gradient writers and readiness are the shared plan
+ * (model/plan.h, BB_FUSE_DEVICE); here is what is the device's own:
  * - gradient slots: backward keeps a tensor's gradient only while it is live
  *   (from its first writer to its producer), in a few buffers of the largest
- *   tensor's size; the first writer of a gradient sets it, later ones add;
- * - readiness: after each op's backward, the lowest parameter offset above
- *   which every gradient is final (what the overlapped allreduce needs);
+ *   tensor's size;
  * - allreduce buckets in reverse layer order, and the number of logical
  *   workers a chunk of the device's memory holds. */
 #ifndef BB_GPU_PLAN_H
 #define BB_GPU_PLAN_H
 
-#include "model/net.h"
+#include "model/plan.h"
 
-typedef enum { BB_G_CONV, BB_G_BN, BB_G_RELU, BB_G_ADD, BB_G_MAXPOOL, BB_G_AVGPOOL, BB_G_LINEAR, BB_G_PADSHORT } bb_gop_kind;
-
-typedef struct {
-    bb_gop_kind kind;
-    int layer;                /* the net layer whose operator and parameters it runs (fused: the BN) */
-    int last_layer;           /* the last net layer it covers */
-    int in[2];                /* tensors read; in[1]: ADD's second input or the fused BN's residual, else -1 */
-    int out;                  /* tensor written */
-    int relu;                 /* BN: ReLU fused */
-    int grad_out;             /* gradient slot of out */
-    int grad_in[2];           /* gradient slots of in[j], -1 where no gradient is needed */
-    int set_in[2];            /* 1: the first write of that gradient in backward (set, not add) */
-    int64_t ready_lo;         /* after its backward, gradients at offsets >= ready_lo are final */
-} bb_gop;
+/* gradient slots of an op's output and inputs (-1 where no gradient is needed) */
+typedef struct { int out, in[2]; } bb_gslots;
 
 typedef struct {
     const bb_net *net;
-    bb_gop *ops;
-    int nops;
-    int ntensors;
-    unsigned char *mat;       /* per tensor: stored (materialized) */
+    bb_plan shared;           /* the operations (model/plan.h) */
+    bb_gslots *slots;         /* per op */
     int nslots;               /* gradient slots */
     int want_input_grad;
     int64_t max_len;          /* floats per sample of the largest stored tensor */

@@ -1,19 +1,12 @@
-/* Executor buffers and the reference forward/backward passes over one logical
- * worker's batch (the channels-last passes are in exec_nhwc.c). All memory is
- * sized once in bb_exec_create; the passes never allocate. */
+/* Executor buffers for one logical worker's batch (the passes are in
+ * exec_pass.c). All memory is sized once in bb_exec_create; the passes never
+ * allocate. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
 #include "util/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-const char *bb_profile_name(int slot)
-{
-    static const char *names[BB_PROF_N] = {"conv", "batchnorm", "relu", "add", "maxpool", "avgpool", "linear",
-                                           "shortcut-A", "layout", "loss", "gradient sum", "update", "data wait"};
-    return slot >= 0 && slot < BB_PROF_N ? names[slot] : "?";
-}
 
 /* the --kernels names and the register kernel each needs the CPU to run */
 static const struct { const char *name; bb_kernels k; bb_uk_variant needs; } kernel_names[] = {
@@ -81,9 +74,9 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     int T = net->ntensors;
     int64_t *act_off = malloc((size_t)T * sizeof *act_off), *grad_off = malloc((size_t)T * sizeof *grad_off);
     int64_t total = 0;
-    ex->fuse = calloc((size_t)net->nlayers + 1, 1);
-    if (!act_off || !grad_off || !ex->fuse ||
-        bb_exec_plan(net, n_max, cl, ex->fuse, act_off, grad_off, &total) != BB_OK) {
+    ex->plan = calloc(1, sizeof *ex->plan);
+    if (!act_off || !grad_off || !ex->plan || bb_plan_build(ex->plan, net, cl ? BB_FUSE_CPU : 0) != BB_OK ||
+        bb_exec_plan(net, ex->plan, n_max, cl, act_off, grad_off, &total) != BB_OK) {
         free(act_off);
         free(grad_off);
         bb_exec_destroy(ex);
@@ -144,7 +137,8 @@ void bb_exec_destroy(bb_exec *ex)
     bb_pool_destroy(ex->team);
     free(ex->act);
     free(ex->grad);
-    free(ex->fuse);
+    if (ex->plan) bb_plan_free(ex->plan);
+    free(ex->plan);
     bb_free(ex->arena);
     bb_free(ex->save);
     bb_free(ex->ws);
@@ -152,82 +146,4 @@ void bb_exec_destroy(bb_exec *ex)
     bb_free(ex->in_cl);
     bb_free(ex->din_cl);
     memset(ex, 0, sizeof *ex);
-}
-
-void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                    const float *state, int train, float *stats)
-{
-    if (ex->kernels != BB_KERNELS_REFERENCE) {
-        bb_net_forward_nhwc(net, ex, n, params, state, train, stats);
-        return;
-    }
-    for (int i = 0; i < net->nlayers; i++) {
-        const bb_layer *l = &net->layers[i];
-        const float *x = ex->act[l->in[0]];
-        float *y = ex->act[l->out];
-        const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
-        const float *p1 = l->nparam > 1 ? params + net->params[l->param0 + 1].offset : NULL;
-        BB_PROF_START(ex);
-        switch (l->kind) {
-        case BB_L_CONV: bb_conv2d_forward(&l->op.conv, n, x, p0, y, ex->ws); break;
-        case BB_L_BN:
-            if (train)
-                bb_bn_forward_train(&l->op.bn, n, x, p0, p1, y, bb_exec_saved(ex, l), stats ? stats + l->stat_off : NULL);
-            else
-                bb_bn_forward_eval(&l->op.bn, n, x, p0, p1, state + l->run_off,
-                                   state + l->run_off + l->op.bn.c, y);
-            break;
-        case BB_L_RELU: bb_relu_forward(n * bb_tensor_len(net, l->out), x, y); break;
-        case BB_L_ADD: bb_add_forward(n * bb_tensor_len(net, l->out), x, ex->act[l->in[1]], y); break;
-        case BB_L_MAXPOOL: bb_maxpool_forward(&l->op.mp, n, x, y, bb_exec_saved(ex, l)); break;
-        case BB_L_AVGPOOL: {
-            const bb_dims *d = &net->tensors[l->in[0]];
-            bb_avgpool_forward(n, d->c, d->h * d->w, x, y);
-            break;
-        }
-        case BB_L_LINEAR: bb_linear_forward(&l->op.lin, n, x, p0, p1, y); break;
-        case BB_L_PADSHORT: bb_padshort_forward(&l->op.ps, n, x, y); break;
-        }
-        BB_PROF_STOP(ex, fwd, l->kind);
-    }
-}
-
-void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                     float *grad, bb_grad_ready_fn ready, void *ready_arg)
-{
-    if (ex->kernels != BB_KERNELS_REFERENCE) {
-        bb_net_backward_nhwc(net, ex, n, params, grad, ready, ready_arg);
-        return;
-    }
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        const bb_layer *l = &net->layers[i];
-        float *dx[2] = {NULL, NULL};
-        for (int j = 0; j < 2; j++) {
-            int t = l->in[j];
-            if (t < 0 || (t == net->input && !ex->want_input_grad)) continue;
-            dx[j] = ex->grad[t];
-            if (l->zero_dx_of[j]) memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
-        }
-        const float *x = ex->act[l->in[0]], *y = ex->act[l->out], *dy = ex->grad[l->out];
-        const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
-        float *g0 = l->nparam > 0 ? grad + net->params[l->param0].offset : NULL;
-        float *g1 = l->nparam > 1 ? grad + net->params[l->param0 + 1].offset : NULL;
-        BB_PROF_START(ex);
-        switch (l->kind) {
-        case BB_L_CONV: bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws); break;
-        case BB_L_BN: bb_bn_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), dy, dx[0], g0, g1); break;
-        case BB_L_RELU: if (dx[0]) bb_relu_backward(n * bb_tensor_len(net, l->out), y, dy, dx[0]); break;
-        case BB_L_ADD: bb_add_backward(n * bb_tensor_len(net, l->out), dy, dx[0], dx[1]); break;
-        case BB_L_MAXPOOL: if (dx[0]) bb_maxpool_backward(&l->op.mp, n, bb_exec_saved(ex, l), dy, dx[0]); break;
-        case BB_L_AVGPOOL: {
-            const bb_dims *d = &net->tensors[l->in[0]];
-            if (dx[0]) bb_avgpool_backward(n, d->c, d->h * d->w, dy, dx[0]);
-            break;
-        }
-        case BB_L_LINEAR: bb_linear_backward(&l->op.lin, n, x, p0, dy, dx[0], g0, g1); break;
-        case BB_L_PADSHORT: if (dx[0]) bb_padshort_backward(&l->op.ps, n, dy, dx[0]); break;
-        }
-        BB_PROF_STOP(ex, bwd, l->kind);
-        if (ready && l->nparam > 0) ready(ready_arg, net->params[l->param0].offset);
-    }
 }

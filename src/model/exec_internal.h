@@ -1,9 +1,10 @@
-/* What exec.c (buffers, reference passes) and exec_nhwc.c (channels-last
+/* What exec.c (buffers), exec_plan.c (their layout) and exec_pass.c (the
  * passes) share. */
 #ifndef BB_MODEL_EXEC_INTERNAL_H
 #define BB_MODEL_EXEC_INTERNAL_H
 
 #include "model/net.h"
+#include "model/plan.h"
 #include "ops/ukernel.h"
 #include "util/mem.h"
 
@@ -27,16 +28,12 @@ static inline void *bb_exec_saved(const bb_exec *ex, const bb_layer *l)
 #define BB_PROF_STOP(ex, dir, slot) \
     do { if ((ex)->prof) (ex)->prof->dir[slot] += bb_now() - prof_t0_; } while (0)
 
-/* exec_plan.c: fuse (nlayers + 1 bytes) and the float offsets of every
- * tensor's activation and gradient (-1: none) in one arena of `total` floats */
-bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsigned char *fuse,
+/* exec_plan.c: the float offsets of every tensor's activation and gradient
+ * (-1: none) in one arena of `total` floats, for the operations of plan */
+bb_status bb_exec_plan(const bb_net *net, const bb_plan *plan, int64_t n_max, int channels_last,
                        int64_t *act_off, int64_t *grad_off, int64_t *total);
 
 /* floats of workspace the channels-last passes need beyond the convolutions' */
 size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max);
-void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                         const float *state, int train, float *stats);
-void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                          float *grad, bb_grad_ready_fn ready, void *ready_arg);
 
 #endif

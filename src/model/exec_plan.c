@@ -1,15 +1,16 @@
-/* Memory plan of an executor, made once at creation. Reference executors give
- * every tensor its own activation and gradient. Channels-last executors fold a
- * ReLU into the BN or add before it (the pre-ReLU tensor then has no memory)
- * and plan activations and gradients together by liveness over one training
+/* Memory plan of an executor, made once at creation, for the operations of
+ * the shared plan (model/plan.h). Reference executors give every tensor its
+ * own activation and gradient. Channels-last executors, where a ReLU fused
+ * into the BN or add before it leaves the pre-ReLU tensor without memory,
+ * plan activations and gradients together by liveness over one training
  * step: an activation lives from its producer's forward to its last reader,
- * in forward or in backward (conv and linear read their input, BN its input
- * and a fused ReLU's output, the residual add + ReLU its output); a gradient
- * from its last reader's backward step (which zeroes or stores it) to its
- * producer's (which consumes it). Gradients share a few buffers; those and
- * the activations are then placed in one arena, largest first, each at the
- * lowest offset free of everything live at the same time, so gradients reuse
- * activations that backward is done with. */
+ * in forward or in backward (the layer kinds whose backward reads their input
+ * or output, bb_layer_kinds; an op with a fused ReLU reads its output); a
+ * gradient from its first writer's backward step to its producer's (which
+ * consumes it). Gradients share a few buffers; those and the activations are
+ * then placed in one arena, largest first, each at the lowest offset free of
+ * everything live at the same time, so gradients reuse activations that
+ * backward is done with. */
 #include "model/exec_internal.h"
 
 #include <stdlib.h>
@@ -17,23 +18,10 @@
 
 static int64_t padded(int64_t floats) { return (floats + 15) & ~(int64_t)15; }
 
-/* fuse[i] = 1: layer i (BN or add) also applies ReLU layer i + 1, which gets 2 */
-static void plan_fusion(const bb_net *net, const int *readers, unsigned char *fuse)
-{
-    for (int i = 0; i + 1 < net->nlayers; i++) {
-        const bb_layer *l = &net->layers[i], *r = &net->layers[i + 1];
-        if ((l->kind == BB_L_BN || l->kind == BB_L_ADD) && r->kind == BB_L_RELU && r->in[0] == l->out &&
-            readers[l->out] == 1 && l->out != net->output && !fuse[i]) {
-            fuse[i] = 1;
-            fuse[i + 1] = 2;
-        }
-    }
-}
-
-/* A step's times: forward of layer i at i, the loss at L (= nlayers), backward
- * of layer i at 2L - i; the caller's input before (-1), its reads of the
+/* A step's times: forward of op o at o, the loss at L (= nops), backward
+ * of op o at 2L - o; the caller's input before (-1), its reads of the
  * results after (2L + 1). Item j lives over [start[j], end[j]], both ends
- * included; shared < 0 marks items with memory of their own. */
+ * included; own marks items with memory of their own. */
 typedef struct { int start, end; int64_t size; int own; } life;
 
 static void lengthen(life *v, int time)
@@ -42,35 +30,31 @@ static void lengthen(life *v, int time)
 }
 
 /* the activation and gradient lives: items t (activation of tensor t) and T + t (its gradient) */
-static void plan_lives(const bb_net *net, int64_t n_max, const unsigned char *fuse, const int64_t *has_act, life *v)
+static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life *v)
 {
-    int T = net->ntensors, L = net->nlayers;
+    int T = net->ntensors, L = p->nops;
     for (int t = 0; t < 2 * T; t++) {
         v[t].start = v[t].end = -2;  /* -2: no memory */
         v[t].size = 0;
         v[t].own = 0;
     }
     for (int t = 0; t < T; t++) {
-        if (has_act[t] < 0) continue;
+        if (!p->stored[t]) continue;
         v[t].size = v[T + t].size = padded(n_max * bb_tensor_len(net, t));
     }
-    for (int i = 0; i < L; i++) {
-        const bb_layer *l = &net->layers[i];
-        if (fuse[i] == 2) continue;
-        int out = fuse[i] == 1 ? net->layers[i + 1].out : l->out, back = 2 * L - i;
-        v[out].start = v[out].end = i;
+    for (int o = 0; o < L; o++) {
+        const bb_op *op = &p->ops[o];
+        int out = op->out, back = 2 * L - o;
+        v[out].start = v[out].end = o;
         v[T + out].end = back;                                       /* consumed by its producer */
         for (int j = 0; j < 2; j++) {
-            int t = l->in[j];
+            int t = op->in[j];
             if (t < 0) continue;
-            lengthen(&v[t], i);
-            if (v[T + t].start < 0 || back < v[T + t].start) v[T + t].start = back;  /* its last reader */
+            lengthen(&v[t], o);
+            if (op->first_write[j]) v[T + t].start = back;          /* its first writer */
         }
-        int keeps_in = l->kind == BB_L_CONV || l->kind == BB_L_BN || l->kind == BB_L_LINEAR;
-        int keeps_out = (l->kind == BB_L_BN && fuse[i] == 1) || (l->kind == BB_L_ADD && fuse[i] == 1) ||
-                        l->kind == BB_L_RELU;
-        if (keeps_in) lengthen(&v[l->in[0]], back);
-        if (keeps_out) lengthen(&v[out], back);
+        if (bb_layer_kinds[op->kind].bwd_reads_x) lengthen(&v[op->in[0]], back);
+        if (bb_layer_kinds[op->kind].bwd_reads_y || op->relu) lengthen(&v[out], back);
     }
     v[net->output].end = 2 * L + 1;     /* the caller reads the logits */
     v[T + net->output].start = L;       /* the loss writes their gradient */
@@ -169,27 +153,14 @@ static int64_t plan_offsets(const life *v, int n, int n_act, int t_first, int t_
     return total;
 }
 
-bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsigned char *fuse,
+bb_status bb_exec_plan(const bb_net *net, const bb_plan *plan, int64_t n_max, int channels_last,
                        int64_t *act_off, int64_t *grad_off, int64_t *total)
 {
     int T = net->ntensors;
-    int *readers = calloc((size_t)T, sizeof *readers);
-    if (!readers) return BB_ERR_NOMEM;
-    for (int i = 0; i < net->nlayers; i++)
-        for (int j = 0; j < 2; j++)
-            if (net->layers[i].in[j] >= 0 && !(j == 1 && net->layers[i].in[1] == net->layers[i].in[0]))
-                readers[net->layers[i].in[j]]++;
-    memset(fuse, 0, (size_t)net->nlayers + 1);
-    if (channels_last) plan_fusion(net, readers, fuse);
-    free(readers);
     int64_t acts = 0;
-    for (int t = 0; t < T; t++) act_off[t] = -1;
     for (int t = 0; t < T; t++) {
-        int skip = 0;
-        for (int i = 0; i < net->nlayers; i++) skip |= fuse[i] == 1 && net->layers[i].out == t;
-        if (skip) continue;
-        act_off[t] = acts;
-        acts += padded(n_max * bb_tensor_len(net, t));
+        act_off[t] = plan->stored[t] ? acts : -1;
+        if (plan->stored[t]) acts += padded(n_max * bb_tensor_len(net, t));
     }
     if (!channels_last) {  /* gradients after the activations, one each */
         for (int t = 0; t < T; t++) grad_off[t] = act_off[t] < 0 ? -1 : acts + act_off[t];
@@ -203,8 +174,8 @@ bb_status bb_exec_plan(const bb_net *net, int64_t n_max, int channels_last, unsi
         free(off);
         return BB_ERR_NOMEM;
     }
-    plan_lives(net, n_max, fuse, act_off, v);
-    *total = plan_offsets(v, 2 * T, T, -1, 2 * net->nlayers + 1, off);
+    plan_lives(net, plan, n_max, v);
+    *total = plan_offsets(v, 2 * T, T, -1, 2 * plan->nops + 1, off);
     memcpy(act_off, off, (size_t)T * sizeof *off);
     memcpy(grad_off, off + T, (size_t)T * sizeof *off);
     free(v);

@@ -146,12 +146,6 @@ bb_status bb_model_build(bb_net *net, const bb_model_spec *spec)
     return BB_OK;
 }
 
-static const char *kind_name(bb_layer_kind k)
-{
-    static const char *names[] = {"conv", "batchnorm", "relu", "add", "maxpool", "avgpool", "linear", "shortcut-A"};
-    return names[k];
-}
-
 void bb_model_print_summary(const bb_net *net, const bb_model_spec *spec, void *file)
 {
     FILE *f = file;
@@ -159,16 +153,13 @@ void bb_model_print_summary(const bb_net *net, const bb_model_spec *spec, void *
     for (int i = 0; i < net->nlayers; i++) {
         const bb_layer *l = &net->layers[i];
         const bb_dims *d = &net->tensors[l->out];
-        int64_t np = 0, macs = 0;
+        int64_t np = 0, macs = bb_layer_macs(l);
         for (int j = 0; j < l->nparam; j++) np += net->params[l->param0 + j].count;
-        if (l->kind == BB_L_CONV)
-            macs = l->op.conv.cout * l->op.conv.oh * l->op.conv.ow * l->op.conv.cin * l->op.conv.kh * l->op.conv.kw;
-        if (l->kind == BB_L_LINEAR) macs = l->op.lin.in * l->op.lin.out;
         if (l->kind == BB_L_RELU || l->kind == BB_L_ADD) continue;
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)d->c, (long long)d->h, (long long)d->w);
-        fprintf(f, "%-28s %-11s %-16s %12lld %14lld\n", l->name[0] ? l->name : kind_name(l->kind),
-                kind_name(l->kind), shape, (long long)np, (long long)macs);
+        fprintf(f, "%-28s %-11s %-16s %12lld %14lld\n", l->name[0] ? l->name : bb_layer_kinds[l->kind].name,
+                bb_layer_kinds[l->kind].name, shape, (long long)np, (long long)macs);
     }
     int64_t macs = bb_net_macs(net);
     fprintf(f, "model: %s\n", net->model_desc);

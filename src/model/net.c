@@ -10,6 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+const bb_layer_kind_info bb_layer_kinds[BB_L_N] = {
+    [BB_L_CONV] = {"conv", 1, 0},       [BB_L_BN] = {"batchnorm", 1, 0},   [BB_L_RELU] = {"relu", 0, 1},
+    [BB_L_ADD] = {"add", 0, 0},         [BB_L_MAXPOOL] = {"maxpool", 0, 0}, [BB_L_AVGPOOL] = {"avgpool", 0, 0},
+    [BB_L_LINEAR] = {"linear", 1, 0},   [BB_L_PADSHORT] = {"shortcut-A", 0, 0},
+};
+
+const char *bb_profile_name(int slot)
+{
+    static const char *const others[BB_PROF_N - BB_L_N] = {"layout", "loss", "gradient sum", "update", "data wait"};
+    if (slot >= 0 && slot < BB_L_N) return bb_layer_kinds[slot].name;
+    return slot >= BB_L_N && slot < BB_PROF_N ? others[slot - BB_L_N] : "?";
+}
+
 #define GROW(arr, len, cap)                                                        \
     ((len) < (cap) ? 1 : grow_array((void **)&(arr), &(cap), sizeof *(arr)))
 
@@ -204,20 +217,6 @@ bb_status bb_net_finalize(bb_net *net, int output)
         l->save_ps_off = net->save_per_sample;
         net->save_per_sample += (l->save_per_sample + 3) & ~(int64_t)3;
     }
-    /* The backward of a tensor's LAST reader (first in backward order) zeroes
-     * its gradient before adding into it. */
-    int *last = malloc((size_t)net->ntensors * sizeof *last);
-    if (!last) return bb_fail(BB_ERR_NOMEM, "finalizing network: out of memory");
-    for (int t = 0; t < net->ntensors; t++) last[t] = -1;
-    for (int i = 0; i < net->nlayers; i++)
-        for (int j = 0; j < 2; j++)
-            if (net->layers[i].in[j] >= 0) last[net->layers[i].in[j]] = i;
-    for (int i = 0; i < net->nlayers; i++) {
-        bb_layer *l = &net->layers[i];
-        for (int j = 0; j < 2; j++)
-            l->zero_dx_of[j] = l->in[j] >= 0 && last[l->in[j]] == i && !(j == 1 && l->in[1] == l->in[0]);
-    }
-    free(last);
     net->finalized = 1;
     return BB_OK;
 }
@@ -229,18 +228,18 @@ int bb_net_find_param(const bb_net *net, const char *name)
     return -1;
 }
 
+int64_t bb_layer_macs(const bb_layer *l)
+{
+    const bb_conv2d *c = &l->op.conv;
+    if (l->kind == BB_L_CONV) return c->cout * c->oh * c->ow * c->cin * c->kh * c->kw;
+    if (l->kind == BB_L_LINEAR) return l->op.lin.in * l->op.lin.out;
+    return 0;
+}
+
 int64_t bb_net_macs(const bb_net *net)
 {
     int64_t macs = 0;
-    for (int i = 0; i < net->nlayers; i++) {
-        const bb_layer *l = &net->layers[i];
-        if (l->kind == BB_L_CONV) {
-            const bb_conv2d *c = &l->op.conv;
-            macs += c->cout * c->oh * c->ow * c->cin * c->kh * c->kw;
-        } else if (l->kind == BB_L_LINEAR) {
-            macs += l->op.lin.in * l->op.lin.out;
-        }
-    }
+    for (int i = 0; i < net->nlayers; i++) macs += bb_layer_macs(&net->layers[i]);
     return macs;
 }
 

@@ -24,6 +24,17 @@ typedef struct {
 typedef enum {
     BB_L_CONV, BB_L_BN, BB_L_RELU, BB_L_ADD, BB_L_MAXPOOL, BB_L_AVGPOOL, BB_L_LINEAR, BB_L_PADSHORT
 } bb_layer_kind;
+enum { BB_L_N = BB_L_PADSHORT + 1 };  /* the number of kinds (after the last one) */
+
+/* What every engine, planner and tool knows of a layer kind: one row per kind
+ * in bb_layer_kinds (net.c). Which fusions run is the engines' choice
+ * (model/plan.h); the operators are the executors' dispatch. */
+typedef struct {
+    const char *name;         /* in profiles (its slot is the kind) and summaries */
+    unsigned char bwd_reads_x;/* its backward reads its input (conv, BN, linear) ... */
+    unsigned char bwd_reads_y;/* ... or its output (ReLU) */
+} bb_layer_kind_info;
+extern const bb_layer_kind_info bb_layer_kinds[BB_L_N];
 
 typedef struct { int64_t c, h, w; } bb_dims;  /* one sample's tensor */
 
@@ -40,7 +51,6 @@ typedef struct {
     int64_t save_off;        /* offset of the first kind in the saved area ... */
     int64_t save_ps_off;     /* ... or of the second, times n_max, after save_fixed */
     int last_bn;             /* the last BN of a residual block (gamma may start at 0) */
-    int zero_dx_of[2];       /* backward zeroes dx of in[i] first (it is the last reader) */
 } bb_layer;
 
 typedef struct bb_net {
@@ -79,6 +89,7 @@ void bb_net_init_params(const bb_net *net, uint64_t seed, int zero_gamma_last_bn
                         float *params, float *state);
 int bb_net_find_param(const bb_net *net, const char *name);
 int64_t bb_net_macs(const bb_net *net);  /* forward multiply-adds per sample */
+int64_t bb_layer_macs(const bb_layer *l); /* of one layer (0 for those without products) */
 
 /* ---- one executor: the activations of a batch of up to n_max samples ---- */
 
@@ -98,19 +109,19 @@ bb_status bb_kernels_from_name(const char *name, bb_kernels *k);
 /* What runs under k on this CPU: "reference" or a register kernel's name. */
 const char *bb_kernels_running(bb_kernels k);
 
-/* Seconds spent per layer type, forward and backward, when an executor has a
- * profile attached (the passes then read the clock around every layer; without
- * one they do not). The trainer adds the slots after BB_PROF_LAYOUT. */
+/* Seconds spent per layer kind (slots 0 .. BB_L_N - 1, indexed by
+ * bb_layer_kind), forward and backward, when an executor has a profile
+ * attached (the passes then read the clock around every layer; without one
+ * they do not). The trainer adds the slots after BB_PROF_LAYOUT. */
 enum {
-    BB_PROF_CONV, BB_PROF_BN, BB_PROF_RELU, BB_PROF_ADD, BB_PROF_MAXPOOL, BB_PROF_AVGPOOL, BB_PROF_LINEAR,
-    BB_PROF_SHORTCUT, /* the layer kinds, in bb_layer_kind order */
-    BB_PROF_LAYOUT,   /* input (n, c, h, w) <-> channels last */
+    BB_PROF_LAYOUT = BB_L_N,  /* input (n, c, h, w) <-> channels last */
     BB_PROF_LOSS, BB_PROF_GRADSUM, BB_PROF_UPDATE, BB_PROF_DATA, BB_PROF_N
 };
 typedef struct { double fwd[BB_PROF_N], bwd[BB_PROF_N]; } bb_profile;
 const char *bb_profile_name(int slot);
 
 struct bb_pool;
+struct bb_plan;
 
 typedef struct {
     const bb_net *net;
@@ -123,8 +134,8 @@ typedef struct {
     float *ws;                  /* conv workspace */
     int32_t *labels;            /* n_max labels of the current batch */
     int want_input_grad;        /* backward also fills grad[input] (tests, saliency) */
+    struct bb_plan *plan;       /* the operations it runs (model/plan.h; channels last: BN and add fused with ReLU) */
     /* channels-last modes */
-    unsigned char *fuse;        /* per layer: 1 = also applies the next ReLU, 2 = ReLU done by the previous */
     float *in_cl, *din_cl;      /* channels-last copy of the input and its gradient (NULL when c or hw is 1) */
     bb_profile *prof;           /* NULL: no timing */
 } bb_exec;

@@ -259,16 +259,12 @@ bb_status bb_sim_read_run(const char *dir, int skip, bb_sim_run_times *out)
 
 /* ---- bench train --profile ---- */
 
-static const char *const prof_names[] = {"conv", "batchnorm", "relu", "add", "maxpool", "avgpool", "linear",
-                                         "shortcut-A", "layout", "loss", "gradient sum", "update", "data wait"};
-enum { P_LAYOUT = 8, P_LOSS, P_GRADSUM, P_UPDATE, P_DATA, P_N };
-
 bb_status bb_sim_apply_profile(bb_sim_model *m, const char *text, const char *what)
 {
     char line[512], model[200] = "";
     long long kn = 0, workers = 0, n = 0;
-    int threads = 0, execs = 0, in_table = 0, lineno = 0, have[P_N] = {0};
-    double fwd[P_N] = {0}, bwd[P_N] = {0}, update_wall = -1;
+    int threads = 0, execs = 0, in_table = 0, lineno = 0, have[BB_PROF_N] = {0};
+    double fwd[BB_PROF_N] = {0}, bwd[BB_PROF_N] = {0}, update_wall = -1;
     const char *p = text;
     while (next_line(&p, line, sizeof line)) {
         lineno++;
@@ -296,25 +292,25 @@ bb_status bb_sim_apply_profile(bb_sim_model *m, const char *text, const char *wh
         if (!*s || !strncmp(s, "forward", 7)) continue;
         if (!strncmp(s, "all of the above", 16)) { in_table = 0; continue; }
         int k = -1;
-        for (int i = 0; i < P_N && k < 0; i++) {
-            size_t len = strlen(prof_names[i]);
-            if (!strncmp(s, prof_names[i], len) && (s[len] == ' ' || !s[len])) k = i;
+        for (int i = 0; i < BB_PROF_N && k < 0; i++) {
+            size_t len = strlen(bb_profile_name(i));
+            if (!strncmp(s, bb_profile_name(i), len) && (s[len] == ' ' || !s[len])) k = i;
         }
         if (k < 0) return bb_fail(BB_ERR_FORMAT, "%s:%d: unknown layer type in the profile: '%s'", what, lineno, s);
         /* the first two numbers after the label: forward and backward ms */
-        char *q = s + strlen(prof_names[k]);
+        char *q = s + strlen(bb_profile_name(k));
         if (*q == ' ' && q[1] == '(') q = strchr(q, ')') ? strchr(q, ')') + 1 : q;
         char *end;
         double f = strtod(q, &end), b = end != q ? strtod(end, &q) : 0;
         if (end == q || !(f >= 0) || !(b >= 0))
-            return bb_fail(BB_ERR_FORMAT, "%s:%d: expected forward and backward ms after '%s'", what, lineno, prof_names[k]);
+            return bb_fail(BB_ERR_FORMAT, "%s:%d: expected forward and backward ms after '%s'", what, lineno, bb_profile_name(k));
         fwd[k] = f * 1e-3;
         bwd[k] = b * 1e-3;
         have[k] = 1;
     }
     if (!workers || !execs) return bb_fail(BB_ERR_FORMAT, "%s: no 'bench train:' header line", what);
     int any = 0;
-    for (int k = 0; k < P_N; k++) any |= have[k];
+    for (int k = 0; k < BB_PROF_N; k++) any |= have[k];
     if (!any) return bb_fail(BB_ERR_FORMAT, "%s: no profile table (run bigbatch bench train with --profile)", what);
     if (strcmp(model, m->desc) != 0)
         return bb_fail(BB_ERR_INVALID, "%s: the profile is of %s, not of %s", what, model, m->desc);
@@ -322,15 +318,18 @@ bb_status bb_sim_apply_profile(bb_sim_model *m, const char *text, const char *wh
         return bb_fail(BB_ERR_INVALID, "%s: the profile was taken with %lld samples per worker, the simulation uses %lld",
                        what, n, (long long)m->worker_batch);
     double per = (double)execs / (double)workers;  /* a thread's step runs workers / execs workers */
-    for (int k = 0; k < P_LAYOUT; k++) {
+    for (int k = 0; k < BB_L_N; k++) {
         if (!have[k]) continue;
-        double total = 0;
-        int by_macs = k == BB_L_CONV || k == BB_L_LINEAR;
+        /* a kind's time by its layers' multiply-adds where it has any, else by their outputs */
+        double total = 0, macs = 0;
+        for (int i = 0; i < m->nlayers; i++)
+            if (m->layers[i].kind == k) macs += m->layers[i].macs;
+        int by_macs = macs > 0;
         for (int i = 0; i < m->nlayers; i++)
             if (m->layers[i].kind == k) total += by_macs ? m->layers[i].macs : m->layers[i].act;
         if (!(total > 0)) {
             if (fwd[k] + bwd[k] > 0)
-                return bb_fail(BB_ERR_INVALID, "%s: the profile has %s time but %s has no such layer", what, prof_names[k], m->desc);
+                return bb_fail(BB_ERR_INVALID, "%s: the profile has %s time but %s has no such layer", what, bb_profile_name(k), m->desc);
             continue;
         }
         for (int i = 0; i < m->nlayers; i++) {
@@ -341,10 +340,10 @@ bb_status bb_sim_apply_profile(bb_sim_model *m, const char *text, const char *wh
             l->t_bwd = share * bwd[k] * per;
         }
     }
-    m->t_fwd_extra = (fwd[P_LOSS] + bwd[P_LOSS] + fwd[P_LAYOUT]) * per;
-    m->t_bwd_extra = bwd[P_LAYOUT] * per;
-    m->t_other = (fwd[P_GRADSUM] + bwd[P_GRADSUM] + fwd[P_DATA] + bwd[P_DATA]) * per;
+    m->t_fwd_extra = (fwd[BB_PROF_LOSS] + bwd[BB_PROF_LOSS] + fwd[BB_PROF_LAYOUT]) * per;
+    m->t_bwd_extra = bwd[BB_PROF_LAYOUT] * per;
+    m->t_other = (fwd[BB_PROF_GRADSUM] + bwd[BB_PROF_GRADSUM] + fwd[BB_PROF_DATA] + bwd[BB_PROF_DATA]) * per;
     /* the optimizer runs once per step on one thread: the wall clock line has it */
-    m->t_update = update_wall >= 0 ? update_wall * 1e-3 : (fwd[P_UPDATE] + bwd[P_UPDATE]) * execs;
+    m->t_update = update_wall >= 0 ? update_wall * 1e-3 : (fwd[BB_PROF_UPDATE] + bwd[BB_PROF_UPDATE]) * execs;
     return BB_OK;
 }

@@ -25,12 +25,7 @@ bb_status bb_sim_model_from_net(bb_sim_model *m, const bb_net *net, int64_t work
         s->kind = (int)l->kind;
         const bb_dims *d = &net->tensors[l->out];
         s->act = (double)(d->c * d->h * d->w);
-        if (l->kind == BB_L_CONV) {
-            const bb_conv2d *c = &l->op.conv;
-            s->macs = (double)(c->cout * c->oh * c->ow * c->cin * c->kh * c->kw);
-        } else if (l->kind == BB_L_LINEAR) {
-            s->macs = (double)(l->op.lin.in * l->op.lin.out);
-        }
+        s->macs = (double)bb_layer_macs(l);
         s->offset = l->nparam > 0 ? net->params[l->param0].offset : 0;
         for (int j = 0; j < l->nparam; j++) {
             const bb_param *p = &net->params[l->param0 + j];

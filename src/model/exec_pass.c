@@ -1,10 +1,12 @@
-/* The channels-last forward and backward passes (BB_KERNELS_FAST and
- * _PORTABLE): every tensor is (n, h, w, c) except the network input, which
- * callers fill as (n, c, h, w) and which is copied channels-last first when
- * its layouts differ. A ReLU fused into the BN or add before it runs inside
- * that layer (and is timed with it). The executor's team shares the
- * convolutions, batch norms, residual adds, max pools and the input's layout
- * copy; the other layers are small and run on the calling thread. */
+/* The forward and backward passes of an executor over the operations of its
+ * plan, one dispatch on the layer kind for both layouts. REFERENCE: the NCHW
+ * operators of ops.h, one operation per layer. Channels last (FAST,
+ * PORTABLE, AVX2, AVX512): every tensor is (n, h, w, c) except the network
+ * input, which callers fill as (n, c, h, w) and which is copied channels-last
+ * first when its layouts differ; a ReLU fused into the BN or add before it
+ * runs inside that layer (and is timed with it); the executor's team shares
+ * the convolutions, batch norms, residual adds, max pools and the input's
+ * layout copy, the other layers are small and run on the calling thread. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
 #include "util/pool.h"
@@ -92,10 +94,11 @@ size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max)
     return ws;
 }
 
-void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                         const float *state, int train, float *stats)
+void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
+                    const float *state, int train, float *stats)
 {
     bb_uk_variant v = variant(ex);
+    int cl = ex->kernels != BB_KERNELS_REFERENCE;
     const bb_dims *in = &net->tensors[net->input];
     if (ex->in_cl) {
         BB_PROF_START(ex);
@@ -104,10 +107,10 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
         bb_pool_for(ex->team, n, 1, to_channels_last_images, &j);
         BB_PROF_STOP(ex, fwd, BB_PROF_LAYOUT);
     }
-    for (int i = 0; i < net->nlayers; i++) {
-        const bb_layer *l = &net->layers[i];
-        if (ex->fuse[i] == 2) continue;
-        int relu = ex->fuse[i] == 1, out = relu ? net->layers[i + 1].out : l->out;
+    for (int o = 0; o < ex->plan->nops; o++) {
+        const bb_op *op = &ex->plan->ops[o];
+        const bb_layer *l = &net->layers[op->layer];
+        int relu = op->relu, out = op->out;
         const float *x = act_cl(ex, l->in[0]);
         float *y = ex->act[out];
         const bb_dims *d = &net->tensors[l->in[0]];
@@ -116,15 +119,23 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
         const float *p1 = l->nparam > 1 ? params + net->params[l->param0 + 1].offset : NULL;
         BB_PROF_START(ex);
         switch (l->kind) {
-        case BB_L_CONV: bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, p0, y, ex->ws, ex->team); break;
-        case BB_L_BN:
-            if (train)
-                bb_bn_nhwc_forward_train(&l->op.bn, n, x, p0, p1, y, bb_exec_saved(ex, l),
-                                         stats ? stats + l->stat_off : NULL, relu, ex->ws, ex->team);
-            else
-                bb_bn_nhwc_forward_eval(&l->op.bn, n, x, p0, p1, state + l->run_off,
-                                        state + l->run_off + l->op.bn.c, y, relu, ex->team);
+        case BB_L_CONV:
+            if (cl) bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, p0, y, ex->ws, ex->team);
+            else bb_conv2d_forward(&l->op.conv, n, x, p0, y, ex->ws);
             break;
+        case BB_L_BN: {
+            const bb_bn *b = &l->op.bn;
+            if (train) {
+                float *st = stats ? stats + l->stat_off : NULL;
+                if (cl) bb_bn_nhwc_forward_train(b, n, x, p0, p1, y, bb_exec_saved(ex, l), st, relu, ex->ws, ex->team);
+                else bb_bn_forward_train(b, n, x, p0, p1, y, bb_exec_saved(ex, l), st);
+            } else {
+                const float *mean = state + l->run_off, *var = mean + b->c;
+                if (cl) bb_bn_nhwc_forward_eval(b, n, x, p0, p1, mean, var, y, relu, ex->team);
+                else bb_bn_forward_eval(b, n, x, p0, p1, mean, var, y);
+            }
+            break;
+        }
         case BB_L_RELU: bb_relu_forward(len, x, y); break;
         case BB_L_ADD:
             if (relu) {
@@ -138,40 +149,48 @@ void bb_net_forward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float 
             image_job j = maxpool_job(net, ex, l);
             j.x = x;
             j.y = y;
-            bb_pool_for(ex->team, n, 1, maxpool_fwd_images, &j);
+            if (cl) bb_pool_for(ex->team, n, 1, maxpool_fwd_images, &j);
+            else bb_maxpool_forward(&l->op.mp, n, x, y, j.argmax);
             break;
         }
-        case BB_L_AVGPOOL: bb_avgpool_nhwc_forward(n, d->c, d->h * d->w, x, y); break;
+        case BB_L_AVGPOOL:
+            if (cl) bb_avgpool_nhwc_forward(n, d->c, d->h * d->w, x, y);
+            else bb_avgpool_forward(n, d->c, d->h * d->w, x, y);
+            break;
         case BB_L_LINEAR:
-            if (linear_transposes(net, l->in[0])) {
+            if (cl && linear_transposes(net, l->in[0])) {
                 bb_nhwc_to_nchw(n, d->c, d->h * d->w, x, ex->ws);
                 x = ex->ws;
             }
             bb_linear_forward(&l->op.lin, n, x, p0, p1, y);
             break;
-        case BB_L_PADSHORT: bb_padshort_nhwc_forward(&l->op.ps, n, x, y); break;
+        case BB_L_PADSHORT:
+            if (cl) bb_padshort_nhwc_forward(&l->op.ps, n, x, y);
+            else bb_padshort_forward(&l->op.ps, n, x, y);
+            break;
         }
         BB_PROF_STOP(ex, fwd, l->kind);
     }
 }
 
-void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
-                          float *grad, bb_grad_ready_fn ready, void *ready_arg)
+void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *params,
+                     float *grad, bb_grad_ready_fn ready, void *ready_arg)
 {
     bb_uk_variant v = variant(ex);
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        const bb_layer *l = &net->layers[i];
-        if (ex->fuse[i] == 2) continue;
-        int relu = ex->fuse[i] == 1, out = relu ? net->layers[i + 1].out : l->out;
+    int cl = ex->kernels != BB_KERNELS_REFERENCE;
+    for (int o = ex->plan->nops - 1; o >= 0; o--) {
+        const bb_op *op = &ex->plan->ops[o];
+        const bb_layer *l = &net->layers[op->layer];
+        int relu = op->relu, out = op->out;
         /* the first writer of a gradient stores it (set) where its kernel can, instead of zero + add */
-        int can_set = l->kind == BB_L_CONV || l->kind == BB_L_BN || (l->kind == BB_L_ADD && relu);
+        int can_set = cl && (l->kind == BB_L_CONV || l->kind == BB_L_BN || (l->kind == BB_L_ADD && relu));
         float *dx[2] = {NULL, NULL};
         int set[2] = {0, 0};
         for (int j = 0; j < 2; j++) {
             int t = l->in[j];
             if (t < 0 || (t == net->input && !ex->want_input_grad)) continue;
             dx[j] = grad_cl(ex, t);
-            if (!l->zero_dx_of[j]) continue;
+            if (!op->first_write[j]) continue;
             if (can_set) set[j] = 1;
             else memset(dx[j], 0, (size_t)(n * bb_tensor_len(net, t)) * sizeof(float));
         }
@@ -184,11 +203,15 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
         BB_PROF_START(ex);
         switch (l->kind) {
         case BB_L_CONV:
-            bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, p0, dy, dx[0], set[0], g0, ex->ws, ex->team);
+            if (cl) bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, p0, dy, dx[0], set[0], g0, ex->ws, ex->team);
+            else bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws);
             break;
         case BB_L_BN:
-            bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], set[0], g0, g1, relu,
-                                ex->ws, ex->team);
+            if (cl)
+                bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], set[0], g0, g1, relu,
+                                    ex->ws, ex->team);
+            else
+                bb_bn_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), dy, dx[0], g0, g1);
             break;
         case BB_L_RELU: if (dx[0]) bb_relu_backward(len, y, dy, dx[0]); break;
         case BB_L_ADD:
@@ -203,12 +226,16 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
             image_job j = maxpool_job(net, ex, l);
             j.dy = dy;
             j.dx = dx[0];
-            if (dx[0]) bb_pool_for(ex->team, n, 1, maxpool_bwd_images, &j);
+            if (dx[0] && cl) bb_pool_for(ex->team, n, 1, maxpool_bwd_images, &j);
+            else if (dx[0]) bb_maxpool_backward(&l->op.mp, n, j.argmax, dy, dx[0]);
             break;
         }
-        case BB_L_AVGPOOL: if (dx[0]) bb_avgpool_nhwc_backward(n, d->c, d->h * d->w, dy, dx[0]); break;
+        case BB_L_AVGPOOL:
+            if (dx[0] && cl) bb_avgpool_nhwc_backward(n, d->c, d->h * d->w, dy, dx[0]);
+            else if (dx[0]) bb_avgpool_backward(n, d->c, d->h * d->w, dy, dx[0]);
+            break;
         case BB_L_LINEAR:
-            if (linear_transposes(net, l->in[0])) {
+            if (cl && linear_transposes(net, l->in[0])) {
                 int64_t m = n * bb_tensor_len(net, l->in[0]);
                 float *xt = ex->ws, *dxt = ex->ws + m;
                 bb_nhwc_to_nchw(n, d->c, d->h * d->w, x, xt);
@@ -219,10 +246,13 @@ void bb_net_backward_nhwc(const bb_net *net, bb_exec *ex, int64_t n, const float
                 bb_linear_backward(&l->op.lin, n, x, p0, dy, dx[0], g0, g1);
             }
             break;
-        case BB_L_PADSHORT: if (dx[0]) bb_padshort_nhwc_backward(&l->op.ps, n, dy, dx[0]); break;
+        case BB_L_PADSHORT:
+            if (dx[0] && cl) bb_padshort_nhwc_backward(&l->op.ps, n, dy, dx[0]);
+            else if (dx[0]) bb_padshort_backward(&l->op.ps, n, dy, dx[0]);
+            break;
         }
         BB_PROF_STOP(ex, bwd, l->kind);
-        if (ready && l->nparam > 0) ready(ready_arg, net->params[l->param0].offset);
+        if (ready && l->nparam > 0) ready(ready_arg, op->ready_lo);
     }
     if (ex->din_cl && ex->want_input_grad) {
         const bb_dims *in = &net->tensors[net->input];

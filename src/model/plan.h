@@ -1,0 +1,48 @@
+/* The plan every engine runs a network by, made once and free of device code:
+ * - fusion: which layers run as one operation ([relu](bn(x) [+ s]) or
+ *   [relu](a + b)) and in what order; the intermediate tensors are never
+ *   stored;
+ * - gradients: which backward step writes a tensor's gradient first (it
+ *   stores or zeroes it, later ones add), the start of its life;
+ * - readiness: after each operation's backward, the lowest parameter offset
+ *   above which every gradient is final (what the overlapped allreduce needs).
+ * Each engine sizes its own memory from it: model/exec_plan.c (CPU arena by
+ * liveness), gpu/plan.c (device buffers, chunks). */
+#ifndef BB_MODEL_PLAN_H
+#define BB_MODEL_PLAN_H
+
+#include "model/net.h"
+
+/* The fused forms, each run only where the engine's kernels have it (bits):
+ * - BN_RELU: a BN applies the ReLU that is its output's only reader;
+ * - ADD_RELU: a residual add applies its ReLU (the CPU's channels-last BN
+ *   kernels add no residual, so there the add stays a pass of its own);
+ * - BN_ADD: a BN adds the residual of the add that is its output's only
+ *   reader, then that add's ReLU (the device's BN kernel: one pass over a
+ *   block's output; the device has no separate add + ReLU kernel). */
+enum { BB_FUSE_BN_RELU = 1, BB_FUSE_ADD_RELU = 2, BB_FUSE_BN_ADD = 4 };
+#define BB_FUSE_CPU (BB_FUSE_BN_RELU | BB_FUSE_ADD_RELU)   /* channels last; the reference fuses nothing */
+#define BB_FUSE_DEVICE (BB_FUSE_BN_RELU | BB_FUSE_BN_ADD)
+
+typedef struct {
+    bb_layer_kind kind;       /* of `layer` */
+    int layer;                /* the layer whose operator and parameters it runs (fused: the BN or the add) */
+    int last_layer;           /* the last layer it covers (it runs in that layer's place) */
+    int in[2];                /* tensors read; in[1]: the add's second input or the fused BN's residual, else -1 */
+    int out;                  /* tensor written */
+    int relu;                 /* applies the ReLU that followed */
+    int first_write[2];       /* its backward writes in[j]'s gradient first (stores, not adds) */
+    int64_t ready_lo;         /* after its backward, gradients at offsets >= ready_lo are final */
+} bb_op;
+
+typedef struct bb_plan {
+    bb_op *ops;               /* forward order */
+    int nops;
+    unsigned char *stored;    /* per tensor: has memory (the input and every op's output) */
+} bb_plan;
+
+/* fusions: BB_FUSE_* bits (0: one operation per layer) */
+bb_status bb_plan_build(bb_plan *p, const bb_net *net, unsigned fusions);
+void bb_plan_free(bb_plan *p);
+
+#endif
