@@ -235,20 +235,8 @@ BB_HD static inline void bbk_elt_one(const bb_kelt *p, int64_t i)
     case BBK_MAXPOOL_FWD: {
         const bb_maxpool *d = &p->mp;
         int64_t ohw = d->oh * d->ow, plane = i / ohw, o = i % ohw, oy = o / d->ow, ox = o % d->ow;
-        const float *xp = p->x + plane * d->h * d->w;
-        float best = -3.402823466e38f;
-        int32_t arg = -1;
-        for (int64_t a = 0; a < d->k; a++) {
-            int64_t iy = oy * d->stride - d->pad + a;
-            if (iy < 0 || iy >= d->h) continue;
-            for (int64_t b = 0; b < d->k; b++) {
-                int64_t ix = ox * d->stride - d->pad + b;
-                if (ix < 0 || ix >= d->w) continue;
-                float v = xp[iy * d->w + ix];
-                if (arg < 0 || v > best) { best = v; arg = (int32_t)(iy * d->w + ix); }
-            }
-        }
-        p->y[i] = best;
+        int32_t arg;
+        p->y[i] = bb_maxpool_cell(d, p->x + plane * d->h * d->w, oy, ox, &arg);
         p->argmax[i] = arg;
         break;
     }

@@ -4,7 +4,6 @@
 #include "ops/rank.h"
 
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -45,20 +44,8 @@ void bb_maxpool_forward(const bb_maxpool *d, int64_t n, const float *x, float *y
         const float *xp = x + p * d->h * d->w;
         for (int64_t oy = 0; oy < d->oh; oy++)
             for (int64_t ox = 0; ox < d->ow; ox++) {
-                float best = -FLT_MAX;
-                int32_t arg = -1;
-                for (int64_t i = 0; i < d->k; i++) {
-                    int64_t iy = oy * d->stride - d->pad + i;
-                    if (iy < 0 || iy >= d->h) continue;
-                    for (int64_t j = 0; j < d->k; j++) {
-                        int64_t ix = ox * d->stride - d->pad + j;
-                        if (ix < 0 || ix >= d->w) continue;
-                        float v = xp[iy * d->w + ix];
-                        if (arg < 0 || v > best) { best = v; arg = (int32_t)(iy * d->w + ix); }
-                    }
-                }
-                y[p * ohw + oy * d->ow + ox] = best;
-                argmax[p * ohw + oy * d->ow + ox] = arg;
+                int64_t o = p * ohw + oy * d->ow + ox;
+                y[o] = bb_maxpool_cell(d, xp, oy, ox, &argmax[o]);
             }
     }
 }

@@ -58,6 +58,25 @@ void bb_add_backward(int64_t len, const float *dy, float *da, float *db);
 
 /* ---- pooling ---- */
 typedef struct { int64_t c, h, w, k, stride, pad, oh, ow; } bb_maxpool;
+/* One output (oy, ox) of one plane xp (h x w): the largest input in its
+ * window and that input's index in the plane (the first of equals); also the
+ * device's (gpu/kern.h) */
+BB_HD static inline float bb_maxpool_cell(const bb_maxpool *d, const float *xp, int64_t oy, int64_t ox, int32_t *arg)
+{
+    float best = -3.402823466e38f;  /* -FLT_MAX */
+    *arg = -1;
+    for (int64_t i = 0; i < d->k; i++) {
+        int64_t iy = oy * d->stride - d->pad + i;
+        if (iy < 0 || iy >= d->h) continue;
+        for (int64_t j = 0; j < d->k; j++) {
+            int64_t ix = ox * d->stride - d->pad + j;
+            if (ix < 0 || ix >= d->w) continue;
+            float v = xp[iy * d->w + ix];
+            if (*arg < 0 || v > best) { best = v; *arg = (int32_t)(iy * d->w + ix); }
+        }
+    }
+    return best;
+}
 void bb_maxpool_setup(bb_maxpool *d, int64_t c, int64_t h, int64_t w, int64_t k,
                       int64_t stride, int64_t pad);
 /* argmax (n, c, oh, ow): index of the winner inside its input plane */
