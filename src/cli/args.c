@@ -5,6 +5,7 @@
 #include "util/hooks.h"
 #include "train/trainer.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,4 +127,28 @@ void cli_stop_on_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+static void list_commands(FILE *f, const char *prog, const char *what, const cli_command *cmds, size_t n)
+{
+    char upper[32];
+    size_t i = 0;
+    for (; what[i] && i + 1 < sizeof upper; i++) upper[i] = (char)toupper((unsigned char)what[i]);
+    upper[i] = 0;
+    fprintf(f, "usage: %s %s [flags]   (%s %s --help for its flags)\n\n%ss:\n", prog, upper, prog, upper, what);
+    for (i = 0; i < n; i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+}
+
+int cli_dispatch(const char *prog, const char *what, const cli_command *cmds, size_t n, int argc, char **argv)
+{
+    if (argc < 2) { list_commands(stderr, prog, what, cmds, n); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        list_commands(stdout, prog, what, cmds, n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown %s '%s'\n", prog, what, argv[1]);
+    list_commands(stderr, prog, what, cmds, n);
+    return 2;
 }

@@ -14,27 +14,14 @@
 
 static int bench_train(int argc, char **argv);
 
-static const struct { const char *name; int (*fn)(int, char **); const char *help; } benches[] = {
+static const cli_command benches[] = {
     {"train", bench_train, "time training steps (images/s, GFLOP/s, peak RSS; --profile: per layer type)"},
     {"allreduce", cli_bench_allreduce, "allreduce time and bandwidth per algorithm and message size (under mpirun -np P)"},
 };
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: bigbatch bench SUBCOMMAND [flags]   (bigbatch bench SUBCOMMAND --help)\n\nsubcommands:\n");
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].help);
-}
-
 int cli_bench(int argc, char **argv)
 {
-    if (argc < 2) { usage(stderr); return 2; }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        if (!strcmp(argv[1], benches[i].name)) return benches[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "bigbatch bench: unknown subcommand '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    return cli_dispatch("bigbatch bench", "subcommand", benches, sizeof benches / sizeof benches[0], argc, argv);
 }
 
 /* ---- bench train ---- */

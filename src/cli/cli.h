@@ -21,6 +21,12 @@ int cli_advise(int argc, char **argv);
 /* `bigbatch simulate`: the scaling model of src/sim/sim.h */
 int cli_simulate(int argc, char **argv);
 
+/* A table of (sub)commands and its dispatch: `prog NAME args...` runs NAME's
+ * function with argv starting at NAME; --help/-h/help lists the table on
+ * stdout, no or an unknown name lists it on stderr and returns 2. */
+typedef struct { const char *name; int (*fn)(int, char **); const char *help; } cli_command;
+int cli_dispatch(const char *prog, const char *what, const cli_command *cmds, size_t n, int argc, char **argv);
+
 /* Applies --flag value / --flag=value pairs of the configuration table to cfg.
  * Arguments named in `extra` (NULL-terminated, without "--") are not config
  * fields; their values are stored in extra_vals[i]. Returns 0, or 2 after

@@ -1,10 +1,8 @@
 /* `bigbatch COMMAND ...`: the only code that turns statuses into exit codes. */
 #include "cli/cli.h"
 
-#include <stdio.h>
-#include <string.h>
 
-static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
+static const cli_command commands[] = {
     {"train", cli_train, "train with the large-minibatch recipe (mpirun -np P for P processes)"},
     {"eval", cli_eval, "evaluate a checkpoint on the test set"},
     {"schedule", cli_schedule, "print the learning rate per epoch or iteration of a configuration"},
@@ -17,21 +15,8 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"simulate", cli_simulate, "predict time per iteration and scaling on a cluster (docs/SCALING.md)"},
 };
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: bigbatch COMMAND [flags]   (bigbatch COMMAND --help for its flags)\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-}
-
 int main(int argc, char **argv)
 {
     cli_env_setup();
-    if (argc < 2) { usage(stderr); return 2; }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "bigbatch: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    return cli_dispatch("bigbatch", "command", commands, sizeof commands / sizeof commands[0], argc, argv);
 }

@@ -131,13 +131,26 @@ static void bn_partials(const bb_kbn *p, int backward)
         }
 }
 
+/* training BN, forward or backward: the partial sums, each channel's
+ * finalization, then every element, as the CUDA kernels split it */
+static void bn_train_pass(const bb_kbn *p, int backward)
+{
+    bn_partials(p, backward);
+    for (int64_t ch = 0; ch < p->c; ch++) {
+        if (backward) bbk_bn_bwd_finalize(p, ch);
+        else bbk_bn_fwd_finalize(p, ch);
+    }
+    int64_t total = p->m * p->n * p->c * p->hw;
+    for (int64_t i = 0; i < total; i++) {
+        if (backward) bbk_bn_bwd_apply(p, i);
+        else bbk_bn_fwd_apply(p, i);
+    }
+}
+
 static void h_bn_fwd_train(bb_dev *d, const bb_kbn *p)
 {
     (void)d;
-    bn_partials(p, 0);
-    for (int64_t ch = 0; ch < p->c; ch++) bbk_bn_fwd_finalize(p, ch);
-    int64_t total = p->m * p->n * p->c * p->hw;
-    for (int64_t i = 0; i < total; i++) bbk_bn_fwd_apply(p, i);
+    bn_train_pass(p, 0);
 }
 
 static void h_bn_fwd_eval(bb_dev *d, const bb_kbn *p)
@@ -150,10 +163,7 @@ static void h_bn_fwd_eval(bb_dev *d, const bb_kbn *p)
 static void h_bn_bwd(bb_dev *d, const bb_kbn *p)
 {
     (void)d;
-    bn_partials(p, 1);
-    for (int64_t ch = 0; ch < p->c; ch++) bbk_bn_bwd_finalize(p, ch);
-    int64_t total = p->m * p->n * p->c * p->hw;
-    for (int64_t i = 0; i < total; i++) bbk_bn_bwd_apply(p, i);
+    bn_train_pass(p, 1);
 }
 
 static void h_elt(bb_dev *d, const bb_kelt *p)
