@@ -1,8 +1,7 @@
 /* Training with the large-minibatch recipe over k logical workers
  * (docs/ARCHITECTURE.md). A trainer owns the model, the flat parameter /
- * momentum / BN-state buffers, its executors (one per thread, each running its
- * share of the logical workers one after the other), the loader and the
- * communicator. The calls an embedding program uses (create, step, evaluate,
+ * momentum / BN-state buffers, the loader, the communicator and an engine
+ * that computes (train/engine.h: the CPU's executors or a device). The calls an embedding program uses (create, step, evaluate,
  * save, resume, run) are declared in include/bigbatch.h; these are the rest. */
 #ifndef BB_TRAIN_TRAINER_H
 #define BB_TRAIN_TRAINER_H
@@ -52,9 +51,10 @@ const bb_schedule *bb_trainer_schedule(const bb_trainer *t);
 int bb_trainer_threads(const bb_trainer *t);
 bb_comm *bb_trainer_comm(bb_trainer *t);
 
-/* Profiling (`bigbatch bench train --profile`): the executors' count, and
- * per-executor layer timings into profiles[0 .. executors) (caller-owned; NULL
- * detaches). Loss and the per-worker gradient push are timed there too. */
+/* Profiling (`bigbatch bench train --profile`) on the CPU engine: the
+ * executors' count (0 on a device), and per-executor layer timings into
+ * profiles[0 .. executors) (caller-owned; NULL detaches). Loss and the
+ * per-worker gradient push are timed there too. */
 int bb_trainer_executors(const bb_trainer *t);
 void bb_trainer_attach_profiles(bb_trainer *t, bb_profile *profiles);
 
