@@ -307,7 +307,7 @@ static bb_status setup(bb_trainer *t, cpu_engine *c)
     }
     t->comm->watchdog = cfg->watchdog;
     BB_TRY(bb_overlap_create(&c->ov, t->comm, c->gs, c->nex, t->P, t->G, cfg->bucket_kb * 1024 / (int64_t)sizeof(float)));
-    if (t->comm->size > 1) t->allreduce_buckets = bb_overlap_buckets(c->ov);
+    t->allreduce_buckets = bb_overlap_buckets(c->ov);
     /* the loader fills workers round by round: every executor's r-th worker, then r+1 */
     int64_t pos = 0;
     for (int64_t r = 0; r < most; r++)

@@ -17,7 +17,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* events */
 enum { E_COPY0 = 0, E_COPY1, E_SCAL, E_COMM, E_BUCKET, E_EVAL0, E_EVAL1, E_T0 = 16 };
