@@ -127,8 +127,9 @@ TEST(cuda_loss_optimizer_and_reduction_kernels_match_the_cpu)
     CHECK_OK(d->alloc(d, (void **)&dn, ((size_t)P / BL + (size_t)net.nparams + 8) * 16));
     CHECK_OK(d->alloc(d, (void **)&dlr, ((size_t)net.nparams + 1) * 4));
     double worst_all = 0;
-    for (int form = 0; form < 4 && dw && du && dg && dseg && dn && dlr; form++) {
-        bb_sgd o = {0.9, 1e-4, 0, form == 1, form == 2 ? BB_MOMENTUM_FORM10 : BB_MOMENTUM_FORM9, form == 3, 0.001};
+    for (int form = 0; form < 5 && dw && du && dg && dseg && dn && dlr; form++) {   /* 3: LARS; 4: LARC */
+        bb_sgd o = {0.9, 1e-4, 0, form == 1, form == 2 ? BB_MOMENTUM_FORM10 : BB_MOMENTUM_FORM9, form >= 3,
+                    form == 4 ? 0.02 : 0.001, form == 4};
         int64_t nb = bb_sgd_segments(&o, &net, BL, seg);
         double lr = 0.4, lr_prev = 0.3;
         memcpy(w1, w0, (size_t)P * 4);
@@ -139,7 +140,7 @@ TEST(cuda_loss_optimizer_and_reduction_kernels_match_the_cpu)
         d->copy(d, BB_STREAM_COMPUTE, dg, g, (size_t)P * 4, BB_COPY_H2D);
         d->copy(d, BB_STREAM_COMPUTE, dseg, seg, ((size_t)net.nparams + 1) * sizeof *seg, BB_COPY_H2D);
         bb_ksgd k = {net.nparams, nb, BL, dseg, dw, du, dg, bb_sgd_rule(&o),
-                     0.9f, (float)lr, bb_sgd_correction(&o, lr, lr_prev), o.lars, lr, o.lars_eta, dn, dlr};
+                     0.9f, (float)lr, bb_sgd_correction(&o, lr, lr_prev), o.lars, o.lars_clip, lr, o.lars_eta, dn, dlr};
         d->sgd(d, &k);
         d->copy(d, BB_STREAM_COMPUTE, w2, dw, (size_t)P * 4, BB_COPY_D2H);
         d->copy(d, BB_STREAM_COMPUTE, u2, du, (size_t)P * 4, BB_COPY_D2H);

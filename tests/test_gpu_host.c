@@ -218,16 +218,16 @@ TEST(gpu_kernels_xent_sgd_running_match_the_cpu_bit_for_bit)
     int64_t nblocks = 0;
     bb_kseg *seg = calloc((size_t)net.nparams + 1, sizeof *seg);
     float *seg_lr = calloc((size_t)net.nparams + 1, sizeof *seg_lr);
-    for (int form = 0; form < 5 && dev; form++) {
+    for (int form = 0; form < 6 && dev; form++) {   /* 4: LARS on every tensor (wd_all); 5: LARC, weights only */
         bb_sgd o = {0.9, 1e-4, form == 4, form == 1, form == 2 ? BB_MOMENTUM_FORM10 : form == 3 ? BB_MOMENTUM_FORM10_UNCORRECTED : BB_MOMENTUM_FORM9,
-                    form == 4, 0.001};
+                    form >= 4, form == 5 ? 0.02 : 0.001, form == 5};
         nblocks = bb_sgd_segments(&o, &net, 100, seg);
         double lr = 0.4, lr_prev = 0.3;
         memcpy(w1, w0, (size_t)P * 4); memcpy(u1, u0, (size_t)P * 4);
         memcpy(w2, w0, (size_t)P * 4); memcpy(u2, u0, (size_t)P * 4);
         bb_sgd_step(&o, &net, w1, u1, g, lr, lr_prev);
         bb_ksgd k = {net.nparams, nblocks, 100, seg, w2, u2, g, bb_sgd_rule(&o),
-                     0.9f, (float)lr, bb_sgd_correction(&o, lr, lr_prev), o.lars, lr, o.lars_eta, NULL, seg_lr};
+                     0.9f, (float)lr, bb_sgd_correction(&o, lr, lr_prev), o.lars, o.lars_clip, lr, o.lars_eta, NULL, seg_lr};
         dev->sgd(dev, &k);
         if (o.lars) {  /* per-block partial norms: the same lr up to rounding of the norms */
             double worst = 0;

@@ -119,6 +119,39 @@ TEST(sgd_segments_cover_every_tensor_with_its_decay)
     bb_net_free(&net);
 }
 
+/* LARS sets the rate of the weight tensors only: a BN or bias tensor (and a
+ * zero-initialized gamma, whose trust ratio is undefined) moves by the global
+ * lr; a weight by lr eta |w| / (|g| + wd |w|), or with the clip (LARC) by
+ * min(lr, eta |w| / (|g| + wd |w|)). Hand-computed on a constant tensor. */
+TEST(lars_adapts_weights_only_and_clips)
+{
+    bb_net net;
+    small_net(&net);
+    int64_t P = net.param_count;
+    float *w = bb_alloc((size_t)P * 4), *u = bb_alloc((size_t)P * 4), *g = bb_alloc((size_t)P * 4);
+    const double lr = 0.5, eta = 0.02, wd = 0.01;
+    for (int clip = 0; clip < 2; clip++) {
+        for (int64_t i = 0; i < P; i++) { w[i] = 2.0f; g[i] = 0.25f; u[i] = 0.0f; }
+        bb_sgd o = {.momentum = 0.9, .weight_decay = wd, .lars = 1, .lars_eta = eta, .lars_clip = clip};
+        bb_sgd_step(&o, &net, w, u, g, lr, lr);
+        for (int p = 0; p < net.nparams; p++) {
+            const bb_param *pr = &net.params[p];
+            int weight = pr->kind == BB_PARAM_WEIGHT;
+            CHECK(bb_sgd_adapts(&o, pr) == weight);
+            /* |w| = 2 sqrt(n), |g| = 0.25 sqrt(n): trust = eta * 2 / (0.25 + wd * 2) */
+            double trust = eta * 2.0 / (0.25 + wd * 2.0);
+            double rate = !weight ? lr : clip ? fmin(lr, trust) : lr * trust;
+            double step = rate * (0.25 + (weight ? wd : 0.0) * 2.0);
+            CHECK_MSG(fabs(w[pr->offset] - (2.0 - step)) < 1e-6, "%s (clip %d): %.8g, want %.8g", pr->name, clip,
+                      w[pr->offset], 2.0 - step);
+        }
+    }
+    CHECK(bb_lars_lr(0.5, 0.02, 1, 0.0f, 4.0, 1e-6) == 0.5f);   /* the clip caps at lr */
+    CHECK(bb_lars_lr(0.5, 0.02, 0, 0.0f, 0.0, 1.0) == 0.5f);    /* |w| = 0: the global lr */
+    bb_free(w); bb_free(u); bb_free(g);
+    bb_net_free(&net);
+}
+
 /* Runs `steps` updates with a warmup-like rising lr; returns the final weights. */
 static void trajectory(bb_momentum_form form, int nesterov, float *w, int64_t len, const bb_net *net)
 {

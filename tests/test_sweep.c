@@ -81,6 +81,12 @@ TEST(sweep_variants_beyond_the_paper)
     bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("lars"), 1, &c, name, sizeof name);
     CHECK(c.lars == 1 && c.lars_eta == 0.002 && c.label_smoothing == 0 && bb_config_warmup_epochs(&c) == 5);
     CHECK(c.lr_scaling == BB_SCALE_LINEAR && c.warmup == BB_WARMUP_GRADUAL && !strcmp(name, "kn02048-lars-s1"));
+    CHECK(!c.lars_clip && bb_sweep_variant_of(&c, NULL) == bb_sweep_variant_find("lars"));
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("larc"), 1, &c, name, sizeof name);
+    CHECK(c.lars == 1 && c.lars_clip == 1 && c.lars_eta == 0.002 && bb_config_warmup_epochs(&c) == 5);
+    CHECK(bb_sweep_variant_of(&c, name) == bb_sweep_variant_find("larc") &&
+          bb_sweep_variant_of(&c, NULL) == bb_sweep_variant_find("larc"));
+    CHECK(bb_sweep_variant_of(&c, "kn02048-lars-s1") == bb_sweep_variant_find("larc"));  /* flags decide */
     bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("label-smoothing"), 1, &c, name, sizeof name);
     CHECK(!c.lars && c.label_smoothing == 0.1 && bb_config_warmup_epochs(&c) == 5);
     bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("warmup-long"), 1, &c, name, sizeof name);
@@ -121,7 +127,8 @@ TEST(sweep_variant_lists)
     CHECK(bb_sweep_parse_variants("paper", v, BB_SWEEP_MAX) == 5);
     CHECK(v[0] == 0 && v[4] == bb_sweep_variant_find("unscaled-lr"));
     int n = bb_sweep_parse_variants("beyond", v, BB_SWEEP_MAX);
-    CHECK(n == 4 && v[0] == bb_sweep_variant_find("lars") && v[3] == bb_sweep_variant_find("lars-long-ls"));
+    CHECK(n == 5 && v[0] == bb_sweep_variant_find("lars") && v[1] == bb_sweep_variant_find("larc") &&
+          v[4] == bb_sweep_variant_find("lars-long-ls"));
     CHECK(bb_sweep_parse_variants("all", v, BB_SWEEP_MAX) == bb_sweep_nvariants);
     n = bb_sweep_parse_variants("gradual,lars,warmup-long,label-smoothing,lars", v, BB_SWEEP_MAX);
     CHECK(n == 4 && v[0] == 0 && v[1] == bb_sweep_variant_find("lars") && v[3] == bb_sweep_variant_find("label-smoothing"));

@@ -271,7 +271,7 @@ __global__ void lars_segments(bb_ksgd p)
         w2 += p.norms[b * 2];
         g2 += p.norms[b * 2 + 1];
     }
-    p.seg_lr[k] = bb_lars_lr(p.lr, p.eta, p.seg[k].wd, w2, g2);
+    p.seg_lr[k] = p.seg[k].lars ? bb_lars_lr(p.lr, p.eta, p.clip, p.seg[k].wd, w2, g2) : p.flr;
 }
 
 __global__ void __launch_bounds__(THREADS) sgd_update(bb_ksgd p)

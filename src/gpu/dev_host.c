@@ -197,7 +197,7 @@ static void h_sgd(bb_dev *d, const bb_ksgd *p)
     for (int64_t k = 0; k < p->nseg; k++) {
         const bb_kseg *sg = &p->seg[k];
         float flr = p->flr;
-        if (p->lars) {
+        if (sg->lars) {
             double w2 = 0.0, g2 = 0.0;
             for (int64_t b = sg->first_block; b < p->seg[k + 1].first_block; b++) {
                 double bw = 0.0, bg = 0.0;
@@ -210,9 +210,9 @@ static void h_sgd(bb_dev *d, const bb_ksgd *p)
                 w2 += bw;
                 g2 += bg;
             }
-            flr = bb_lars_lr(p->lr, p->eta, sg->wd, w2, g2);
-            p->seg_lr[k] = flr;
+            flr = bb_lars_lr(p->lr, p->eta, p->clip, sg->wd, w2, g2);
         }
+        if (p->lars) p->seg_lr[k] = flr;
         for (int64_t j = sg->offset; j < sg->offset + sg->count; j++) bbk_sgd_one(p, sg->wd, flr, j);
     }
 }

@@ -340,7 +340,7 @@ typedef struct {
     int form;                 /* BB_UPDATE_* (bb_sgd_rule) */
     float m, flr, c;          /* momentum, lr as float, form-10 correction factor (bb_sgd_correction) */
     /* LARS: per segment norms, then per segment lr */
-    int lars;
+    int lars, clip;           /* any segment adapted (its .lars); LARC */
     double lr, eta;
     double *norms;            /* (nblocks, 2) partial sums of w^2, g^2, then (nseg, 2) sums */
     float *seg_lr;            /* (nseg) */

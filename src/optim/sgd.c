@@ -8,6 +8,11 @@ int bb_sgd_decays(const bb_sgd *o, const bb_param *p)
     return o->wd_all || p->kind == BB_PARAM_WEIGHT;
 }
 
+int bb_sgd_adapts(const bb_sgd *o, const bb_param *p)
+{
+    return o->lars && bb_sgd_decays(o, p);
+}
+
 float bb_sgd_wd(const bb_sgd *o, const bb_param *p)
 {
     return bb_sgd_decays(o, p) ? (float)o->weight_decay : 0.0f;
@@ -29,10 +34,10 @@ int64_t bb_sgd_segments(const bb_sgd *o, const bb_net *net, int64_t block_len, b
     int64_t blocks = 0;
     for (int i = 0; i < net->nparams; i++) {
         const bb_param *p = &net->params[i];
-        seg[i] = (bb_kseg){p->offset, p->count, bb_sgd_wd(o, p), blocks};
+        seg[i] = (bb_kseg){p->offset, p->count, bb_sgd_wd(o, p), bb_sgd_adapts(o, p), blocks};
         blocks += (p->count + block_len - 1) / block_len;
     }
-    seg[net->nparams] = (bb_kseg){net->param_count, 0, 0.0f, blocks};
+    seg[net->nparams] = (bb_kseg){net->param_count, 0, 0.0f, 0, blocks};
     return blocks;
 }
 
@@ -47,10 +52,10 @@ void bb_sgd_step(const bb_sgd *o, const bb_net *net, float *params, float *momen
         const float *g = grad + p->offset;
         const float wd = bb_sgd_wd(o, p);
         float flr = (float)lr;
-        if (o->lars) {
+        if (bb_sgd_adapts(o, p)) {
             double w2 = 0, g2 = 0;
             for (int64_t j = 0; j < p->count; j++) { w2 += (double)w[j] * w[j]; g2 += (double)g[j] * g[j]; }
-            flr = bb_lars_lr(lr, o->lars_eta, wd, w2, g2);
+            flr = bb_lars_lr(lr, o->lars_eta, o->lars_clip, wd, w2, g2);
         }
         switch (rule) {
         case BB_UPDATE_FORM9:

@@ -4,7 +4,10 @@
  * Form 10, corrected:     v <- m (lr/lr_prev) v + lr g';   w <- w - v
  * Form 10, uncorrected:   v <- m v + lr g'  (the pitfall, kept to show it)
  * g' = g + wd w, with wd applied to conv/fc weights only unless wd_all.
- * LARS (You et al.): per parameter tensor, lr_l = lr * eta |w| / (|g| + wd |w|).
+ * LARS (You et al.): per weight tensor (those weight decay applies to; BN and
+ * bias tensors keep the global lr, as in You et al.'s and later
+ * implementations), lr_l = lr * eta |w| / (|g| + wd |w|); clipped (LARC),
+ * lr_l = min(lr, eta |w| / (|g| + wd |w|)).
  * The per-element arithmetic is in optim/update.h, shared with the device. */
 #ifndef BB_OPTIM_SGD_H
 #define BB_OPTIM_SGD_H
@@ -22,6 +25,7 @@ typedef struct {
     bb_momentum_form form;
     int lars;                 /* layer-wise adaptive rate scaling */
     double lars_eta;
+    int lars_clip;            /* LARC: the trust ratio only lowers the rate */
 } bb_sgd;
 
 /* One update of params and the momentum buffer from the summed, kn-normalized
@@ -31,6 +35,8 @@ void bb_sgd_step(const bb_sgd *o, const bb_net *net, float *params, float *momen
                  const float *grad, double lr, double lr_prev);
 /* Whether weight decay applies to this parameter under o. */
 int bb_sgd_decays(const bb_sgd *o, const bb_param *p);
+/* Whether LARS sets this parameter's rate under o (the decayed tensors). */
+int bb_sgd_adapts(const bb_sgd *o, const bb_param *p);
 /* The weight decay of this parameter as the update uses it (0 if not decayed). */
 float bb_sgd_wd(const bb_sgd *o, const bb_param *p);
 /* The per-element rule of o (BB_UPDATE_*, optim/update.h). */

@@ -49,11 +49,16 @@ BB_HD static inline void bb_update_one(int rule, float *w, float *u, float g, fl
 }
 
 /* LARS (You et al.) rate of one tensor from its squared norms |w|^2, |g|^2:
- * lr_l = lr eta |w| / (|g| + wd |w|), or lr when either norm is 0 */
-BB_HD static inline float bb_lars_lr(double lr, double eta, float wd, double w2, double g2)
+ * lr_l = lr eta |w| / (|g| + wd |w|); clipped (LARC, the form of NVIDIA's
+ * apex): lr_l = min(lr, eta |w| / (|g| + wd |w|)), so the trust ratio only
+ * ever slows a tensor down. lr when either norm is 0. */
+BB_HD static inline float bb_lars_lr(double lr, double eta, int clip, float wd, double w2, double g2)
 {
     double wn = sqrt(w2), gn = sqrt(g2), plr = lr;
-    if (wn > 0 && gn > 0) plr = lr * eta * wn / (gn + wd * wn);
+    if (wn > 0 && gn > 0) {
+        double trust = eta * wn / (gn + wd * wn);
+        plr = clip ? fmin(lr, trust) : lr * trust;
+    }
     return (float)plr;
 }
 
@@ -63,6 +68,7 @@ BB_HD static inline float bb_lars_lr(double lr, double eta, float wd, double w2,
 typedef struct {
     int64_t offset, count;    /* floats of the flat buffers */
     float wd;                 /* weight decay of this tensor (0 if it is not decayed) */
+    int lars;                 /* 1: LARS sets this tensor's rate (bb_sgd_adapts) */
     int64_t first_block;
 } bb_kseg;
 

@@ -28,6 +28,7 @@ const bb_sweep_variant bb_sweep_variants[] = {
     PAPER("unscaled-lr", BB_SCALE_NONE, BB_WARMUP_NONE, "the reference lr at every kn"),
     /* beyond the paper: what the literature reports to hold the error at larger kn (the recipe's lr and warmup) */
     BEYOND("lars", "the recipe with LARS (You et al.; eta --lars-eta, the recipe's warmup)", 1, 1, 0),
+    BEYOND("larc", "the recipe with clipped LARS (LARC: rate min(lr, eta |w|/|g|); eta --lars-eta)", 1, 2, 0),
     BEYOND("warmup-long", "the recipe with twice the warmup epochs (at most half the run)", 2, 0, 0),
     BEYOND("label-smoothing", "the recipe with label smoothing 0.1", 1, 0, 0.1),
     BEYOND("lars-long-ls", "LARS, twice the warmup and label smoothing 0.1 together", 2, 1, 0.1),
@@ -46,7 +47,7 @@ int bb_sweep_variant_find(const char *name)
 /* whether c could be a run of variant v: the flags the variant sets agree */
 static int variant_fits(const bb_sweep_variant *v, const bb_config *c)
 {
-    return v->lr_scaling == c->lr_scaling && v->warmup == c->warmup && (!v->lars || c->lars) &&
+    return v->lr_scaling == c->lr_scaling && v->warmup == c->warmup && (!v->lars || (c->lars && c->lars_clip == (v->lars == 2))) &&
            (!(v->label_smoothing > 0) || c->label_smoothing == v->label_smoothing);
 }
 
@@ -68,7 +69,7 @@ int bb_sweep_variant_of(const bb_config *c, const char *run_name)
     for (int i = 0; i < bb_sweep_nvariants; i++) {
         const bb_sweep_variant *v = &bb_sweep_variants[i];
         if (!variant_fits(v, c) || v->warmup_factor != 1) continue;
-        int score = v->lars + (v->label_smoothing > 0);
+        int score = (v->lars > 0) + (v->label_smoothing > 0);
         if (score > best_score) { best = i; best_score = score; }
     }
     return best;
@@ -152,7 +153,10 @@ void bb_sweep_run_config(const bb_sweep_spec *s, int64_t kn, int variant, int64_
     out->seed = seed;
     out->lr_scaling = v->lr_scaling;
     out->warmup = v->warmup;
-    if (v->lars) out->lars = 1;
+    if (v->lars) {
+        out->lars = 1;
+        out->lars_clip = v->lars == 2;
+    }
     if (v->label_smoothing > 0) out->label_smoothing = v->label_smoothing;
     if (v->warmup_factor != 1) {
         /* longer, but never past half the run (the decay needs the rest) nor shorter than the recipe's */

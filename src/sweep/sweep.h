@@ -30,7 +30,7 @@ typedef struct {
     bb_warmup warmup;
     const char *help;
     double warmup_factor;      /* x the shared warmup length (at most half the epochs); 1 keeps it */
-    int lars;                  /* 1: --lars (eta: the shared --lars-eta) */
+    int lars;                  /* 1: --lars, 2: --lars --lars-clip (LARC); eta: the shared --lars-eta */
     double label_smoothing;    /* > 0: --label-smoothing; 0 keeps the shared value */
     int group;                 /* BB_SWEEP_PAPER or BB_SWEEP_BEYOND (--variants paper|beyond) */
 } bb_sweep_variant;

@@ -101,6 +101,8 @@ const bb_config_field bb_config_fields[] = {
     {"bn-momentum", BB_CF_FLOAT, F(bn_momentum), "0.9", 0, 0.9999, NULL, "running-average momentum of BN statistics", 1},
     {"lars", BB_CF_BOOL, F(lars), "0", 0, 1, NULL, "layer-wise adaptive rate scaling (You et al.)", 1},
     {"lars-eta", BB_CF_FLOAT, F(lars_eta), "0.001", 0, 1, NULL, "LARS trust coefficient", 1},
+    {"lars-clip", BB_CF_BOOL, F(lars_clip), "0", 0, 1, NULL,
+     "LARC: the rate is min(lr, eta |w| / |g|) instead of lr eta |w| / |g| (the trust ratio only slows a tensor)", 1},
     /* run */
     {"seed", BB_CF_INT, F(seed), "1", 0, BIG, NULL, "seed of initialization, shuffling and augmentation", 1},
     {"threads", BB_CF_INT, F(threads), "0", 0, 4096, NULL, "compute threads (0: all cores, shared among local MPI ranks)", 0},
@@ -282,6 +284,7 @@ bb_status bb_config_validate(const bb_config *c)
     if (c->nesterov && c->momentum_form != BB_MOMENTUM_FORM9)
         return bb_fail(BB_ERR_INVALID, "--nesterov works with --momentum-form form9 only, got %s",
                        bb_momentum_form_names[c->momentum_form]);
+    if (c->lars_clip && !c->lars) return bb_fail(BB_ERR_INVALID, "--lars-clip is a form of LARS: give --lars too");
     if (c->epochs <= 0 && c->max_steps <= 0)
         return bb_fail(BB_ERR_INVALID, "--epochs must be > 0 (or give --max-steps)");
     /* a run given in epochs: warmup and milestones must fall inside it */

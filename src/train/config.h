@@ -74,6 +74,7 @@ typedef struct bb_config {
     double bn_momentum;
     int lars;
     double lars_eta;
+    int lars_clip;
     /* run */
     int64_t seed;
     int64_t threads;           /* 0 = all cores (divided among local MPI ranks) */

@@ -402,6 +402,7 @@ static bb_status gpu_update(bb_trainer *t, double lr, double lr_prev)
     k.lars = t->sgd.lars;
     k.lr = lr;
     k.eta = t->sgd.lars_eta;
+    k.clip = t->sgd.lars_clip;
     k.norms = gp->norms;
     k.seg_lr = gp->seg_lr;
     d->sgd(d, &k);

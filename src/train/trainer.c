@@ -114,6 +114,7 @@ static bb_status setup(bb_trainer *t)
     t->sgd.form = cfg->momentum_form;
     t->sgd.lars = cfg->lars;
     t->sgd.lars_eta = cfg->lars_eta;
+    t->sgd.lars_clip = cfg->lars_clip;
     BB_TRY(bb_schedule_from_config(&t->sched, cfg, t->train->n));
     t->steps_per_epoch = t->sched.steps_per_epoch;
     t->total_steps = bb_run_iterations(cfg, t->steps_per_epoch);
