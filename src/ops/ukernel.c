@@ -3,8 +3,10 @@
  * (ukernel_tile.h), each compiled for its instruction set by a function
  * attribute while the rest of the library targets the baseline x86-64; which
  * ones may run is asked of the CPU (gcc's __builtin_cpu_supports, which also
- * checks that the OS saves the vector registers). All sum over k in order,
- * with one rounding per multiply-add (FMA) or two (portable). */
+ * checks that the OS saves the vector registers). The test binary adds the
+ * AVX-512F tiles once more over portable intrinsics (ukernel_avx512.h). All
+ * sum over k in order, with one rounding per multiply-add (FMA) or two
+ * (portable). */
 #include "ops/ukernel.h"
 
 #include <string.h>
@@ -65,6 +67,11 @@ static const int avx2_rows[UK_MAXNV + 1] = {0, 8, 6, 4, 2};
 #define UK_VEC __m512
 #define UK_MASK __mmask16
 #include "ops/ukernel_avx512.h"
+
+/* the AVX-512 tiles, run by the CPU or emulated (weak: defined only where the
+ * test binary links tests/ukernel_emu512.c, NULL elsewhere) */
+void bb_uk_emu512_run(const bb_uk_args *p) __attribute__((weak));
+static int avx512_tiles(bb_uk_variant v) { return v == BB_UK_AVX512 || v == BB_UK_AVX512_EMULATED; }
 #endif
 
 int bb_uk_supported(bb_uk_variant v)
@@ -78,6 +85,7 @@ int bb_uk_supported(bb_uk_variant v)
     case BB_UK_AVX512:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case BB_UK_AVX512_EMULATED: return bb_uk_emu512_run != NULL;
 #endif
     default: return 0;
     }
@@ -90,13 +98,14 @@ bb_uk_variant bb_uk_best(void)
 
 const char *bb_uk_name(bb_uk_variant v)
 {
-    return v == BB_UK_AVX512 ? "avx512f" : v == BB_UK_AVX2 ? "avx2+fma" : "portable";
+    return v == BB_UK_AVX512_EMULATED ? "avx512f-emulated" : v == BB_UK_AVX512 ? "avx512f"
+         : v == BB_UK_AVX2 ? "avx2+fma" : "portable";
 }
 
 int bb_uk_cols(bb_uk_variant v)
 {
 #if BB_UK_X86
-    if (v == BB_UK_AVX512) return 64;
+    if (avx512_tiles(v)) return 64;
 #endif
     (void)v;
     return 16;
@@ -106,7 +115,7 @@ int bb_uk_max_rows(bb_uk_variant v, int nc)
 {
 #if BB_UK_X86
     if (v == BB_UK_AVX2) return avx2_rows[(nc + 7) / 8];
-    if (v == BB_UK_AVX512) return uk_avx512_max_rows(nc);
+    if (avx512_tiles(v)) return uk_avx512_max_rows(nc);
 #endif
     (void)v;
     (void)nc;
@@ -122,6 +131,10 @@ void bb_uk_run(bb_uk_variant v, const bb_uk_args *p)
     }
     if (v == BB_UK_AVX512) {
         uk_avx512_run(p);
+        return;
+    }
+    if (v == BB_UK_AVX512_EMULATED) {
+        bb_uk_emu512_run(p);
         return;
     }
 #endif
