@@ -133,10 +133,10 @@ int main(int argc, char **argv)
         printf(" %s%s", strstr(flags, key) ? "" : "no-", want[i]);
     }
     printf("\nregister kernels:");
-    for (int v = 0; v < BB_UK_NVARIANTS; v++)
+    for (int v = 0; v <= BB_UK_AVX512; v++)  /* the CPU's (the emulated one is the tests') */
         printf(" %s (%s)", bb_uk_name((bb_uk_variant)v), bb_uk_supported((bb_uk_variant)v) ? "runs" : "not on this CPU");
     printf("\n");
-    for (int v = BB_UK_AVX2; v < BB_UK_NVARIANTS; v++) {
+    for (int v = BB_UK_AVX2; v <= BB_UK_AVX512; v++) {
         if (!bb_uk_supported((bb_uk_variant)v)) continue;
         for (int t = 1; t <= maxt; t++) {
             double wall, g = measure((bb_uk_variant)v, t, &wall);

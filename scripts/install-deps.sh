@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bigbatch needs to build, test and run on its
 # default data: a C compiler, OpenBLAS, zlib, Open MPI, Fashion-MNIST, gnuplot
-# (plots, with a font for its PNGs) and clang with its sanitizer and libFuzzer runtimes (fuzz builds).
+# (plots, with a font for its PNGs), clang with its sanitizer and libFuzzer runtimes (fuzz builds)
+# and SIMDe (the tests run the AVX-512 kernels emulated on any x86-64).
 # Skips apt when all are there.
 # Usage: scripts/install-deps.sh [--with-torch]   (--with-torch: python3-torch,
 # the reference framework for fixtures and side-by-side benchmarks)
 set -eu
-pkgs="build-essential pkg-config libopenblas-dev zlib1g-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist gnuplot-nox fonts-dejavu-core clang libclang-rt-14-dev libjpeg62-turbo-dev libpng-dev bc"
+pkgs="build-essential pkg-config libopenblas-dev zlib1g-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist gnuplot-nox fonts-dejavu-core clang libclang-rt-14-dev libjpeg62-turbo-dev libpng-dev bc libsimde-dev"
 if [ "${1:-}" = "--with-torch" ]; then pkgs="$pkgs python3-torch python3-numpy"; fi
 missing=""
 for p in $pkgs; do

@@ -1,8 +1,8 @@
 /* Whole networks on the fast executors (channels last, fused BN/add + ReLU,
- * every kernel variant the CPU runs) against the reference executor: logits in training
- * and evaluation mode, BN batch statistics, every parameter gradient and the
- * input gradient. Also the layer profile: filled when attached, untouched
- * when not. */
+ * every kernel variant the CPU runs, and the AVX-512 tiles emulated) against
+ * the reference executor: logits in training and evaluation mode, BN batch
+ * statistics, every parameter gradient and the input gradient. Also the layer
+ * profile: filled when attached, untouched when not. */
 #include "test.h"
 #include "fixture.h"
 #include "gradcheck.h"
@@ -65,7 +65,8 @@ static double compare_executors(const bb_net *net, int64_t n, uint64_t seed)
     run_net(net, BB_KERNELS_REFERENCE, n, params, state, x, labels, &ref, NULL);
     double worst = 0;
     int64_t classes = net->tensors[net->output].c;
-    static const bb_kernels sets[] = {BB_KERNELS_FAST, BB_KERNELS_PORTABLE, BB_KERNELS_AVX2, BB_KERNELS_AVX512};
+    static const bb_kernels sets[] = {BB_KERNELS_FAST, BB_KERNELS_PORTABLE, BB_KERNELS_AVX2, BB_KERNELS_AVX512,
+                                      BB_KERNELS_AVX512_EMULATED};
     for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
         bb_kernels k = sets[si];
         if (!bb_uk_supported(bb_exec_variant(k))) continue;  /* test_fast_ops says which variants are skipped */

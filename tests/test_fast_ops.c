@@ -3,8 +3,9 @@
  * backward-data by gather and by scatter, backward-weights; strides, padding,
  * odd sizes and channel counts), batch norm with and without the fused ReLU,
  * add + ReLU, pools and the option-A shortcut; the convolutions under every
- * register-kernel variant the CPU runs (portable, AVX2, AVX-512), saying which
- * it skips. Backward must ADD into what the buffers held. */
+ * register-kernel variant the CPU runs (portable, AVX2, AVX-512, and the
+ * AVX-512 tiles emulated on any CPU), saying which it skips. Backward must
+ * ADD into what the buffers held. */
 #include "test.h"
 #include "gradcheck.h"
 
@@ -73,7 +74,10 @@ static int variant_runs(bb_uk_variant v)
     return ok;
 }
 
-/* every rows x columns tile of every variant, set and accumulate, against a plain loop */
+/* every rows x columns tile of every variant, set and accumulate, against a
+ * plain loop in double; the FMA variants (AVX2, AVX-512, its emulation) also
+ * against fmaf in k order bit for bit, which makes the emulated AVX-512 tiles
+ * give the bits the real ones would */
 TEST(fast_microkernel_every_tile_shape)
 {
     enum { K = 37, LDB = 72, ROWS = 8, MAXNC = BB_UK_MAXC };
@@ -81,8 +85,8 @@ TEST(fast_microkernel_every_tile_shape)
     int64_t acol[K];
     for (int k = 0; k < K; k++) acol[k] = (k * 7) % 64;  /* gathered columns */
     double worst = 0;
-    int tiles = 0, per_variant[BB_UK_NVARIANTS] = {0};
-    char names[64] = "";
+    int tiles = 0, per_variant[BB_UK_NVARIANTS] = {0}, unfused = 0;
+    char names[96] = "";
     for (int v = 0; v < BB_UK_NVARIANTS; v++) {
         if (!variant_runs((bb_uk_variant)v)) continue;
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", v ? ", " : "", bb_uk_name((bb_uk_variant)v));
@@ -90,7 +94,7 @@ TEST(fast_microkernel_every_tile_shape)
         for (int nc = 1; nc <= bb_uk_cols((bb_uk_variant)v); nc++)
             for (int rows = 1; rows <= bb_uk_max_rows((bb_uk_variant)v, nc); rows++)
                 for (int accumulate = 0; accumulate < 2; accumulate++) {
-                    float c[ROWS][MAXNC + 8], want[ROWS][MAXNC + 8];
+                    float c[ROWS][MAXNC + 8], want[ROWS][MAXNC + 8], fused[ROWS][MAXNC];
                     bb_uk_args u;
                     memset(&u, 0, sizeof u);
                     u.rows = rows; u.nc = nc; u.accumulate = accumulate; u.k = K;
@@ -101,13 +105,19 @@ TEST(fast_microkernel_every_tile_shape)
                         for (int j = 0; j < MAXNC + 8; j++) c[r][j] = want[r][j] = 0.25f * (float)(j - r);
                         for (int j = 0; j < nc; j++) {
                             double s = accumulate ? want[r][j] : 0.0;
-                            for (int k = 0; k < K; k++) s += (double)u.a[r][acol[k]] * b[k * LDB + j];
+                            float f = accumulate ? want[r][j] : 0.0f;
+                            for (int k = 0; k < K; k++) {
+                                s += (double)u.a[r][acol[k]] * b[k * LDB + j];
+                                f = fmaf(u.a[r][acol[k]], b[k * LDB + j], f);
+                            }
                             want[r][j] = (float)s;
+                            fused[r][j] = f;
                         }
                     }
                     bb_uk_run((bb_uk_variant)v, &u);
                     for (int r = 0; r < rows; r++) {
                         worst = fmax(worst, rel_err(c[r], want[r], nc));
+                        if (v != BB_UK_PORTABLE) unfused += memcmp(c[r], fused[r], (size_t)nc * 4) != 0;
                         /* nothing past the tile's columns is written */
                         CHECK(memcmp(c[r] + nc, want[r] + nc, (MAXNC + 8 - (size_t)nc) * 4) == 0);
                     }
@@ -116,6 +126,7 @@ TEST(fast_microkernel_every_tile_shape)
                 }
     }
     CHECK_MSG(worst < FAST_TOL, "worst tile error %.3g", worst);
+    CHECK_MSG(unfused == 0, "%d tile rows of the FMA variants differ from fmaf in k order", unfused);
     CHECK(tiles >= 2 * 2 * 32);
     /* every column count with at least one row, set and accumulate */
     for (int v = 0; v < BB_UK_NVARIANTS; v++)

@@ -38,7 +38,8 @@ const char *bb_kernels_running(bb_kernels k)
 bb_uk_variant bb_exec_variant(bb_kernels k)
 {
     return k == BB_KERNELS_AVX512 ? BB_UK_AVX512 : k == BB_KERNELS_AVX2 ? BB_UK_AVX2
-         : k == BB_KERNELS_PORTABLE ? BB_UK_PORTABLE : bb_uk_best();
+         : k == BB_KERNELS_PORTABLE ? BB_UK_PORTABLE : k == BB_KERNELS_AVX512_EMULATED ? BB_UK_AVX512_EMULATED
+         : bb_uk_best();
 }
 
 bb_status bb_exec_create(bb_exec *ex, const bb_net *net, int64_t n_max)
@@ -57,7 +58,7 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     if (threads < 1) return bb_fail(BB_ERR_INVALID, "executor: threads must be >= 1, got %d", threads);
     if (!net->finalized) return bb_fail(BB_ERR_INVALID, "executor: network is not finalized");
     if (n_max < 1) return bb_fail(BB_ERR_INVALID, "executor: batch must be >= 1, got %lld", (long long)n_max);
-    if (kernels < BB_KERNELS_FAST || kernels > BB_KERNELS_REFERENCE)
+    if (kernels < BB_KERNELS_FAST || kernels > BB_KERNELS_AVX512_EMULATED)
         return bb_fail(BB_ERR_INVALID, "executor: unknown kernel set %d", (int)kernels);
     if (kernels != BB_KERNELS_REFERENCE && !bb_uk_supported(bb_exec_variant(kernels)))
         return bb_fail(BB_ERR_INVALID, "executor: this CPU cannot run the %s kernels",

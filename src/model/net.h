@@ -99,9 +99,12 @@ int64_t bb_layer_macs(const bb_layer *l); /* of one layer (0 for those without p
  * AVX512: the same with that register kernel (refused when the CPU lacks it).
  * REFERENCE: the plain NCHW operators of ops.h (im2col + BLAS). All compute
  * the same mathematics; the input and the logits are (n, c, h, w) and
- * (n, classes) in every mode, and parameters never change layout. */
+ * (n, classes) in every mode, and parameters never change layout.
+ * AVX512_EMULATED: the AVX-512 register kernel emulated, in the test binary
+ * only (no --kernels name). */
 typedef enum {
-    BB_KERNELS_FAST, BB_KERNELS_AVX512, BB_KERNELS_AVX2, BB_KERNELS_PORTABLE, BB_KERNELS_REFERENCE
+    BB_KERNELS_FAST, BB_KERNELS_AVX512, BB_KERNELS_AVX2, BB_KERNELS_PORTABLE, BB_KERNELS_REFERENCE,
+    BB_KERNELS_AVX512_EMULATED
 } bb_kernels;
 /* The --kernels names: fast | avx512 | avx2 | portable | reference; fails,
  * naming what the CPU has, for a variant it cannot run. */

@@ -26,8 +26,12 @@ typedef struct {
 
 /* Kernel implementations, a property of a plan: plain C (every build and
  * CPU), AVX2+FMA (8 floats, 16 registers) and AVX-512F (16 floats, 32
- * registers, masked tails). */
-typedef enum { BB_UK_PORTABLE = 0, BB_UK_AVX2 = 1, BB_UK_AVX512 = 2, BB_UK_NVARIANTS = 3 } bb_uk_variant;
+ * registers, masked tails). AVX512_EMULATED, for the tests: the AVX-512F
+ * tiles over portable intrinsics, the real ones' bits on any CPU; supported
+ * only in the test binary, never the best. */
+typedef enum {
+    BB_UK_PORTABLE = 0, BB_UK_AVX2 = 1, BB_UK_AVX512 = 2, BB_UK_AVX512_EMULATED = 3, BB_UK_NVARIANTS = 4
+} bb_uk_variant;
 
 /* 1 when this build has variant v and the CPU and OS run it. */
 int bb_uk_supported(bb_uk_variant v);
@@ -41,5 +45,7 @@ int bb_uk_cols(bb_uk_variant v);
 int bb_uk_max_rows(bb_uk_variant v, int nc);
 /* v must be supported; p->nc <= bb_uk_cols(v), p->rows <= bb_uk_max_rows(v, p->nc). */
 void bb_uk_run(bb_uk_variant v, const bb_uk_args *p);
+/* BB_UK_AVX512_EMULATED's tiles: tests/ukernel_emu512.c, in the test binary only. */
+void bb_uk_emu512_run(const bb_uk_args *p);
 
 #endif

@@ -1,9 +1,20 @@
 /* The register tile of ukernel.c, written once over a vector width and
- * included there once per instruction set, with the width, the vector and
- * mask types, the load/store/FMA operations, the name prefix, the target
- * attribute and the list of tile shapes defined before (see ukernel.c). Every
- * shape R rows x NV vectors exists twice: all vectors full, or the last one
- * masked to the tile's remaining columns. */
+ * included there once per instruction set (and once more by the tests'
+ * tests/ukernel_emu512.c, over emulated AVX-512 intrinsics), with the width,
+ * the vector and mask types, the load/store/FMA operations, the name prefix,
+ * the target attribute and the list of tile shapes defined before; it
+ * undefines all but the prefix and the target at its end. Every shape R rows
+ * x NV vectors exists twice: all vectors full, or the last one masked to the
+ * tile's remaining columns. */
+#ifndef BB_OPS_UKERNEL_TILE_H
+#define BB_OPS_UKERNEL_TILE_H
+typedef void (*uk_fn)(const bb_uk_args *p);
+#define UK_MAXNV 4
+#define UK_ROWS2(X, NV) X(1, NV) X(2, NV)
+#define UK_ROWS4(X, NV) UK_ROWS2(X, NV) X(3, NV) X(4, NV)
+#define UK_ROWS6(X, NV) UK_ROWS4(X, NV) X(5, NV) X(6, NV)
+#define UK_ROWS8(X, NV) UK_ROWS6(X, NV) X(7, NV) X(8, NV)
+#endif
 
 /* R, NV and MASK are constants at every call site, so the loops unroll and
  * the accumulators live in registers. */
@@ -57,3 +68,16 @@ UK_SHAPES(UK_DEF)
 #define UK_ENTRY(R, NV) [0][NV - 1][R - 1] = UK_ISA(R##x##NV), [1][NV - 1][R - 1] = UK_ISA(R##x##NV##m),
 static const uk_fn UK_ISA(table)[2][UK_MAXNV][BB_UK_MAXR] = {UK_SHAPES(UK_ENTRY)};
 #undef UK_ENTRY
+
+#undef UK_W
+#undef UK_VEC
+#undef UK_MASK
+#undef UK_ZERO
+#undef UK_LOAD
+#undef UK_LOADM
+#undef UK_STORE
+#undef UK_STOREM
+#undef UK_BCAST
+#undef UK_FMA
+#undef UK_TAIL
+#undef UK_SHAPES
