@@ -252,12 +252,12 @@ static double bn_vs_reference(int64_t n, int64_t c, int64_t hw, int relu)
     double e = rel_err(f, out, len);
     e = fmax(e, rel_err(fsave, rsave, 2 * c));
     e = fmax(e, rel_err(fstats, rstats, 2 * c));
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 0, fdg, fdb, relu, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, dyh, dxh, 0, fdg, fdb, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     e = fmax(e, rel_err(f, rdx, len));
     e = fmax(e, fmax(rel_err(fdg, rdg, c), rel_err(fdb, rdb, c)));
     for (int64_t i = 0; i < len; i++) dxh[i] = -1e6f;  /* set_dx: what dx held does not matter */
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 1, fdg, fdb, relu, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, dyh, dxh, 1, fdg, fdb, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     for (int64_t i = 0; i < len; i++) f[i] += dx0[i];
     e = fmax(e, rel_err(f, rdx, len));

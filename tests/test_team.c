@@ -155,8 +155,8 @@ static int bn_team_case(int64_t n, int64_t c, int64_t hw, int relu)
         o[6] = copy_of(g, c);
         o[7] = copy_of(b, c);
         bb_bn_nhwc_forward_train(&d, n, x, g, b, o[0], o[4], o[5], relu, ws, team);
-        bb_bn_nhwc_backward(&d, n, x, g, o[4], o[0], dy, o[1], 0, o[6], o[7], relu, ws, team);
-        bb_bn_nhwc_backward(&d, n, x, g, o[4], o[0], dy, o[2], 1, o[6], o[7], relu, ws, team);
+        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, dy, o[1], 0, o[6], o[7], relu, ws, team);
+        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, dy, o[2], 1, o[6], o[7], relu, ws, team);
         bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, o[3], relu, team);
         CHECK_MSG(canary_intact(ws, wsl), "%d threads: the workspace overflows", threads);
         bb_free(ws);

@@ -198,6 +198,7 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
         const bb_dims *d = &net->tensors[l->in[0]];
         int64_t len = n * bb_tensor_len(net, l->out);
         const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
+        const float *p1 = l->nparam > 1 ? params + net->params[l->param0 + 1].offset : NULL;
         float *g0 = l->nparam > 0 ? grad + net->params[l->param0].offset : NULL;
         float *g1 = l->nparam > 1 ? grad + net->params[l->param0 + 1].offset : NULL;
         BB_PROF_START(ex);
@@ -208,7 +209,7 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
             break;
         case BB_L_BN:
             if (cl)
-                bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], set[0], g0, g1, relu,
+                bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), p1, dy, dx[0], set[0], g0, g1, relu,
                                     ex->ws, ex->team);
             else
                 bb_bn_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), dy, dx[0], g0, g1);

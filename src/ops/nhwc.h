@@ -36,7 +36,7 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
 
 /* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
  * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
- * its backward then takes the ReLU output y to mask dy. Training and backward
+ * its backward recomputes the ReLU's mask from x. Training and backward
  * take a workspace of bb_bn_nhwc_workspace floats (for any team size); the
  * statistics are sums over fixed chunks of rows, added in chunk order. Channel
  * counts that are not a multiple of 8 run on the calling thread alone. ---- */
@@ -47,9 +47,11 @@ void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const f
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
                              const float *beta, const float *rmean, const float *rvar, float *y, int relu,
                              bb_pool *team);
-/* y: the fused ReLU output when relu, else unused (may be NULL); set_dx as for conv */
+/* beta: the forward's, from which (with gamma and save) the fused ReLU's
+ * mask is recomputed from x, bit for bit, instead of read from its output;
+ * set_dx as for conv */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                         const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
+                         const float *beta, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
                          int relu, float *ws, bb_pool *team);
 
 /* ---- residual add with a fused ReLU: y = max(0, a + b); backward adds

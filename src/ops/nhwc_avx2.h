@@ -43,7 +43,7 @@ void bb_bn_nhwc_forward_eval_avx2(const bb_bn *d, int64_t n, const float *x, con
                                   const float *beta, const float *rmean, const float *rvar, float *y, int relu,
                                   struct bb_pool *team);
 void bb_bn_nhwc_backward_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                              const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
+                              const float *beta, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
                               int relu, float *ws, struct bb_pool *team);
 void bb_add_relu_forward_avx2(int64_t len, const float *a, const float *b, float *y);
 void bb_add_relu_backward_avx2(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
