@@ -7,10 +7,11 @@
  * in forward or in backward (the layer kinds whose backward reads their input
  * or output, bb_layer_kinds; a fused ReLU reads its output, except after a
  * BN without residual, which recomputes the mask from x); a gradient from its
- * first writer's backward step to its producer's (which consumes it). Gradients share a few buffers; those and the activations are
- * then placed in one arena, largest first, each at the lowest offset free of
- * everything live at the same time, so gradients reuse activations that
- * backward is done with. */
+ * first writer's backward step to its producer's (which consumes it).
+ * Gradients share a few buffers; those and the activations are then placed
+ * in one arena, largest first, each at the lowest offset free of everything
+ * live at the same time, so gradients reuse activations that backward is
+ * done with. */
 #include "model/exec_internal.h"
 
 #include <stdlib.h>

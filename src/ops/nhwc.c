@@ -186,10 +186,10 @@ static inline v8 relu_grad(const float *y, v8 xv, v8 a, v8 b, v8 dy)
 
 /* sum(g) and sum(g * xhat), g = relu_grad when relu (y: the output with a residual, else NULL) */
 static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_t C, const float *x, const float *y,
-                                                               const float *dy,
-                                                               int64_t c0, const int NG, int relu, const float *mean,
-                                                               const float *invstd, const float *ka, const float *kb,
-                                                               double *sdy, double *sdyx)
+                                                               const float *dy, int64_t c0, const int NG, int relu,
+                                                               const float *mean, const float *invstd,
+                                                               const float *ka, const float *kb, double *sdy,
+                                                               double *sdyx)
 {
     v8d a[2], b[2];
     v8 mu[2], is[2];
