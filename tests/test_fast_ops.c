@@ -258,21 +258,21 @@ static double bn_vs_reference(int64_t n, int64_t c, int64_t hw, int relu)
     bb_nchw_to_nhwc(n, c, hw, x, xh);
     bb_nchw_to_nhwc(n, c, hw, dy, dyh);
     bb_nchw_to_nhwc(n, c, hw, dx0, dxh);
-    bb_bn_nhwc_forward_train(&d, n, xh, g, b, yh, fsave, fstats, relu, ws, NULL);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, NULL, yh, fsave, fstats, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, yh, f);
     double e = rel_err(f, out, len);
     e = fmax(e, rel_err(fsave, rsave, 2 * c));
     e = fmax(e, rel_err(fstats, rstats, 2 * c));
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 0, fdg, fdb, relu, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, NULL, dyh, dxh, 0, fdg, fdb, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     e = fmax(e, rel_err(f, rdx, len));
     e = fmax(e, fmax(rel_err(fdg, rdg, c), rel_err(fdb, rdb, c)));
     for (int64_t i = 0; i < len; i++) dxh[i] = -1e6f;  /* set_dx: what dx held does not matter */
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, yh, dyh, dxh, 1, fdg, fdb, relu, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, NULL, dyh, dxh, 1, fdg, fdb, relu, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     for (int64_t i = 0; i < len; i++) f[i] += dx0[i];
     e = fmax(e, rel_err(f, rdx, len));
-    bb_bn_nhwc_forward_eval(&d, n, xh, g, b, rm, rv, yh, relu, NULL);
+    bb_bn_nhwc_forward_eval(&d, n, xh, g, b, rm, rv, NULL, yh, relu, NULL);
     bb_nhwc_to_nchw(n, c, hw, yh, f);
     e = fmax(e, rel_err(f, re, len));
     bb_free(x); bb_free(dy); bb_free(dx0); bb_free(g); bb_free(b); bb_free(rm); bb_free(rv); bb_free(ry);
@@ -306,10 +306,64 @@ TEST(fast_batchnorm_statistics_far_from_zero)
     for (int64_t k = 0; k < c; k++) { x[k * hw] = 1003.0f; g[k] = 1.0f; b[k] = 0.0f; }  /* sample 0, pixel 0 */
     bb_bn_forward_train(&d, n, x, g, b, y, rs, NULL);
     bb_nchw_to_nhwc(n, c, hw, x, xh);
-    bb_bn_nhwc_forward_train(&d, n, xh, g, b, y, fs, NULL, 0, ws, NULL);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, NULL, y, fs, NULL, 0, ws, NULL);
     CHECK_MSG(rel_err(fs, rs, c) < 1e-7, "mean error %.3g", rel_err(fs, rs, c));
     CHECK_MSG(rel_err(fs + c, rs + c, c) < FAST_TOL, "inverse std error %.3g", rel_err(fs + c, rs + c, c));
     bb_free(x); bb_free(xh); bb_free(y); bb_free(g); bb_free(b); bb_free(ws);
+}
+
+/* a BN with the residual add (+ ReLU) fused gives the bits of the BN, then
+ * the add (+ ReLU), forward (train and eval) and backward */
+static int bn_residual_equals_bn_then_add(int64_t n, int64_t c, int64_t hw, int relu)
+{
+    bb_bn d = {c, hw, 1e-5f};
+    int64_t len = n * c * hw;
+    size_t bytes = (size_t)len * 4;
+    float *x = vec(len, 70), *s = vec(len, 71), *dy = vec(len, 72), *ds0 = vec(len, 73), *g = vec(c, 74);
+    float *b = vec(c, 75), *rm = vec(c, 76), *rv = bb_alloc((size_t)c * 4);
+    float *z = bb_alloc(bytes), *y = bb_alloc(bytes), *dz = bb_alloc(bytes), *dx = bb_alloc(bytes);
+    float *ds = bb_alloc(bytes), *fy = bb_alloc(bytes), *fdx = bb_alloc(bytes), *fds = bb_alloc(bytes);
+    float *ws = bb_alloc(bb_bn_nhwc_workspace(&d, n) * 4);
+    float save[2 * 32], fsave[2 * 32], dg[32] = {0}, db[32] = {0}, fdg[32] = {0}, fdb[32] = {0};
+    for (int64_t i = 0; i < c; i++) rv[i] = 0.5f + 0.1f * (float)i;
+    int same = 1;
+    for (int train = 1; train >= 0; train--) {
+        bb_bn_residual r = {s, fy, fds, 0};
+        if (train) bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, z, save, NULL, 0, ws, NULL);
+        else bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, NULL, z, 0, NULL);
+        if (relu) bb_add_relu_forward(len, z, s, y);
+        else bb_add_forward(len, z, s, y);
+        if (train) bb_bn_nhwc_forward_train(&d, n, x, g, b, &r, fy, fsave, NULL, relu, ws, NULL);
+        else bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, &r, fy, relu, NULL);
+        same &= memcmp(y, fy, bytes) == 0;
+    }
+    memcpy(ds, ds0, bytes);
+    memcpy(fds, ds0, bytes);
+    if (relu) {
+        bb_add_relu_backward(len, y, dy, dz, 1, ds, 0);
+    } else {
+        memcpy(dz, dy, bytes);
+        for (int64_t i = 0; i < len; i++) ds[i] += dy[i];
+    }
+    bb_bn_nhwc_backward(&d, n, x, g, save, b, NULL, dz, dx, 1, dg, db, 0, ws, NULL);
+    bb_bn_residual r = {NULL, fy, fds, 0};
+    bb_bn_nhwc_backward(&d, n, x, g, fsave, b, &r, dy, fdx, 1, fdg, fdb, relu, ws, NULL);
+    same &= memcmp(dx, fdx, bytes) == 0 && memcmp(ds, fds, bytes) == 0;
+    same &= memcmp(dg, fdg, (size_t)c * 4) == 0 && memcmp(db, fdb, (size_t)c * 4) == 0;
+    bb_free(x); bb_free(s); bb_free(dy); bb_free(ds0); bb_free(g); bb_free(b); bb_free(rm); bb_free(rv);
+    bb_free(z); bb_free(y); bb_free(dz); bb_free(dx); bb_free(ds); bb_free(fy); bb_free(fdx); bb_free(fds);
+    bb_free(ws);
+    return same;
+}
+
+TEST(fast_batchnorm_residual_equals_bn_then_add)
+{
+    static const int64_t cases[][3] = {{3, 16, 20}, {2, 24, 9}, {2, 5, 7}};  /* vector paths, generic loops */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int relu = 0; relu < 2; relu++)
+            CHECK_MSG(bn_residual_equals_bn_then_add(cases[i][0], cases[i][1], cases[i][2], relu),
+                      "n %lld c %lld hw %lld relu %d: the fused BN + add differs", (long long)cases[i][0],
+                      (long long)cases[i][1], (long long)cases[i][2], relu);
 }
 
 TEST(fast_add_relu_matches_reference)

@@ -154,10 +154,10 @@ static int bn_team_case(int64_t n, int64_t c, int64_t hw, int relu)
         o[5] = copy_of(st0, 2 * c);  /* stats add into what they held */
         o[6] = copy_of(g, c);
         o[7] = copy_of(b, c);
-        bb_bn_nhwc_forward_train(&d, n, x, g, b, o[0], o[4], o[5], relu, ws, team);
-        bb_bn_nhwc_backward(&d, n, x, g, o[4], o[0], dy, o[1], 0, o[6], o[7], relu, ws, team);
-        bb_bn_nhwc_backward(&d, n, x, g, o[4], o[0], dy, o[2], 1, o[6], o[7], relu, ws, team);
-        bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, o[3], relu, team);
+        bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, o[0], o[4], o[5], relu, ws, team);
+        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, NULL, dy, o[1], 0, o[6], o[7], relu, ws, team);
+        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, NULL, dy, o[2], 1, o[6], o[7], relu, ws, team);
+        bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, NULL, o[3], relu, team);
         CHECK_MSG(canary_intact(ws, wsl), "%d threads: the workspace overflows", threads);
         bb_free(ws);
         bb_pool_destroy(team);

@@ -59,7 +59,8 @@ static void print_profile(const bb_profile *p, int nex, int steps, const double 
         if (p->fwd[k] == 0 && p->bwd[k] == 0) continue;
         const char *name = bb_profile_name(k);
         char label[40];
-        if (k == BB_L_BN || k == BB_L_ADD) snprintf(label, sizeof label, "%s (+ fused relu)", name);
+        if (k == BB_L_BN) snprintf(label, sizeof label, "%s (+ add, relu)", name);
+        else if (k == BB_L_ADD) snprintf(label, sizeof label, "%s (+ fused relu)", name);
         else if (k == BB_PROF_GRADSUM) snprintf(label, sizeof label, "%s (per worker)", name);
         else snprintf(label, sizeof label, "%s", name);
         printf("  %-26s %9.2f %9.2f %9.2f %6.1f%%\n", label, f, b, f + b, 100.0 * (f + b) / ((fsum + bsum) * scale));

@@ -3,10 +3,11 @@
  * operators of ops.h, one operation per layer. Channels last (FAST,
  * PORTABLE, AVX2, AVX512): every tensor is (n, h, w, c) except the network
  * input, which callers fill as (n, c, h, w) and which is copied channels-last
- * first when its layouts differ; a ReLU fused into the BN or add before it
- * runs inside that layer (and is timed with it); the executor's team shares
- * the convolutions, batch norms, residual adds, max pools and the input's
- * layout copy, the other layers are small and run on the calling thread. */
+ * first when its layouts differ; a residual add fused into the BN before it,
+ * and a ReLU into the BN or add before it, run inside that layer (and are
+ * timed with it); the executor's team shares the convolutions, batch norms,
+ * residual adds, max pools and the input's layout copy, the other layers are
+ * small and run on the calling thread. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
 #include "util/pool.h"
@@ -125,13 +126,15 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
             break;
         case BB_L_BN: {
             const bb_bn *b = &l->op.bn;
+            bb_bn_residual res = {op->in[1] >= 0 ? act_cl(ex, op->in[1]) : NULL, NULL, NULL, 0};
+            const bb_bn_residual *r = res.res ? &res : NULL;
             if (train) {
                 float *st = stats ? stats + l->stat_off : NULL;
-                if (cl) bb_bn_nhwc_forward_train(b, n, x, p0, p1, y, bb_exec_saved(ex, l), st, relu, ex->ws, ex->team);
+                if (cl) bb_bn_nhwc_forward_train(b, n, x, p0, p1, r, y, bb_exec_saved(ex, l), st, relu, ex->ws, ex->team);
                 else bb_bn_forward_train(b, n, x, p0, p1, y, bb_exec_saved(ex, l), st);
             } else {
                 const float *mean = state + l->run_off, *var = mean + b->c;
-                if (cl) bb_bn_nhwc_forward_eval(b, n, x, p0, p1, mean, var, y, relu, ex->team);
+                if (cl) bb_bn_nhwc_forward_eval(b, n, x, p0, p1, mean, var, r, y, relu, ex->team);
                 else bb_bn_forward_eval(b, n, x, p0, p1, mean, var, y);
             }
             break;
@@ -187,7 +190,7 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
         float *dx[2] = {NULL, NULL};
         int set[2] = {0, 0};
         for (int j = 0; j < 2; j++) {
-            int t = l->in[j];
+            int t = op->in[j];
             if (t < 0 || (t == net->input && !ex->want_input_grad)) continue;
             dx[j] = grad_cl(ex, t);
             if (!op->first_write[j]) continue;
@@ -198,6 +201,7 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
         const bb_dims *d = &net->tensors[l->in[0]];
         int64_t len = n * bb_tensor_len(net, l->out);
         const float *p0 = l->nparam > 0 ? params + net->params[l->param0].offset : NULL;
+        const float *p1 = l->nparam > 1 ? params + net->params[l->param0 + 1].offset : NULL;
         float *g0 = l->nparam > 0 ? grad + net->params[l->param0].offset : NULL;
         float *g1 = l->nparam > 1 ? grad + net->params[l->param0 + 1].offset : NULL;
         BB_PROF_START(ex);
@@ -207,10 +211,11 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
             else bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws);
             break;
         case BB_L_BN:
-            if (cl)
-                bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), y, dy, dx[0], set[0], g0, g1, relu,
-                                    ex->ws, ex->team);
-            else
+            if (cl) {
+                bb_bn_residual res = {NULL, y, dx[1], set[1]};
+                bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), p1, op->in[1] >= 0 ? &res : NULL, dy,
+                                    dx[0], set[0], g0, g1, relu, ex->ws, ex->team);
+            } else
                 bb_bn_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), dy, dx[0], g0, g1);
             break;
         case BB_L_RELU: if (dx[0]) bb_relu_backward(len, y, dy, dx[0]); break;

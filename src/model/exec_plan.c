@@ -5,12 +5,13 @@
  * plan activations and gradients together by liveness over one training
  * step: an activation lives from its producer's forward to its last reader,
  * in forward or in backward (the layer kinds whose backward reads their input
- * or output, bb_layer_kinds; an op with a fused ReLU reads its output); a
- * gradient from its first writer's backward step to its producer's (which
- * consumes it). Gradients share a few buffers; those and the activations are
- * then placed in one arena, largest first, each at the lowest offset free of
- * everything live at the same time, so gradients reuse activations that
- * backward is done with. */
+ * or output, bb_layer_kinds; a fused ReLU reads its output, except after a
+ * BN without residual, which recomputes the mask from x); a gradient from its
+ * first writer's backward step to its producer's (which consumes it).
+ * Gradients share a few buffers; those and the activations are then placed
+ * in one arena, largest first, each at the lowest offset free of everything
+ * live at the same time, so gradients reuse activations that backward is
+ * done with. */
 #include "model/exec_internal.h"
 
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life 
             if (op->first_write[j]) v[T + t].start = back;          /* its first writer */
         }
         if (bb_layer_kinds[op->kind].bwd_reads_x) lengthen(&v[op->in[0]], back);
-        if (bb_layer_kinds[op->kind].bwd_reads_y || op->relu) lengthen(&v[out], back);
+        if (bb_layer_kinds[op->kind].bwd_reads_y || (op->relu && op->in[1] >= 0)) lengthen(&v[out], back);
     }
     v[net->output].end = 2 * L + 1;     /* the caller reads the logits */
     v[T + net->output].start = L;       /* the loss writes their gradient */

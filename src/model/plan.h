@@ -15,13 +15,12 @@
 
 /* The fused forms, each run only where the engine's kernels have it (bits):
  * - BN_RELU: a BN applies the ReLU that is its output's only reader;
- * - ADD_RELU: a residual add applies its ReLU (the CPU's channels-last BN
- *   kernels add no residual, so there the add stays a pass of its own);
+ * - ADD_RELU: a residual add applies its ReLU (where no BN took it in);
  * - BN_ADD: a BN adds the residual of the add that is its output's only
- *   reader, then that add's ReLU (the device's BN kernel: one pass over a
- *   block's output; the device has no separate add + ReLU kernel). */
+ *   reader, then that add's ReLU (one pass over a block's output, and the
+ *   BN's own output is never stored). */
 enum { BB_FUSE_BN_RELU = 1, BB_FUSE_ADD_RELU = 2, BB_FUSE_BN_ADD = 4 };
-#define BB_FUSE_CPU (BB_FUSE_BN_RELU | BB_FUSE_ADD_RELU)   /* channels last; the reference fuses nothing */
+#define BB_FUSE_CPU (BB_FUSE_BN_RELU | BB_FUSE_ADD_RELU | BB_FUSE_BN_ADD)  /* channels last; the reference fuses nothing */
 #define BB_FUSE_DEVICE (BB_FUSE_BN_RELU | BB_FUSE_BN_ADD)
 
 typedef struct {

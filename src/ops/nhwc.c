@@ -17,22 +17,33 @@
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* y = x a + b (then ReLU) on channels [c0, c0 + nc) of M rows of C */
+/* The training forward's y = x a + b per channel, a = gamma * invstd,
+ * b = beta - mean * a from the saved (float) mean and invstd: the backward
+ * recomputes the same floats, and with them the fused ReLU's mask
+ * (x a + b > 0, the same operations as the forward), instead of reading y. */
+static void train_affine(float gamma, float beta, float mean, float invstd, float *a, float *b)
+{
+    *a = gamma * invstd;
+    *b = beta - mean * *a;
+}
+
+/* y = x a + b (+ res) (then ReLU) on channels [c0, c0 + nc) of M rows of C */
 static void affine_generic(int64_t M, int64_t C, int64_t c0, int64_t nc, const float *x, const float *a,
-                           const float *b, float *y, int relu)
+                           const float *b, const bb_bn_residual *r, float *y, int relu)
 {
     for (int64_t i = 0; i < M; i++) {
-        const float *p = x + i * C + c0;
+        const float *p = x + i * C + c0, *s = r ? r->res + i * C + c0 : NULL;
         float *q = y + i * C + c0;
-        if (relu)
-            for (int64_t c = 0; c < nc; c++) { float v = p[c] * a[c] + b[c]; q[c] = v > 0.0f ? v : 0.0f; }
-        else
-            for (int64_t c = 0; c < nc; c++) q[c] = p[c] * a[c] + b[c];
+        for (int64_t c = 0; c < nc; c++) {
+            float v = p[c] * a[c] + b[c];
+            if (s) v = v + s[c];
+            q[c] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
     }
 }
 
-static void bn_train_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                              const float *beta, float *y, float *save, float *stats, int relu)
+static void bn_train_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                             const bb_bn_residual *r, float *y, float *save, float *stats, int relu)
 {
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
@@ -57,15 +68,14 @@ static void bn_train_generic(const bb_bn *d, int64_t n, const float *x, const fl
                 stats[c0 + c] += (float)mean[c];
                 stats[C + c0 + c] += (float)(m > 1 ? sq[c] / (m - 1) : 0.0);
             }
-            a[c] = gamma[c0 + c] * invstd;
-            b[c] = beta[c0 + c] - (float)mean[c] * a[c];
+            train_affine(gamma[c0 + c], beta[c0 + c], save[c0 + c], invstd, &a[c], &b[c]);
         }
-        affine_generic(M, C, c0, nc, x, a, b, y, relu);
+        affine_generic(M, C, c0, nc, x, a, b, r, y, relu);
     }
 }
 
-static void bn_eval_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                             const float *beta, const float *rmean, const float *rvar, float *y, int relu)
+static void bn_eval_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                            const float *rmean, const float *rvar, const bb_bn_residual *r, float *y, int relu)
 {
     int64_t C = d->c, M = n * d->hw;
     for (int64_t c0 = 0; c0 < C; c0 += CH_BLOCK) {
@@ -75,25 +85,29 @@ static void bn_eval_generic(const bb_bn *d, int64_t n, const float *x, const flo
             a[c] = gamma[c0 + c] / sqrtf(rvar[c0 + c] + d->eps);
             b[c] = beta[c0 + c] - rmean[c0 + c] * a[c];
         }
-        affine_generic(M, C, c0, nc, x, a, b, y, relu);
+        affine_generic(M, C, c0, nc, x, a, b, r, y, relu);
     }
 }
 
 static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                                const float *y, const float *dy, float *dx, int set, float *dgamma, float *dbeta,
-                                int relu)
+                                const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set,
+                                float *dgamma, float *dbeta, int relu)
 {
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
     for (int64_t c0 = 0; c0 < C; c0 += CH_BLOCK) {
         int64_t nc = min64(CH_BLOCK, C - c0);
         double sdy[CH_BLOCK] = {0}, sdyx[CH_BLOCK] = {0};
-        float mean[CH_BLOCK], invstd[CH_BLOCK], k[CH_BLOCK], mdy[CH_BLOCK], mdyx[CH_BLOCK];
-        for (int64_t c = 0; c < nc; c++) { mean[c] = save[c0 + c]; invstd[c] = save[C + c0 + c]; }
+        float mean[CH_BLOCK], invstd[CH_BLOCK], k[CH_BLOCK], b[CH_BLOCK], mdy[CH_BLOCK], mdyx[CH_BLOCK];
+        for (int64_t c = 0; c < nc; c++) {
+            mean[c] = save[c0 + c];
+            invstd[c] = save[C + c0 + c];
+            train_affine(gamma[c0 + c], beta[c0 + c], mean[c], invstd[c], &k[c], &b[c]);
+        }
         for (int64_t i = 0; i < M; i++) {
-            const float *p = x + i * C + c0, *g = dy + i * C + c0, *o = relu ? y + i * C + c0 : NULL;
+            const float *p = x + i * C + c0, *g = dy + i * C + c0, *o = r ? r->y + i * C + c0 : NULL;
             for (int64_t c = 0; c < nc; c++) {
-                float gv = relu && !(o[c] > 0.0f) ? 0.0f : g[c];
+                float gv = relu && !((o ? o[c] : p[c] * k[c] + b[c]) > 0.0f) ? 0.0f : g[c];
                 sdy[c] += gv;
                 sdyx[c] += (double)gv * (double)((p[c] - mean[c]) * invstd[c]);
             }
@@ -101,18 +115,19 @@ static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const
         for (int64_t c = 0; c < nc; c++) {
             dgamma[c0 + c] += (float)sdyx[c];
             dbeta[c0 + c] += (float)sdy[c];
-            k[c] = gamma[c0 + c] * invstd[c];
             mdy[c] = (float)(sdy[c] / m);
             mdyx[c] = (float)(sdyx[c] / m);
         }
-        if (!dx) continue;
+        float *dres = r ? r->dres : NULL;
+        if (!dx && !dres) continue;
         for (int64_t i = 0; i < M; i++) {
-            const float *p = x + i * C + c0, *g = dy + i * C + c0, *o = relu ? y + i * C + c0 : NULL;
-            float *q = dx + i * C + c0;
+            const float *p = x + i * C + c0, *g = dy + i * C + c0, *o = r ? r->y + i * C + c0 : NULL;
             for (int64_t c = 0; c < nc; c++) {
-                float gv = relu && !(o[c] > 0.0f) ? 0.0f : g[c];
+                float gv = relu && !((o ? o[c] : p[c] * k[c] + b[c]) > 0.0f) ? 0.0f : g[c];
                 float xh = (p[c] - mean[c]) * invstd[c];
-                q[c] = (set ? 0.0f : q[c]) + k[c] * (gv - mdy[c] - xh * mdyx[c]);
+                int64_t e = i * C + c0 + c;
+                if (dx) dx[e] = (set ? 0.0f : dx[e]) + k[c] * (gv - mdy[c] - xh * mdyx[c]);
+                if (dres) dres[e] = (r->set_dres ? 0.0f : dres[e]) + gv;
             }
         }
     }
@@ -136,10 +151,10 @@ static int64_t bn_chunks(int64_t M)
     return c < 1 ? 1 : c < BN_CHUNKS ? c : BN_CHUNKS;
 }
 
-/* per chunk 2C doubles of sums, then 3C floats of per-channel coefficients */
+/* per chunk 2C doubles of sums, then 4C floats of per-channel coefficients */
 size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n)
 {
-    return (size_t)(4 * bn_chunks(n * d->hw) * d->c + 3 * d->c + 16);
+    return (size_t)(4 * bn_chunks(n * d->hw) * d->c + 4 * d->c + 16);
 }
 
 /* sum over rows of (x - s) and (x - s)^2 in double, with s = row 0 of the
@@ -153,6 +168,7 @@ static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t 
         sh[g] = v8d_acc(v8d_zero(), v8_load(x0 + c0 + 8 * g));
     }
     for (int64_t i = 0; i < M; i++)
+#pragma GCC unroll 2
         for (int g = 0; g < NG; g++) {
             v8 v = v8_load(x + i * C + c0 + 8 * g);
             a[g] = v8d_add(a[g], v8d_sub(v8d_acc(v8d_zero(), v), sh[g]));
@@ -161,10 +177,18 @@ static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t 
     for (int g = 0; g < NG; g++) { v8d_store(s1 + 8 * g, a[g]); v8d_store(s2 + 8 * g, b[g]); }
 }
 
-/* sum(g) and sum(g * xhat), g masked by y > 0 when relu */
+/* the masked gradient of a fused ReLU: dy where the forward's output was > 0,
+ * read from the output y when a residual was added, else x a + b recomputed */
+static inline v8 relu_grad(const float *y, v8 xv, v8 a, v8 b, v8 dy)
+{
+    return v8_where_pos(y ? v8_load(y) : v8_fma(xv, a, b), dy);
+}
+
+/* sum(g) and sum(g * xhat), g = relu_grad when relu (y: the output with a residual, else NULL) */
 static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_t C, const float *x, const float *y,
                                                                const float *dy, int64_t c0, const int NG, int relu,
-                                                               const float *mean, const float *invstd, double *sdy,
+                                                               const float *mean, const float *invstd,
+                                                               const float *ka, const float *kb, double *sdy,
                                                                double *sdyx)
 {
     v8d a[2], b[2];
@@ -176,11 +200,12 @@ static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_
         is[g] = v8_load(invstd + c0 + 8 * g);
     }
     for (int64_t i = 0; i < M; i++)
+#pragma GCC unroll 2
         for (int g = 0; g < NG; g++) {
             int64_t o = i * C + c0 + 8 * g;
-            v8 gv = v8_load(dy + o);
-            if (relu) gv = v8_where_pos(v8_load(y + o), gv);
-            v8 xh = v8_mul(v8_sub(v8_load(x + o), mu[g]), is[g]);
+            v8 xv = v8_load(x + o), gv = v8_load(dy + o);
+            if (relu) gv = relu_grad(y ? y + o : NULL, xv, v8_load(ka + c0 + 8 * g), v8_load(kb + c0 + 8 * g), gv);
+            v8 xh = v8_mul(v8_sub(xv, mu[g]), is[g]);
             a[g] = v8d_acc(a[g], gv);
             b[g] = v8d_acc_prod(b[g], gv, xh);
         }
@@ -191,10 +216,12 @@ static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_
 typedef struct {
     const bb_bn *d;
     int64_t M, nchunks;
-    const float *x, *y, *dy, *save;
+    const float *x, *dy, *save;
+    const bb_bn_residual *r;  /* NULL: no residual */
     float *out;           /* forward: y; backward: dx */
     double *part;         /* (chunk, 2, C) */
     const float *k0, *k1, *k2;  /* per-channel coefficients of the row pass, from channel cs */
+    const float *ka, *kb;       /* backward: the forward's y = x ka + kb, for the ReLU mask */
     int64_t cs, cc;             /* the row pass's channels [cs, cs + cc) */
     int relu, set;
 } bn_job;
@@ -231,10 +258,12 @@ static void grad_sum_chunks(void *arg, int64_t lo, int64_t hi, int t)
         int64_t r0, r1;
         chunk_rows(j, i, &r0, &r1);
         double *sdy = j->part + 2 * i * C, *sdyx = sdy + C;
-        const float *x = j->x + r0 * C, *y = j->relu ? j->y + r0 * C : NULL, *dy = j->dy + r0 * C;
+        const float *x = j->x + r0 * C, *y = j->r ? j->r->y + r0 * C : NULL, *dy = j->dy + r0 * C;
         for (int64_t c0 = 0; c0 < C; c0 += 16) {
-            if (c0 + 16 <= C) grad_sums_v8(r1 - r0, C, x, y, dy, c0, 2, j->relu, mean, invstd, sdy + c0, sdyx + c0);
-            else grad_sums_v8(r1 - r0, C, x, y, dy, c0, 1, j->relu, mean, invstd, sdy + c0, sdyx + c0);
+            if (c0 + 16 <= C)
+                grad_sums_v8(r1 - r0, C, x, y, dy, c0, 2, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
+            else
+                grad_sums_v8(r1 - r0, C, x, y, dy, c0, 1, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
         }
     }
 }
@@ -252,33 +281,42 @@ static void chunk_total(const bn_job *j, int64_t c, double *s1, double *s2)
     *s2 = b;
 }
 
-/* rows [lo, hi): y = x * k0 + k1 per channel (then max(0, .)) */
+/* rows [lo, hi): y = x * k0 + k1 (+ res) per channel (then max(0, .)); the
+ * job's fields are read once, since the stores could alias them */
 static void affine_rows(void *arg, int64_t lo, int64_t hi, int t)
 {
     const bn_job *j = arg;
-    int64_t C = j->d->c;
+    const int64_t C = j->d->c, cc = j->cc;
+    const float *x = j->x + j->cs, *res = j->r ? j->r->res + j->cs : NULL, *k0 = j->k0, *k1 = j->k1;
+    float *out = j->out + j->cs;
+    const int relu = j->relu;
     for (int64_t i = lo; i < hi; i++)
-        for (int64_t c = 0; c < j->cc; c += 8) {
-            int64_t o = i * C + j->cs + c;
-            v8 v = v8_fma(v8_load(j->x + o), v8_load(j->k0 + c), v8_load(j->k1 + c));
-            v8_store(j->out + o, j->relu ? v8_relu(v) : v);
+        for (int64_t c = 0; c < cc; c += 8) {
+            v8 v = v8_fma(v8_load(x + i * C + c), v8_load(k0 + c), v8_load(k1 + c));
+            if (res) v = v8_add(v, v8_load(res + i * C + c));
+            v8_store(out + i * C + c, relu ? v8_relu(v) : v);
         }
 }
 
-/* rows [lo, hi): dx (+)= k0 * (g - k1 - xhat * k2) */
+/* rows [lo, hi): dx (+)= k0 * (g - k1 - xhat * k2); dres (+)= g */
 static void dx_rows(void *arg, int64_t lo, int64_t hi, int t)
 {
     const bn_job *j = arg;
-    int64_t C = j->d->c;
-    const float *mean = j->save, *invstd = j->save + C;
+    const int64_t C = j->d->c;
+    const float *x = j->x, *y = j->r ? j->r->y : NULL, *dy = j->dy, *mean = j->save, *invstd = j->save + C;
+    const float *k0 = j->k0, *k1 = j->k1, *k2 = j->k2, *ka = j->ka, *kb = j->kb;
+    float *dx = j->out, *dres = j->r ? j->r->dres : NULL;
+    const int relu = j->relu, set = j->set, set_dres = j->r ? j->r->set_dres : 0;
     for (int64_t i = lo; i < hi; i++)
         for (int64_t c = 0; c < C; c += 8) {
             int64_t o = i * C + c;
-            v8 gv = v8_load(j->dy + o);
-            if (j->relu) gv = v8_where_pos(v8_load(j->y + o), gv);
-            v8 xh = v8_mul(v8_sub(v8_load(j->x + o), v8_load(mean + c)), v8_load(invstd + c));
-            v8 q = v8_sub(v8_sub(gv, v8_load(j->k1 + c)), v8_mul(xh, v8_load(j->k2 + c)));
-            v8_store(j->out + o, j->set ? v8_mul(v8_load(j->k0 + c), q) : v8_fma(v8_load(j->k0 + c), q, v8_load(j->out + o)));
+            v8 xv = v8_load(x + o), gv = v8_load(dy + o);
+            if (relu) gv = relu_grad(y ? y + o : NULL, xv, v8_load(ka + c), v8_load(kb + c), gv);
+            if (dres) v8_store(dres + o, set_dres ? gv : v8_add(v8_load(dres + o), gv));
+            if (!dx) continue;
+            v8 xh = v8_mul(v8_sub(xv, v8_load(mean + c)), v8_load(invstd + c));
+            v8 q = v8_sub(v8_sub(gv, v8_load(k1 + c)), v8_mul(xh, v8_load(k2 + c)));
+            v8_store(dx + o, set ? v8_mul(v8_load(k0 + c), q) : v8_fma(v8_load(k0 + c), q, v8_load(dx + o)));
         }
 }
 
@@ -288,15 +326,15 @@ static void dx_rows(void *arg, int64_t lo, int64_t hi, int t)
 /* ---- entry points: vectors when the channels are a multiple of 8, else the
  * generic loops (on the calling thread alone) ---- */
 
-void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                              const float *beta, float *y, float *save, float *stats, int relu, float *ws,
+void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                              const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
                               bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, y, save, stats, relu, ws, team));
-    if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, y, save, stats, relu); return; }
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, r, y, save, stats, relu, ws, team));
+    if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, r, y, save, stats, relu); return; }
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
-    bn_job j = {d, M, bn_chunks(M), x, NULL, NULL, NULL, y, (double *)ws, NULL, NULL, NULL, 0, C, relu, 0};
+    bn_job j = {d, M, bn_chunks(M), x, NULL, NULL, r, y, (double *)ws, NULL, NULL, NULL, NULL, NULL, 0, C, relu, 0};
     float *a = ws + 4 * j.nchunks * C, *b = a + C;
     bb_pool_for(team, j.nchunks, 1, moments_chunks, &j);
     for (int64_t c = 0; c < C; c++) {
@@ -311,20 +349,19 @@ void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const f
             stats[c] += (float)mean;
             stats[C + c] += (float)(m > 1 ? sq / (m - 1) : 0.0);
         }
-        a[c] = gamma[c] * invstd;
-        b[c] = beta[c] - (float)mean * a[c];
+        train_affine(gamma[c], beta[c], save[c], invstd, &a[c], &b[c]);
     }
     j.k0 = a;
     j.k1 = b;
     bb_pool_for(team, M, ROW_ALIGN, affine_rows, &j);
 }
 
-void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                             const float *beta, const float *rmean, const float *rvar, float *y, int relu,
+void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                             const float *rmean, const float *rvar, const bb_bn_residual *r, float *y, int relu,
                              bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, y, relu, team));
-    if (d->c % 8 != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, y, relu); return; }
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, r, y, relu, team));
+    if (d->c % 8 != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, r, y, relu); return; }
     float a[EVAL_CHUNK], b[EVAL_CHUNK];
     for (int64_t cs = 0; cs < d->c; cs += EVAL_CHUNK) {
         int64_t cc = min64(EVAL_CHUNK, d->c - cs);
@@ -332,36 +369,37 @@ void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const fl
             a[c] = gamma[cs + c] / sqrtf(rvar[cs + c] + d->eps);
             b[c] = beta[cs + c] - rmean[cs + c] * a[c];
         }
-        bn_job j = {d, n * d->hw, 1, x, NULL, NULL, NULL, y, NULL, a, b, NULL, cs, cc, relu, 0};
+        bn_job j = {d, n * d->hw, 1, x, NULL, NULL, r, y, NULL, a, b, NULL, NULL, NULL, cs, cc, relu, 0};
         bb_pool_for(team, j.M, ROW_ALIGN, affine_rows, &j);
     }
 }
 
 /* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy (masked by y > 0 after a fused ReLU) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                         const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
-                         int relu, float *ws, bb_pool *team)
+                         const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
+                         float *dgamma, float *dbeta, int relu, float *ws, bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_backward, (d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu, ws, team));
+    BB_NHWC_HAND_OVER(bb_bn_nhwc_backward,
+                      (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, ws, team));
     if (d->c % 8 != 0) {
-        bn_backward_generic(d, n, x, gamma, save, y, dy, dx, set_dx, dgamma, dbeta, relu);
+        bn_backward_generic(d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
     }
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
-    bn_job j = {d, M, bn_chunks(M), x, y, dy, save, dx, (double *)ws, NULL, NULL, NULL, 0, C, relu, set_dx};
-    float *k = ws + 4 * j.nchunks * C, *mdy = k + C, *mdyx = mdy + C;
+    float *k = ws + 4 * bn_chunks(M) * C, *shift = k + C, *mdy = shift + C, *mdyx = mdy + C;
+    for (int64_t c = 0; c < C; c++) train_affine(gamma[c], beta[c], save[c], save[C + c], &k[c], &shift[c]);
+    bn_job j = {d, M, bn_chunks(M), x, dy, save, r, dx, (double *)ws, NULL, NULL, NULL, k, shift, 0, C, relu, set_dx};
     bb_pool_for(team, j.nchunks, 1, grad_sum_chunks, &j);
     for (int64_t c = 0; c < C; c++) {
         double sdy, sdyx;
         chunk_total(&j, c, &sdy, &sdyx);
         dgamma[c] += (float)sdyx;
         dbeta[c] += (float)sdy;
-        k[c] = gamma[c] * save[C + c];
         mdy[c] = (float)(sdy / m);
         mdyx[c] = (float)(sdyx / m);
     }
-    if (!dx) return;
+    if (!dx && !(r && r->dres)) return;
     j.k0 = k;
     j.k1 = mdy;
     j.k2 = mdyx;

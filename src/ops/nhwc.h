@@ -36,21 +36,29 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
 
 /* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
  * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
- * its backward then takes the ReLU output y to mask dy. Training and backward
+ * its backward recomputes the ReLU's mask from x. Training and backward
  * take a workspace of bb_bn_nhwc_workspace floats (for any team size); the
  * statistics are sums over fixed chunks of rows, added in chunk order. Channel
  * counts that are not a multiple of 8 run on the calling thread alone. ---- */
+/* A residual add fused into the BN (model/plan.h, BB_FUSE_BN_ADD): the output
+ * is [max(0,] BN(x) + res [)], the same floats as a BN then an add (+ ReLU).
+ * Its backward reads the output y for the ReLU's mask and adds the masked dy
+ * into dres (stores it when set_dres; dres NULL: not wanted). */
+typedef struct { const float *res, *y; float *dres; int set_dres; } bb_bn_residual;
 size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n);
-void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                              const float *beta, float *y, float *save, float *stats, int relu, float *ws,
+/* r: NULL, or the fused residual */
+void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                              const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
                               bb_pool *team);
-void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                             const float *beta, const float *rmean, const float *rvar, float *y, int relu,
+void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                             const float *rmean, const float *rvar, const bb_bn_residual *r, float *y, int relu,
                              bb_pool *team);
-/* y: the fused ReLU output when relu, else unused (may be NULL); set_dx as for conv */
+/* beta: the forward's, from which (with gamma and save) the fused ReLU's
+ * mask is recomputed from x, bit for bit, instead of read from its output
+ * (without a residual); set_dx as for conv */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                         const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
-                         int relu, float *ws, bb_pool *team);
+                         const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
+                         float *dgamma, float *dbeta, int relu, float *ws, bb_pool *team);
 
 /* ---- residual add with a fused ReLU: y = max(0, a + b); backward adds
  * dy * [y > 0] into da and db (either may be NULL, or both the same: then

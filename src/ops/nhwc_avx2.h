@@ -36,15 +36,15 @@
         if (bb_uk_supported(BB_UK_AVX2)) { fn##_avx2 args; return; }  \
     } while (0)
 struct bb_pool;
-void bb_bn_nhwc_forward_train_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                                   const float *beta, float *y, float *save, float *stats, int relu, float *ws,
+void bb_bn_nhwc_forward_train_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                                   const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
                                    struct bb_pool *team);
-void bb_bn_nhwc_forward_eval_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma,
-                                  const float *beta, const float *rmean, const float *rvar, float *y, int relu,
-                                  struct bb_pool *team);
+void bb_bn_nhwc_forward_eval_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
+                                  const float *rmean, const float *rvar, const bb_bn_residual *r, float *y,
+                                  int relu, struct bb_pool *team);
 void bb_bn_nhwc_backward_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
-                              const float *y, const float *dy, float *dx, int set_dx, float *dgamma, float *dbeta,
-                              int relu, float *ws, struct bb_pool *team);
+                              const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
+                              float *dgamma, float *dbeta, int relu, float *ws, struct bb_pool *team);
 void bb_add_relu_forward_avx2(int64_t len, const float *a, const float *b, float *y);
 void bb_add_relu_backward_avx2(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
                                int set_db);
