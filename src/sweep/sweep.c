@@ -31,6 +31,7 @@ const bb_sweep_variant bb_sweep_variants[] = {
     BEYOND("larc", "the recipe with clipped LARS (LARC: rate min(lr, eta |w|/|g|); eta --lars-eta)", 1, 2, 0),
     BEYOND("warmup-long", "the recipe with twice the warmup epochs (at most half the run)", 2, 0, 0),
     BEYOND("label-smoothing", "the recipe with label smoothing 0.1", 1, 0, 0.1),
+    BEYOND("long-ls", "twice the warmup and label smoothing 0.1 together", 2, 0, 0.1),
     BEYOND("lars-long-ls", "LARS, twice the warmup and label smoothing 0.1 together", 2, 1, 0.1),
 };
 #undef BEYOND
