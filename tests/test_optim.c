@@ -190,6 +190,36 @@ TEST(momentum_forms_9_and_10_agree_only_with_correction)
     bb_net_free(&net);
 }
 
+/* The vectorized element loops (bb_sgd_apply: the AVX2 twin where the CPU
+ * has it, the baseline in the BB_NO_SIMD build of tests/sh) give the bits of
+ * the scalar rule, at every tail length and misalignment. */
+TEST(sgd_apply_equals_the_scalar_rule)
+{
+    enum { N = 1000 };
+    float *w = bb_alloc(N * 4), *u = bb_alloc(N * 4), *g = bb_alloc(N * 4);
+    float *w0 = bb_alloc(N * 4), *u0 = bb_alloc(N * 4);
+    bb_rng r = bb_rng_make(3, BB_RNG_TEST, 0, 0);
+    for (int i = 0; i < N; i++) {
+        w[i] = (float)bb_rng_normal(&r);
+        u[i] = (float)bb_rng_normal(&r) * 0.1f;
+        g[i] = (float)bb_rng_normal(&r) * 0.01f;
+    }
+    memcpy(w0, w, N * 4);
+    memcpy(u0, u, N * 4);
+    const int64_t counts[] = {1, 7, 8, 9, 31, 33, 250, 999};
+    for (int rule = BB_UPDATE_FORM9; rule <= BB_UPDATE_FORM10; rule++)
+        for (size_t t = 0; t < sizeof counts / sizeof counts[0]; t++)
+            for (int64_t off = 0; off < 3; off++) {
+                int64_t n = counts[t] - off > 0 ? counts[t] - off : 1;
+                bb_sgd_apply(rule, n, w + off, u + off, g + off, 1e-4f, 0.9f, 1.25f, 0.4f);
+                for (int64_t j = off; j < off + n; j++) bb_update_one(rule, w0 + j, u0 + j, g[j], 1e-4f, 0.9f, 1.25f, 0.4f);
+                CHECK_MSG(!memcmp(w, w0, N * 4) && !memcmp(u, u0, N * 4),
+                          "rule %d, %lld floats at offset %lld: not the scalar rule's bits", rule, (long long)n,
+                          (long long)off);
+            }
+    bb_free(w); bb_free(u); bb_free(g); bb_free(w0); bb_free(u0);
+}
+
 /* Sums k random vectors through bb_gradsum with the workers split into
  * `parts` contiguous ranges, as executors would. */
 static void tree_sum(int64_t k, int parts, int64_t len, float *out)

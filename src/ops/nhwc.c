@@ -330,7 +330,7 @@ void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const f
                               const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
                               bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, r, y, save, stats, relu, ws, team));
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, r, y, save, stats, relu, ws, team));
     if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, r, y, save, stats, relu); return; }
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
@@ -360,7 +360,7 @@ void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const fl
                              const float *rmean, const float *rvar, const bb_bn_residual *r, float *y, int relu,
                              bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, r, y, relu, team));
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, r, y, relu, team));
     if (d->c % 8 != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, r, y, relu); return; }
     float a[EVAL_CHUNK], b[EVAL_CHUNK];
     for (int64_t cs = 0; cs < d->c; cs += EVAL_CHUNK) {
@@ -379,7 +379,7 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
                          const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
                          float *dgamma, float *dbeta, int relu, float *ws, bb_pool *team)
 {
-    BB_NHWC_HAND_OVER(bb_bn_nhwc_backward,
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_backward,
                       (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, ws, team));
     if (d->c % 8 != 0) {
         bn_backward_generic(d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu);
@@ -408,7 +408,7 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
 
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
 {
-    BB_NHWC_HAND_OVER(bb_add_relu_forward, (len, a, b, y));
+    BB_AVX2_HAND_OVER(bb_add_relu_forward, (len, a, b, y));
     int64_t i = 0;
     for (; i + 8 <= len; i += 8) v8_store(y + i, v8_relu(v8_add(v8_load(a + i), v8_load(b + i))));
     for (; i < len; i++) { float v = a[i] + b[i]; y[i] = v > 0.0f ? v : 0.0f; }
@@ -418,7 +418,7 @@ void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
 void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
                           int set_db)
 {
-    BB_NHWC_HAND_OVER(bb_add_relu_backward, (len, y, dy, da, set_da, db, set_db));
+    BB_AVX2_HAND_OVER(bb_add_relu_backward, (len, y, dy, da, set_da, db, set_db));
     int64_t i = 0;
     if (da && db && da != db) {
         for (; i + 8 <= len; i += 8) {

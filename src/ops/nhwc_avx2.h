@@ -6,7 +6,7 @@
 #ifndef BB_OPS_NHWC_AVX2_H
 #define BB_OPS_NHWC_AVX2_H
 
-#ifdef BB_NHWC_AVX2_TWIN  /* compiling the twin (nhwc_avx2.c) */
+#ifdef BB_AVX2_TWIN  /* compiling the twin (nhwc_avx2.c) */
 #define bb_bn_nhwc_workspace bb_bn_nhwc_workspace_avx2
 #define bb_bn_nhwc_forward_train bb_bn_nhwc_forward_train_avx2
 #define bb_bn_nhwc_forward_eval bb_bn_nhwc_forward_eval_avx2
@@ -27,14 +27,9 @@
 
 #include "ops/nhwc.h"
 
-#if !defined(BB_NHWC_AVX2_TWIN) && !defined(__AVX2__) && !defined(BB_NO_SIMD) && defined(__GNUC__) && \
-    (defined(__x86_64__) || defined(__i386__))
-/* BB_NHWC_HAND_OVER(fn, (args)) at the top of fn: runs fn's AVX2 twin
- * instead when the CPU has AVX2+FMA */
-#define BB_NHWC_HAND_OVER(fn, args)                                   \
-    do {                                                              \
-        if (bb_uk_supported(BB_UK_AVX2)) { fn##_avx2 args; return; }  \
-    } while (0)
+#include "ops/avx2_twin.h"
+
+#if BB_AVX2_TWINS
 struct bb_pool;
 void bb_bn_nhwc_forward_train_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
                                    const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
@@ -48,8 +43,6 @@ void bb_bn_nhwc_backward_avx2(const bb_bn *d, int64_t n, const float *x, const f
 void bb_add_relu_forward_avx2(int64_t len, const float *a, const float *b, float *y);
 void bb_add_relu_backward_avx2(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
                                int set_db);
-#else
-#define BB_NHWC_HAND_OVER(fn, args) ((void)0)
 #endif
 
 #endif

@@ -1,6 +1,6 @@
 /* The optimizer: one loop per parameter tensor, so weight decay and LARS can
  * look at the tensor's kind and norms. The arithmetic is optim/update.h's; the
- * rule is chosen outside the element loops so they vectorize. */
+ * element loops are update_cpu.c's. */
 #include "optim/sgd.h"
 
 int bb_sgd_decays(const bb_sgd *o, const bb_param *p)
@@ -57,16 +57,6 @@ void bb_sgd_step(const bb_sgd *o, const bb_net *net, float *params, float *momen
             for (int64_t j = 0; j < p->count; j++) { w2 += (double)w[j] * w[j]; g2 += (double)g[j] * g[j]; }
             flr = bb_lars_lr(lr, o->lars_eta, o->lars_clip, wd, w2, g2);
         }
-        switch (rule) {
-        case BB_UPDATE_FORM9:
-            for (int64_t j = 0; j < p->count; j++) bb_update_form9(w + j, u + j, g[j], wd, m, flr);
-            break;
-        case BB_UPDATE_NESTEROV:
-            for (int64_t j = 0; j < p->count; j++) bb_update_nesterov(w + j, u + j, g[j], wd, m, flr);
-            break;
-        default:
-            for (int64_t j = 0; j < p->count; j++) bb_update_form10(w + j, u + j, g[j], wd, m, c, flr);
-            break;
-        }
+        bb_sgd_apply(rule, p->count, w, u, g, wd, m, c, flr);
     }
 }

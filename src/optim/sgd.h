@@ -33,6 +33,10 @@ typedef struct {
  * pass lr for the first. */
 void bb_sgd_step(const bb_sgd *o, const bb_net *net, float *params, float *momentum,
                  const float *grad, double lr, double lr_prev);
+/* The per-element rule over one tensor's count floats (w, u, g do not
+ * overlap); update_cpu.c, vectorized, the bits of optim/update.h's rule. */
+void bb_sgd_apply(int rule, int64_t count, float *restrict w, float *restrict u, const float *restrict g, float wd,
+                  float m, float c, float lr);
 /* Whether weight decay applies to this parameter under o. */
 int bb_sgd_decays(const bb_sgd *o, const bb_param *p);
 /* Whether LARS sets this parameter's rate under o (the decayed tensors). */
