@@ -44,7 +44,20 @@ static void report_prediction(const bb_advice *a)
            100 * a->measured_share);
     if (isfinite(a->b_crit_hi)) printf("the range spans %.1fx. ", a->b_crit_hi / a->b_crit_lo);
     else printf("the range is open above (a block of the run lost |G|^2 in the noise). ");
-    printf("Checked on one sweep (ResNet-8, docs/RESULTS.md): within 2x of\nthe measured kn*, below it.\n");
+    printf("Checked on two sweeps (docs/RESULTS.md): within 2x of the measured kn*.\n");
+    if (a->nhold == 0) return;
+    printf("\nthe other way round: the epochs a larger kn needs to hold the error (the smallest budget whose\n"
+           "B_crit reaches it; the same profile and growth):\n  %8s  %8s  %s\n", "kn", "epochs", "range");
+    for (int i = 0; i < a->nhold; i++) {
+        char e[3][24];
+        const double v[3] = {a->hold_epochs[i], a->hold_lo[i], a->hold_hi[i]};
+        for (int k = 0; k < 3; k++) {
+            if (isinf(v[k])) snprintf(e[k], sizeof e[k], "none");
+            else if (!(v[k] > 0)) snprintf(e[k], sizeof e[k], "any");
+            else snprintf(e[k], sizeof e[k], v[k] < 100 ? "%.3g" : "%.0f", v[k]);
+        }
+        printf("  %8.0f  %8s  %s .. %s\n", a->hold_kn[i], e[0], e[1], e[2]);
+    }
 }
 
 static void report(const bb_config *cfg, const bb_advice *a, const char *dir)

@@ -44,6 +44,27 @@ double bb_critical_batch(const bb_noise_profile *p, double epochs, double kn, do
     return sw > 0 ? swb / sw : NAN;
 }
 
+double bb_budget_for(const bb_noise_profile *p, double kn, double target)
+{
+    const double first = 0.05, last = 1e4;  /* epochs */
+    if (p->n < 1 || !(target > 0)) return NAN;
+    if (bb_critical_batch(p, first, kn, NULL) >= target) return 0;
+    /* B_crit grows with the budget once B_noise does: the first budget of a
+     * geometric scan that reaches the target, then bisection */
+    double lo = first, hi = first;
+    while (bb_critical_batch(p, hi, kn, NULL) < target) {
+        lo = hi;
+        hi *= 1.25;
+        if (hi > last) return INFINITY;
+    }
+    for (int i = 0; i < 30; i++) {
+        double mid = sqrt(lo * hi);
+        if (bb_critical_batch(p, mid, kn, NULL) >= target) hi = mid;
+        else lo = mid;
+    }
+    return hi;
+}
+
 void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_profile *p)
 {
     memset(p, 0, sizeof *p);
@@ -78,6 +99,18 @@ void bb_advise_predict(bb_advice *a, double budget, double growth)
     }
     /* kn* is measured against the small minibatch, so it is never below it */
     a->knstar = fmax(a->b_crit, (double)a->kn);
+    bb_noise_profile mid, lo, hi;
+    bb_advise_profile(a, a->b_noise, growth, &mid);
+    bb_advise_profile(a, isfinite(a->b_lo) ? a->b_lo : a->b_noise, 0.5 * growth, &lo);
+    bb_advise_profile(a, a->b_hi, 1.5 * growth, &hi);
+    a->nhold = 0;
+    for (double kn = 2.0 * (double)a->kn; a->nhold < BB_HOLD_MAX && kn <= (double)a->n_train; kn *= 2) {
+        int i = a->nhold++;
+        a->hold_kn[i] = kn;
+        a->hold_epochs[i] = bb_budget_for(&mid, (double)a->kn, kn);
+        a->hold_lo[i] = isfinite(a->b_hi) ? bb_budget_for(&hi, (double)a->kn, kn) : 0;  /* the larger B_noise: fewer epochs */
+        a->hold_hi[i] = bb_budget_for(&lo, (double)a->kn, kn);
+    }
 }
 
 static double ratio(const double *tr, const double *g2, int64_t lo, int64_t hi)
@@ -194,8 +227,18 @@ static bb_status write_advice(FILE *f, void *arg)
     json_num(f, "b_crit_lo", a->b_crit_lo, 0);
     json_num(f, "b_crit_hi", a->b_crit_hi, 0);
     json_num(f, "measured_share", a->measured_share, 0);
-    json_num(f, "knstar", a->knstar, 1);
-    fprintf(f, "}\n");
+    json_num(f, "knstar", a->knstar, 0);
+    /* "epochs_to_hold": [[kn, epochs, lo, hi], ...]; null: no budget (INFINITY) */
+    fprintf(f, "  \"epochs_to_hold\": [");
+    for (int i = 0; i < a->nhold; i++) {
+        double v[4] = {a->hold_kn[i], a->hold_epochs[i], a->hold_lo[i], a->hold_hi[i]};
+        fprintf(f, "%s[", i ? ", " : "");
+        for (int k = 0; k < 4; k++)
+            if (isfinite(v[k])) fprintf(f, "%s%.5g", k ? ", " : "", v[k]);
+            else fprintf(f, "%snull", k ? ", " : "");
+        fprintf(f, "]");
+    }
+    fprintf(f, "]\n}\n");
     return BB_OK;
 }
 

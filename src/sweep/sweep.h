@@ -198,6 +198,12 @@ double bb_noise_profile_at(const bb_noise_profile *p, double epoch);
  * weight that falls within the profile's measured epochs. */
 double bb_critical_batch(const bb_noise_profile *p, double epochs, double kn, double *measured);
 
+/* The budget at which a larger kn is predicted to hold the error: the
+ * smallest number of epochs whose B_crit (at the reference kn) reaches it;
+ * 0 when every budget's does, INFINITY when none up to 10^4 epochs does. */
+double bb_budget_for(const bb_noise_profile *p, double kn, double target);
+
+#define BB_HOLD_MAX 5
 typedef struct {
     int64_t kn, n, steps, n_train;
     double epoch;              /* epochs trained */
@@ -215,6 +221,10 @@ typedef struct {
     double b_crit, b_crit_lo, b_crit_hi;   /* B_crit over the budget and its range */
     double measured_share;     /* share of B_crit's weight within the epochs the run measured */
     double knstar;             /* predicted kn*: B_crit, at least the run's kn */
+    /* the epochs 2, 4, ... 32 times the run's kn need to hold the error
+     * (bb_budget_for with the growth above; lo/hi: the range's profiles) */
+    int nhold;
+    double hold_kn[BB_HOLD_MAX], hold_epochs[BB_HOLD_MAX], hold_lo[BB_HOLD_MAX], hold_hi[BB_HOLD_MAX];
 } bb_advice;
 
 /* Reads a run directory trained with --noise-scale (metrics.jsonl "g2" and
@@ -228,7 +238,7 @@ void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_pro
 /* kn* for `budget` epochs: B_crit of the profile at the run's kn (at least
  * that kn, the reference kn* is measured against); the range
  * takes B_noise's block minimum with half the growth and its block maximum
- * with 1.5 times it. */
+ * with 1.5 times it. Also the inverse for larger kn (hold_*). */
 void bb_advise_predict(bb_advice *a, double budget, double growth);
 /* Writes advise.json into run_dir. */
 bb_status bb_advise_write(const char *run_dir, const bb_advice *a);

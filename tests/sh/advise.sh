@@ -32,6 +32,9 @@ test "$(sed -n 's/.*"b_noise": \([0-9.e+]*\),*/\1/p' "$j")" = "$b"
 grep -q "critical minibatch size" "$tmp/out3"
 # the kn* prediction for the epoch budget (--epochs 4 by default, --budget for another)
 grep -q "predicted kn\*" "$tmp/out3"
+# ... and the inverse: the epochs twice the run's kn (64) and more need
+grep -q "the epochs a larger kn needs to hold the error" "$tmp/out3"
+grep -Eq '"epochs_to_hold": \[\[128, ' "$j"
 num() { sed -n "s/.*\"$1\": \([0-9.e+-][0-9.e+-]*\),*$/\1/p" "$2"; }
 test "$(num budget_epochs "$j")" = 4
 c4=$(num b_crit "$j"); k4=$(num knstar "$j"); lo=$(num b_crit_lo "$j"); hi=$(num b_crit_hi "$j")
