@@ -119,6 +119,7 @@ TEST(team_conv_equals_one_thread_bit_for_bit)
         {2, 3, 13, 12, 5, 7, 2, 3},    /* 7x7/2, cout not a multiple of 8 */
         {3, 12, 6, 5, 20, 1, 1, 0},    /* pointwise: read in place */
         {2, 40, 6, 6, 40, 3, 1, 1},    /* 16 + 16 + 8 column blocks */
+        {2, 24, 6, 6, 520, 1, 2, 0},   /* 1x1/2 to 520 channels: weight panels, dy copied per thread */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int v = 0; v < BB_UK_NVARIANTS; v++) {

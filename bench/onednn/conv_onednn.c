@@ -30,6 +30,8 @@ static const shape shapes[] = {
     {8, 256, 56, 64, 1, 1, 0, "resnet50 s1 256x56x56 1x1->64"},
     {8, 128, 28, 128, 3, 1, 1, "resnet50 s2 128x28x28 3x3"},
     {8, 512, 14, 1024, 1, 2, 0, "resnet50 s4 proj 512->1024 1x1/2"},
+    {8, 64, 56, 256, 1, 1, 0, "resnet50 s1 64x56x56 1x1->256"},
+    {8, 512, 7, 2048, 1, 1, 0, "resnet50 s4 512x7x7 1x1->2048"},
 };
 
 static double cpu_now(void)

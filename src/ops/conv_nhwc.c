@@ -24,6 +24,19 @@ static int64_t round8(int64_t x) { return (x + 7) & ~(int64_t)7; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* ---- packed weights: a (rows x cols) matrix as column panels of pw floats,
+ * each panel rows x pw contiguous, pw = the widest tile's columns (at most
+ * cols rounded up to 8). A tile's B rows are then pw floats apart: a row
+ * stride of cols floats (4 KiB for 1024 columns) would map a panel's rows
+ * onto a few L1 sets and evict it while the tile runs ---- */
+static int64_t panel_width(bb_uk_variant v, int64_t cols) { return min64(bb_uk_cols(v), round8(cols)); }
+/* floats of the packed matrix for any variant */
+static size_t packed_floats(int64_t rows, int64_t cols) { return (size_t)(rows * (round8(cols) + BB_UK_MAXC)); }
+static int64_t packed_at(int64_t rows, int64_t pw, int64_t row, int64_t col)
+{
+    return (col / pw) * rows * pw + row * pw + col % pw;
+}
+
 /* ---- a sweep: a kh x kw window at stride st over an input (n, h, w, c) with
  * pt rows and pl columns of zeros before it, giving (n, oh, ow) outputs ---- */
 typedef struct {
@@ -137,11 +150,18 @@ typedef struct {
     float *wpk, *dwp, *dxpad, *wq;
     int64_t *tab, *tab2;
     float *slots;
-    size_t slot_floats, band_len;
+    size_t slot_floats, band_len, panel_off;
 } parts;
 
 static float *band_of(const parts *p, int t) { return p->slots + (size_t)t * p->slot_floats; }
 static int64_t *origins_of(const parts *p, int t) { return (int64_t *)(band_of(p, t) + p->band_len); }
+static float *panel_of(const parts *p, int t) { return band_of(p, t) + p->panel_off; }
+
+/* The weight gradient reads dy's pixel rows as B, cout floats apart; from 2
+ * KiB apart on (cout >= 512) a block's column panel is copied into the
+ * thread's slot first, so that its rows stay in L1 (see packed_at). At 256
+ * (1 KiB) the copy cost more than it saved (64x56x56 -> 256: 8% slower). */
+static int dy_panels(const bb_conv2d *d) { return d->cout >= 512; }
 
 /* stride-1 backward-data is a forward convolution of dy padded by k-1-pad */
 static int gather_dx(const bb_conv2d *d) { return d->stride == 1 && d->pad <= d->kh - 1 && d->pad <= d->kw - 1; }
@@ -181,10 +201,10 @@ static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, are
     }
     p.tab = take(a, 2 * (size_t)(backward ? max64(K, taps * d->cout) : K));  /* backward-data gathers over cout */
     if (!backward) {
-        p.wpk = take(a, (size_t)(K * round8(d->cout)));
+        p.wpk = take(a, packed_floats(K, d->cout));
     } else {
         p.dwp = take(a, (size_t)(K * round8(d->cout)));
-        p.wq = take(a, (size_t)(taps * d->cout * round8(d->cin)));
+        p.wq = take(a, packed_floats(taps * d->cout, d->cin));
         p.tab2 = take(a, 2 * (size_t)(taps * d->cout));
         if (!gather_dx(d)) p.dxpad = take(a, padded_len(d, n));
     }
@@ -192,6 +212,8 @@ static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, are
     take(&one, band);
     p.band_len = one.used;
     take(&one, 2 * (size_t)pix);
+    p.panel_off = one.used;
+    if (backward && dy_panels(d)) take(&one, (size_t)block_pixels(&f) * BB_UK_MAXC);
     p.slot_floats = one.used;
     p.slots = take(a, p.slot_floats * (size_t)(threads > 1 ? threads : 1));
     return p;
@@ -207,13 +229,14 @@ size_t bb_conv2d_nhwc_workspace_team(const bb_conv2d *d, int64_t n, int threads)
 
 size_t bb_conv2d_nhwc_workspace(const bb_conv2d *d, int64_t n) { return bb_conv2d_nhwc_workspace_team(d, n, 1); }
 
-/* ---- the gather: y (n, oh, ow, cout) (+)= windows of x . wpk ((tap, c), ldw),
- * pixel blocks shared by the team; p->tab holds the sweep's tap offsets ---- */
+/* ---- the gather: y (n, oh, ow, cout) (+)= windows of x . wpk ((tap, c) rows,
+ * packed in panels of pw), pixel blocks shared by the team; p->tab holds the
+ * sweep's tap offsets ---- */
 typedef struct {
     const sweep *g;
     bb_uk_variant v;
     const float *x, *wpk;
-    int64_t ldw, cout;
+    int64_t pw, cout;
     float *y;
     int accumulate;
     const parts *p;
@@ -226,7 +249,7 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     int64_t K = g->kh * g->kw * g->c, nkb = (K + K_BLOCK - 1) / K_BLOCK, kc = (K + nkb - 1) / nkb;
     int64_t *origins = origins_of(j->p, t);
     bb_uk_args u;
-    u.ldb = j->ldw;
+    u.ldb = j->pw;
     for (int64_t bi = lo; bi < hi; bi++) {
         block b = block_at(g, bi);
         const float *base = prepare_block(g, j->x, &b, band_of(j->p, t), origins);
@@ -236,7 +259,7 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
             u.accumulate = j->accumulate || k0 > 0;
             for (int64_t c0 = 0; c0 < j->cout; c0 += bb_uk_cols(j->v)) {
                 u.nc = (int)min64(bb_uk_cols(j->v), j->cout - c0);
-                u.b = j->wpk + k0 * j->ldw + c0;
+                u.b = j->wpk + packed_at(K, j->pw, k0, c0);
                 int R = bb_uk_max_rows(j->v, u.nc);
                 for (int64_t r0 = 0; r0 < b.np; r0 += R) {
                     u.rows = (int)min64(R, b.np - r0);
@@ -251,42 +274,42 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     }
 }
 
-static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *x, const float *wpk, int64_t ldw,
-                   int64_t cout, float *y, int accumulate, const parts *p)
+static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *x, const float *wpk, int64_t cout,
+                   float *y, int accumulate, const parts *p)
 {
     tap_offsets(g, p->tab);
-    gather_job j = {g, v, x, wpk, ldw, cout, y, accumulate, p};
+    gather_job j = {g, v, x, wpk, panel_width(v, cout), cout, y, accumulate, p};
     bb_pool_for(team, nblocks(g), 1, gather_blocks, &j);
 }
 
 /* ---- weight packing, by rows of the packed matrix ---- */
-typedef struct { const bb_conv2d *d; const float *w; float *dst; int flip; } pack_job;
+typedef struct { const bb_conv2d *d; const float *w; float *dst; int flip; int64_t pw; } pack_job;
 
-/* wpk (tap, ci, co) = w (co, ci, tap), rows (tap, ci) in [lo, hi) */
+/* wpk (tap, ci, co) = w (co, ci, tap), rows (tap, ci) in [lo, hi), in panels
+ * (the last one's columns past cout are 0) */
 static void pack_forward(void *arg, int64_t lo, int64_t hi, int t)
 {
     const pack_job *j = arg;
     const bb_conv2d *d = j->d;
-    int64_t ldw = round8(d->cout), taps = d->kh * d->kw;
+    int64_t taps = d->kh * d->kw, rows = taps * d->cin, cols = (d->cout + j->pw - 1) / j->pw * j->pw;
     for (int64_t q = lo; q < hi; q++) {
         int64_t tp = q / d->cin, ci = q % d->cin;
-        float *row = j->dst + q * ldw;
-        for (int64_t co = 0; co < d->cout; co++) row[co] = j->w[(co * d->cin + ci) * taps + tp];
-        for (int64_t co = d->cout; co < ldw; co++) row[co] = 0.0f;
+        for (int64_t co = 0; co < cols; co++)
+            j->dst[packed_at(rows, j->pw, q, co)] = co < d->cout ? j->w[(co * d->cin + ci) * taps + tp] : 0.0f;
     }
 }
 
-/* wq (tap', co, ci) = w (co, ci, tap), tap = tap' or flipped, rows (tap', co) in [lo, hi) */
+/* wq (tap', co, ci) = w (co, ci, tap), tap = tap' or flipped, rows (tap', co)
+ * in [lo, hi), in panels */
 static void pack_transposed(const pack_job *j, int64_t lo, int64_t hi)
 {
     const bb_conv2d *d = j->d;
-    int64_t ldw = round8(d->cin), taps = d->kh * d->kw;
+    int64_t taps = d->kh * d->kw, rows = taps * d->cout, cols = (d->cin + j->pw - 1) / j->pw * j->pw;
     for (int64_t q = lo; q < hi; q++) {
         int64_t tp = q / d->cout, co = q % d->cout;
         int64_t src = j->flip ? (d->kh - 1 - tp / d->kw) * d->kw + (d->kw - 1 - tp % d->kw) : tp;
-        float *row = j->dst + q * ldw;
-        for (int64_t ci = 0; ci < d->cin; ci++) row[ci] = j->w[(co * d->cin + ci) * taps + src];
-        for (int64_t ci = d->cin; ci < ldw; ci++) row[ci] = 0.0f;
+        for (int64_t ci = 0; ci < cols; ci++)
+            j->dst[packed_at(rows, j->pw, q, ci)] = ci < d->cin ? j->w[(co * d->cin + ci) * taps + src] : 0.0f;
     }
 }
 
@@ -295,10 +318,10 @@ void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n,
 {
     arena a = {ws, 0};
     parts p = carve(d, n, 0, bb_pool_size(team), &a);
-    pack_job pj = {d, w, p.wpk, 0};
+    pack_job pj = {d, w, p.wpk, 0, panel_width(v, d->cout)};
     bb_pool_for(team, d->kh * d->kw * d->cin, 8, pack_forward, &pj);
     sweep g = forward_sweep(d, n, team_blocks(bb_pool_size(team)));
-    gather(team, &g, v, x, p.wpk, round8(d->cout), d->cout, y, 0, &p);
+    gather(team, &g, v, x, p.wpk, d->cout, y, 0, &p);
 }
 
 void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
@@ -335,6 +358,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t
     u.ldb = d->cout;
     u.acol = origins;
     u.accumulate = 1;
+    float *panel = panel_of(p, t);
     for (int64_t bi = 0; bi < nblocks(&g); bi++) {
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, &b, band, origins);
@@ -342,6 +366,11 @@ static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t
         for (int64_t c0 = 0; c0 < d->cout; c0 += bb_uk_cols(j->v)) {
             u.nc = (int)min64(bb_uk_cols(j->v), d->cout - c0);
             u.b = j->dy + b.p0 * d->cout + c0;
+            if (dy_panels(d)) {
+                for (int64_t q = 0; q < b.np; q++) memcpy(panel + q * u.nc, u.b + q * d->cout, (size_t)u.nc * sizeof(float));
+                u.b = panel;
+                u.ldb = u.nc;
+            }
             int R = bb_uk_max_rows(j->v, u.nc);
             for (int64_t r0 = r_lo; r0 < r_hi; r0 += R) {
                 u.rows = (int)min64(R, r_hi - r0);
@@ -384,13 +413,13 @@ static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
     const bwd_job *j = arg;
     const bb_conv2d *d = j->d;
     const parts *p = j->p;
-    int64_t hp = d->h + 2 * d->pad, wp = d->w + 2 * d->pad, ldw = round8(d->cin);
+    int64_t hp = d->h + 2 * d->pad, wp = d->w + 2 * d->pad, pw = j->pack.pw;
     int64_t taps = d->kh * d->kw, ohw = d->oh * d->ow, img = hp * wp * d->cin;
     memset(p->dxpad + s0 * img, 0, (size_t)((s1 - s0) * img) * sizeof(float));
     bb_uk_args u;
     u.k = d->cout;
     u.acol = p->tab2;
-    u.ldb = ldw;
+    u.ldb = pw;
     u.accumulate = 1;
     int R = bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), d->cin));
     int64_t origin[BB_UK_MAXR];
@@ -406,7 +435,7 @@ static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
                 int64_t toff = ((tp / d->kw) * wp + tp % d->kw) * d->cin;
                 for (int64_t c0 = 0; c0 < d->cin; c0 += bb_uk_cols(j->v)) {
                     u.nc = (int)min64(bb_uk_cols(j->v), d->cin - c0);
-                    u.b = p->wq + tp * d->cout * ldw + c0;
+                    u.b = p->wq + packed_at(taps * d->cout, pw, tp * d->cout, c0);
                     for (int r = 0; r < u.rows; r++) u.c[r] = p->dxpad + origin[r] + toff + c0;
                     bb_uk_run(j->v, &u);
                 }
@@ -430,7 +459,7 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
     parts p = carve(d, n, 1, threads, &a);
     int gathers = gather_dx(d);
     /* stride 1: dx (+)= conv(dy padded by k-1-pad, w flipped with cin and cout swapped) */
-    bwd_job j = {d, v, n, x, dy, dx, dw, set_dx, &p, {d, w, p.wq, gathers}};
+    bwd_job j = {d, v, n, x, dy, dx, dw, set_dx, &p, {d, w, p.wq, gathers, panel_width(v, d->cin)}};
     if (dw) {
         sweep g = forward_sweep(d, n, 1);
         tap_offsets(&g, p.tab);
@@ -439,7 +468,7 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
     if (!dx) return;
     if (gathers) {
         sweep g = dgrad_sweep(d, n, team_blocks(threads));
-        gather(team, &g, v, dy, p.wq, round8(d->cin), d->cin, dx, !set_dx, &p);
+        gather(team, &g, v, dy, p.wq, d->cin, dx, !set_dx, &p);
         return;
     }
     for (int64_t co = 0; co < d->cout; co++) p.tab2[co] = co;
