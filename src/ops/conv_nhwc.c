@@ -150,7 +150,7 @@ typedef struct {
     float *wpk, *dwp, *dxpad, *wq;
     int64_t *tab, *tab2;
     float *slots;
-    size_t slot_floats, band_len, panel_off;
+    size_t slot_floats, band_len, panel_off, xt_off;
 } parts;
 
 static float *band_of(const parts *p, int t) { return p->slots + (size_t)t * p->slot_floats; }
@@ -162,6 +162,14 @@ static float *panel_of(const parts *p, int t) { return band_of(p, t) + p->panel_
  * thread's slot first, so that its rows stay in L1 (see packed_at). At 256
  * (1 KiB) the copy cost more than it saved (64x56x56 -> 256: 8% slower). */
 static int dy_panels(const bb_conv2d *d) { return d->cout >= 512; }
+
+/* ... and for a 1x1 convolution to as many channels, the input rows too: a
+ * row's pixels are cin (or stride x cin) floats apart, one cache line each,
+ * and re-read for every column block; XT_ROWS (tap, channel) rows of the block
+ * are transposed into the slot once, pixels contiguous, and serve all the
+ * column blocks */
+#define XT_ROWS 96
+static int x_transposed(const bb_conv2d *d) { return d->kh * d->kw == 1 && dy_panels(d); }
 
 /* stride-1 backward-data is a forward convolution of dy padded by k-1-pad */
 static int gather_dx(const bb_conv2d *d) { return d->stride == 1 && d->pad <= d->kh - 1 && d->pad <= d->kw - 1; }
@@ -214,6 +222,8 @@ static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, are
     take(&one, 2 * (size_t)pix);
     p.panel_off = one.used;
     if (backward && dy_panels(d)) take(&one, (size_t)block_pixels(&f) * BB_UK_MAXC);
+    p.xt_off = one.used;
+    if (backward && x_transposed(d)) take(&one, (size_t)block_pixels(&f) * (XT_ROWS + 2));  /* + the pixel table */
     p.slot_floats = one.used;
     p.slots = take(a, p.slot_floats * (size_t)(threads > 1 ? threads : 1));
     return p;
@@ -356,29 +366,39 @@ static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t
     int64_t *origins = origins_of(p, t);
     bb_uk_args u;
     u.ldb = d->cout;
-    u.acol = origins;
     u.accumulate = 1;
     float *panel = panel_of(p, t);
+    int trans = x_transposed(d);
+    float *xt = band_of(p, t) + p->xt_off;
+    int64_t *pixels = (int64_t *)(xt + XT_ROWS * block_pixels(&g)), chunk = trans ? XT_ROWS : r_hi - r_lo;
+    for (int64_t k = 0; trans && k < block_pixels(&g); k++) pixels[k] = k;
     for (int64_t bi = 0; bi < nblocks(&g); bi++) {
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, &b, band, origins);
         u.k = b.np;
-        for (int64_t c0 = 0; c0 < d->cout; c0 += bb_uk_cols(j->v)) {
-            u.nc = (int)min64(bb_uk_cols(j->v), d->cout - c0);
-            u.b = j->dy + b.p0 * d->cout + c0;
-            if (dy_panels(d)) {
-                for (int64_t q = 0; q < b.np; q++) memcpy(panel + q * u.nc, u.b + q * d->cout, (size_t)u.nc * sizeof(float));
-                u.b = panel;
-                u.ldb = u.nc;
-            }
-            int R = bb_uk_max_rows(j->v, u.nc);
-            for (int64_t r0 = r_lo; r0 < r_hi; r0 += R) {
-                u.rows = (int)min64(R, r_hi - r0);
-                for (int r = 0; r < u.rows; r++) {
-                    u.a[r] = base + p->tab[r0 + r];
-                    u.c[r] = p->dwp + (r0 + r) * ldw + c0;
+        u.acol = trans ? pixels : origins;
+        for (int64_t q0 = r_lo; q0 < r_hi; q0 += chunk) {
+            int64_t q1 = min64(q0 + chunk, r_hi);
+            for (int64_t k = 0; trans && k < b.np; k++)
+                for (int64_t q = q0; q < q1; q++) xt[(q - q0) * b.np + k] = base[origins[k] + p->tab[q]];
+            for (int64_t c0 = 0; c0 < d->cout; c0 += bb_uk_cols(j->v)) {
+                u.nc = (int)min64(bb_uk_cols(j->v), d->cout - c0);
+                u.b = j->dy + b.p0 * d->cout + c0;
+                if (dy_panels(d)) {
+                    for (int64_t q = 0; q < b.np; q++)
+                        memcpy(panel + q * u.nc, u.b + q * d->cout, (size_t)u.nc * sizeof(float));
+                    u.b = panel;
+                    u.ldb = u.nc;
                 }
-                bb_uk_run(j->v, &u);
+                int R = bb_uk_max_rows(j->v, u.nc);
+                for (int64_t r0 = q0; r0 < q1; r0 += R) {
+                    u.rows = (int)min64(R, q1 - r0);
+                    for (int r = 0; r < u.rows; r++) {
+                        u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + p->tab[r0 + r];
+                        u.c[r] = p->dwp + (r0 + r) * ldw + c0;
+                    }
+                    bb_uk_run(j->v, &u);
+                }
             }
         }
     }
