@@ -97,6 +97,11 @@ TEST(sweep_variants_beyond_the_paper)
     CHECK(!c.lars && c.label_smoothing == 0.1 && bb_config_warmup_epochs(&c) == 10);
     CHECK(bb_sweep_variant_of(&c, name) == bb_sweep_variant_find("long-ls"));
     CHECK(bb_sweep_variant_of(&c, NULL) == bb_sweep_variant_find("label-smoothing"));
+    bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("sqrt-ls"), 1, &c, name, sizeof name);
+    CHECK(!c.lars && c.label_smoothing == 0.1 && c.lr_scaling == BB_SCALE_SQRT && bb_config_warmup_epochs(&c) == 5);
+    CHECK(bb_sweep_variant_of(&c, name) == bb_sweep_variant_find("sqrt-ls") &&
+          bb_sweep_variant_of(&c, NULL) == bb_sweep_variant_find("sqrt-ls"));
+    c.lr_scaling = g.lr_scaling;
     bb_sweep_run_config(&s, 2048, bb_sweep_variant_find("lars-long-ls"), 1, &c, name, sizeof name);
     CHECK(c.lars == 1 && c.label_smoothing == 0.1 && bb_config_warmup_epochs(&c) == 10);
     /* everything else is the shared configuration */
@@ -131,8 +136,8 @@ TEST(sweep_variant_lists)
     CHECK(bb_sweep_parse_variants("paper", v, BB_SWEEP_MAX) == 5);
     CHECK(v[0] == 0 && v[4] == bb_sweep_variant_find("unscaled-lr"));
     int n = bb_sweep_parse_variants("beyond", v, BB_SWEEP_MAX);
-    CHECK(n == 6 && v[0] == bb_sweep_variant_find("lars") && v[1] == bb_sweep_variant_find("larc") &&
-          v[4] == bb_sweep_variant_find("long-ls") && v[5] == bb_sweep_variant_find("lars-long-ls"));
+    CHECK(n == 7 && v[0] == bb_sweep_variant_find("lars") && v[1] == bb_sweep_variant_find("larc") &&
+          v[4] == bb_sweep_variant_find("long-ls") && v[6] == bb_sweep_variant_find("lars-long-ls"));
     CHECK(bb_sweep_parse_variants("all", v, BB_SWEEP_MAX) == bb_sweep_nvariants);
     n = bb_sweep_parse_variants("gradual,lars,warmup-long,label-smoothing,lars", v, BB_SWEEP_MAX);
     CHECK(n == 4 && v[0] == 0 && v[1] == bb_sweep_variant_find("lars") && v[3] == bb_sweep_variant_find("label-smoothing"));

@@ -395,8 +395,8 @@ static void plot_error_vs_batch(plot_ctx *c, const bb_sweep_row *rows, int nrows
  * recipe that reached it (Shallue et al., Figure 1). */
 static void plot_steps_to_target(plot_ctx *c, const bb_sweep_row *rows, int nrows, const bb_sweep_ref *ref)
 {
-    int block[16];
-    for (int i = 0; i < 16; i++) block[i] = -1;
+    int block[BB_SWEEP_VSLOTS];
+    for (int i = 0; i < BB_SWEEP_VSLOTS; i++) block[i] = -1;
     steps_arg a = {rows, nrows, block};
     char path[800];
     snprintf(path, sizeof path, "%s/steps.dat", c->dir);
@@ -705,8 +705,8 @@ bb_status bb_sweep_plot(const bb_sweep_results *r, const char *out_dir, FILE *lo
     bb_sweep_row *rows = NULL;
     bb_sweep_ref ref;
     int nrows = bb_sweep_rows(r, &rows, &ref);
-    int block[16];
-    for (int i = 0; i < 16; i++) block[i] = -1;
+    int block[BB_SWEEP_VSLOTS];
+    for (int i = 0; i < BB_SWEEP_VSLOTS; i++) block[i] = -1;
     sum_arg sa = {&c, rows, nrows, block};
     snprintf(path, sizeof path, "%s/summary.dat", c.dir);
     if (s == BB_OK && rows) s = bb_file_write_atomic(path, write_summary_data, &sa);

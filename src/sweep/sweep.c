@@ -17,8 +17,9 @@
 #include <unistd.h>
 
 #define PAPER(name, scaling, warm, help) {name, scaling, warm, help, 1, 0, 0, BB_SWEEP_PAPER}
-#define BEYOND(name, help, warmup_factor, lars, ls) \
-    {name, BB_SCALE_LINEAR, BB_WARMUP_GRADUAL, help, warmup_factor, lars, ls, BB_SWEEP_BEYOND}
+#define BEYOND(name, help, scaling, warmup_factor, lars, ls) \
+    {name, scaling, BB_WARMUP_GRADUAL, help, warmup_factor, lars, ls, BB_SWEEP_BEYOND}
+#define LIN BB_SCALE_LINEAR
 const bb_sweep_variant bb_sweep_variants[] = {
     PAPER("gradual", BB_SCALE_LINEAR, BB_WARMUP_GRADUAL, "linear scaling rule, gradual warmup (the recipe)"),
     PAPER("no-warmup", BB_SCALE_LINEAR, BB_WARMUP_NONE, "linear scaling rule, no warmup"),
@@ -26,17 +27,21 @@ const bb_sweep_variant bb_sweep_variants[] = {
           "linear scaling rule, constant warmup (reference lr, then a jump)"),
     PAPER("sqrt-lr", BB_SCALE_SQRT, BB_WARMUP_GRADUAL, "lr scaled by sqrt(kn / ref-batch), gradual warmup"),
     PAPER("unscaled-lr", BB_SCALE_NONE, BB_WARMUP_NONE, "the reference lr at every kn"),
-    /* beyond the paper: what the literature reports to hold the error at larger kn (the recipe's lr and warmup) */
-    BEYOND("lars", "the recipe with LARS (You et al.; eta --lars-eta, the recipe's warmup)", 1, 1, 0),
-    BEYOND("larc", "the recipe with clipped LARS (LARC: rate min(lr, eta |w|/|g|); eta --lars-eta)", 1, 2, 0),
-    BEYOND("warmup-long", "the recipe with twice the warmup epochs (at most half the run)", 2, 0, 0),
-    BEYOND("label-smoothing", "the recipe with label smoothing 0.1", 1, 0, 0.1),
-    BEYOND("long-ls", "twice the warmup and label smoothing 0.1 together", 2, 0, 0.1),
-    BEYOND("lars-long-ls", "LARS, twice the warmup and label smoothing 0.1 together", 2, 1, 0.1),
+    /* beyond the paper: what the literature reports to hold the error at larger kn (the recipe's
+     * warmup, and its lr unless the name says otherwise) */
+    BEYOND("lars", "the recipe with LARS (You et al.; eta --lars-eta, the recipe's warmup)", LIN, 1, 1, 0),
+    BEYOND("larc", "the recipe with clipped LARS (LARC: rate min(lr, eta |w|/|g|); eta --lars-eta)", LIN, 1, 2, 0),
+    BEYOND("warmup-long", "the recipe with twice the warmup epochs (at most half the run)", LIN, 2, 0, 0),
+    BEYOND("label-smoothing", "the recipe with label smoothing 0.1", LIN, 1, 0, 0.1),
+    BEYOND("long-ls", "twice the warmup and label smoothing 0.1 together", LIN, 2, 0, 0.1),
+    BEYOND("sqrt-ls", "lr scaled by sqrt(kn / ref-batch) and label smoothing 0.1", BB_SCALE_SQRT, 1, 0, 0.1),
+    BEYOND("lars-long-ls", "LARS, twice the warmup and label smoothing 0.1 together", LIN, 2, 1, 0.1),
 };
+#undef LIN
 #undef BEYOND
 #undef PAPER
 const int bb_sweep_nvariants = (int)(sizeof bb_sweep_variants / sizeof bb_sweep_variants[0]);
+_Static_assert(sizeof bb_sweep_variants / sizeof bb_sweep_variants[0] < BB_SWEEP_VSLOTS, "a slot per variant");
 
 int bb_sweep_variant_find(const char *name)
 {

@@ -36,6 +36,8 @@ typedef struct {
 } bb_sweep_variant;
 enum { BB_SWEEP_PAPER = 1, BB_SWEEP_BEYOND = 2 };
 extern const bb_sweep_variant bb_sweep_variants[];
+/* per-variant tables are indexed by variant + 1 ([0]: a run of none of them) */
+#define BB_SWEEP_VSLOTS 16
 extern const int bb_sweep_nvariants;
 /* Index of a variant by name, or -1. */
 int bb_sweep_variant_find(const char *name);
@@ -128,7 +130,7 @@ typedef struct {
     int variant;               /* the reference variant: 0 (the recipe), else the first that finished */
     double err;                /* its mean final test error */
     double tolerance, target;  /* as used (the target resolved) */
-    int64_t knstar[16];        /* per variant (index + 1; [0] for "other"): kn*, 0 if none */
+    int64_t knstar[BB_SWEEP_VSLOTS]; /* per variant (index + 1; [0] for "other"): kn*, 0 if none */
 } bb_sweep_ref;
 
 /* Rows sorted by variant (table order), then kn, with their steps to the
