@@ -554,10 +554,10 @@ static void plot_variants_at(plot_ctx *c, const char *base, const char *what, co
         const char *file = panel ? "lr.dat" : "iters.dat";
         if (panel) fprintf(f, "set title \"learning rate\"\nset ylabel \"lr\"\nset yrange [0:*]\n");
         else fprintf(f, "set title \"training error\"\nset ylabel \"training error (%%)\"\nset yrange [0:100]\n");
-        fprintf(f, "set xlabel \"epochs\"\nset key %s\nplot ", panel ? "top right" : "bottom left");
+        fprintf(f, "set xlabel \"epochs\"\nset key top right\nplot ");
         int n = 0;
         if (small >= 0) {
-            fprintf(f, "\"%s\" index %d using 1:2 with lines lt 8 dt 2 title \"kn = %s (%s)\"", file, small, ls,
+            fprintf(f, "\"%s\" index %d using 1:2 with lines lt 10 dt 2 title \"kn = %s (%s)\"", file, small, ls,
                     bb_sweep_variants[0].name);
             n++;
         }
@@ -718,8 +718,11 @@ bb_status bb_sweep_plot(const bb_sweep_results *r, const char *out_dir, FILE *lo
             static const int warm[] = {1, 2, 0}, scale[] = {4, 3, 0};
             plot_variants(&c, "warmup", "Warmup variants", warm, 3);
             plot_variants(&c, "lr_scaling", "Learning-rate scaling", scale, 3);
-            static const int beyond[] = {5, 6, 7, 8, 0};
-            plot_variants(&c, "beyond", "Recipes beyond the paper", beyond, 5);
+            int beyond[BB_SWEEP_VSLOTS], nbeyond = 0;  /* every recipe beyond the paper, then the paper's */
+            for (int v = 0; v < bb_sweep_nvariants; v++)
+                if (bb_sweep_variants[v].group == BB_SWEEP_BEYOND) beyond[nbeyond++] = v;
+            beyond[nbeyond++] = 0;  /* lines 1..nbeyond; the small kn's reference is line 10 */
+            plot_variants(&c, "beyond", "Recipes beyond the paper", beyond, nbeyond);
             plot_steps_to_target(&c, rows, nrows, &ref);
         } else {
             plot_run_errors(&c);
