@@ -54,7 +54,7 @@ LDLIBS  := -lopenblas -ljpeg -lpng -lz -lpthread -lm
 # src/ops/nhwc_avx2.h); the register kernels set their targets in the source
 X86     := $(if $(filter x86_64% i386% i686%,$(shell $(CC) -dumpmachine 2>/dev/null)),1,0)
 ifeq ($(X86),1)
-$(BUILD)/src/ops/nhwc_avx2.o $(BUILD)/src/optim/update_cpu_avx2.o: CFLAGS += -mavx2 -mfma
+$(BUILD)/src/ops/nhwc_avx2.o $(BUILD)/src/optim/update_cpu_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
 endif
 # the update's element loops (src/optim/update_cpu.c): vectorized by the
 # compiler, which -O2's cheapest cost model would not do for them

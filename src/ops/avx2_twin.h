@@ -1,11 +1,12 @@
 /* AVX2 twins. A source file with hot loops is compiled a second time by a
  * <name>_avx2.c that defines BB_AVX2_TWIN, renames the file's public
  * functions with an _avx2 suffix and includes it; the Makefile adds -mavx2
- * -mfma for that file (x86-64 only), and the compiler's own vectorizing does
- * the rest. -std=c11 keeps -ffp-contract=off, so a twin does the same float
- * operations in the same order: the same bits. In the baseline compile,
- * BB_AVX2_HAND_OVER(fn, (args)) at the top of fn runs fn's twin instead when
- * the CPU has AVX2+FMA; elsewhere, and in the twin itself, it does nothing. */
+ * -mfma -ffp-contract=off for that file (x86-64 only), and the compiler's
+ * own vectorizing does the rest. With no contraction into fused
+ * multiply-adds a twin does the same float operations in the same order as
+ * the baseline: the same bits. In the baseline compile, BB_AVX2_HAND_OVER(fn,
+ * (args)) at the top of fn runs fn's twin instead when the CPU has AVX2+FMA;
+ * elsewhere, and in the twin itself, it does nothing. */
 #ifndef BB_OPS_AVX2_TWIN_H
 #define BB_OPS_AVX2_TWIN_H
 
