@@ -57,8 +57,10 @@ ifeq ($(X86),1)
 $(BUILD)/src/ops/nhwc_avx2.o $(BUILD)/src/optim/update_cpu_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
 endif
 # the update's element loops (src/optim/update_cpu.c): vectorized by the
-# compiler, which -O2's cheapest cost model would not do for them
-$(BUILD)/src/optim/update_cpu.o $(BUILD)/src/optim/update_cpu_avx2.o: CFLAGS += -fvect-cost-model=dynamic
+# compiler, which gcc's cheapest cost model at -O2 would not do for them
+# (clang vectorizes them at -O2 and has no such flag)
+VECT_DYN := $(shell $(CC) -fvect-cost-model=dynamic -E -x c /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=dynamic)
+$(BUILD)/src/optim/update_cpu.o $(BUILD)/src/optim/update_cpu_avx2.o: CFLAGS += $(VECT_DYN)
 # the tests' emulated AVX-512 tiles (tests/ukernel_emu512.c, over SIMDe, whose
 # headers bb_tests needs): gcc notes there that 64-byte arguments changed ABI in 4.6
 $(BUILD)/tests/ukernel_emu512.o: CFLAGS += -Wno-psabi
