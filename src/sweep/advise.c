@@ -82,34 +82,29 @@ void bb_advise_profile(const bb_advice *a, double b, double growth, bb_noise_pro
 
 void bb_advise_predict(bb_advice *a, double budget, double growth)
 {
-    bb_noise_profile p;
-    a->budget = budget;
-    a->growth = growth;
-    a->growth_run = NAN;
-    bb_advise_profile(a, a->b_noise, growth, &p);
-    if (p.n == 2) a->growth_run = log(p.b[1] / p.b[0]) / log(p.epoch[1] / p.epoch[0]);
-    a->b_crit = bb_critical_batch(&p, budget, (double)a->kn, &a->measured_share);
-    bb_advise_profile(a, isfinite(a->b_lo) ? a->b_lo : a->b_noise, 0.5 * growth, &p);
-    a->b_crit_lo = bb_critical_batch(&p, budget, (double)a->kn, NULL);
-    if (isfinite(a->b_hi)) {
-        bb_advise_profile(a, a->b_hi, 1.5 * growth, &p);
-        a->b_crit_hi = bb_critical_batch(&p, budget, (double)a->kn, NULL);
-    } else {
-        a->b_crit_hi = INFINITY;  /* a block lost |G|^2 in the noise: no upper bound */
-    }
-    /* kn* is measured against the small minibatch, so it is never below it */
-    a->knstar = fmax(a->b_crit, (double)a->kn);
+    /* the profile, and the range's two: B_noise's smallest block with half
+     * the growth, its largest with 1.5 times it (none when a block lost |G|^2) */
     bb_noise_profile mid, lo, hi;
+    int has_hi = isfinite(a->b_hi);
     bb_advise_profile(a, a->b_noise, growth, &mid);
     bb_advise_profile(a, isfinite(a->b_lo) ? a->b_lo : a->b_noise, 0.5 * growth, &lo);
     bb_advise_profile(a, a->b_hi, 1.5 * growth, &hi);
+    double kn = (double)a->kn;
+    a->budget = budget;
+    a->growth = growth;
+    a->growth_run = mid.n == 2 ? log(mid.b[1] / mid.b[0]) / log(mid.epoch[1] / mid.epoch[0]) : NAN;
+    a->b_crit = bb_critical_batch(&mid, budget, kn, &a->measured_share);
+    a->b_crit_lo = bb_critical_batch(&lo, budget, kn, NULL);
+    a->b_crit_hi = has_hi ? bb_critical_batch(&hi, budget, kn, NULL) : INFINITY;
+    /* kn* is measured against the small minibatch, so it is never below it */
+    a->knstar = fmax(a->b_crit, kn);
     a->nhold = 0;
-    for (double kn = 2.0 * (double)a->kn; a->nhold < BB_HOLD_MAX && kn <= (double)a->n_train; kn *= 2) {
+    for (double big = 2 * kn; a->nhold < BB_HOLD_MAX && big <= (double)a->n_train; big *= 2) {
         int i = a->nhold++;
-        a->hold_kn[i] = kn;
-        a->hold_epochs[i] = bb_budget_for(&mid, (double)a->kn, kn);
-        a->hold_lo[i] = isfinite(a->b_hi) ? bb_budget_for(&hi, (double)a->kn, kn) : 0;  /* the larger B_noise: fewer epochs */
-        a->hold_hi[i] = bb_budget_for(&lo, (double)a->kn, kn);
+        a->hold_kn[i] = big;
+        a->hold_epochs[i] = bb_budget_for(&mid, kn, big);
+        a->hold_lo[i] = has_hi ? bb_budget_for(&hi, kn, big) : 0;  /* the larger B_noise: fewer epochs */
+        a->hold_hi[i] = bb_budget_for(&lo, kn, big);
     }
 }
 
