@@ -8,8 +8,8 @@
 # BB_SWEEP_BUDGET (seconds, default 480) bounds the whole: at its end the sweeps
 # are interrupted (SIGINT: the current run checkpoints first) and a later command
 # with the same PLAN resumes them. BB_DATA_DIR, when set, is passed as --data-dir.
-# BB_SWEEP_DEVICE=cpu runs the same plan on the CPU with the ordinary build (to
-# try a plan without a GPU). OUTDIR receives gpu_sweep.log, the sweep directories
+# BB_SWEEP_DEVICE=cpu runs the same plan on the CPU with the build in BB_BUILD
+# (default build/; to try a plan without a GPU). OUTDIR receives gpu_sweep.log, the sweep directories
 # and sweeps.tar.gz (every sweep without its checkpoints, and the sweeps' logs).
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -34,8 +34,8 @@ if [ "$DEVICE" = cuda ]; then
     gpu_build
     [ "$BUILT" = 1 ] || { echo "gpu_sweep: the build failed"; return 1; }
 else
-    BIN=$ROOT/build
-    run make -j"$NPROC" >/dev/null || return 1
+    BIN=$(cd "${BB_BUILD:-build}" 2>/dev/null && pwd)
+    [ -x "$BIN/bigbatch" ] || { echo "gpu_sweep: no $BIN/bigbatch: run make first"; return 1; }
 fi
 mapfile -t LINES < <(grep -v '^[[:space:]]*\(#\|$\)' "$PLAN")
 N=${#LINES[@]}
