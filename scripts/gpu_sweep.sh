@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sweeps on a GPU machine (issue: the long sweeps of docs/RESULTS.md), one command:
+# Sweeps on a GPU machine (the long sweeps of docs/RESULTS.md), one command:
 #     scripts/gpu_sweep.sh OUTDIR PLAN
 # builds build-cuda/ as scripts/gpu_check.sh does, then runs every line of PLAN
 # (blank lines and # comments aside) as the flags of one `bigbatch sweep` with
@@ -9,8 +9,9 @@
 # are interrupted (SIGINT: the current run checkpoints first) and a later command
 # with the same PLAN resumes them. BB_DATA_DIR, when set, is passed as --data-dir.
 # BB_SWEEP_DEVICE=cpu runs the same plan on the CPU with the build in BB_BUILD
-# (default build/; to try a plan without a GPU). OUTDIR receives gpu_sweep.log, the sweep directories
-# and sweeps.tar.gz (every sweep without its checkpoints, and the sweeps' logs).
+# (default build/), to try a plan without a GPU. OUTDIR receives gpu_sweep.log,
+# the sweep directories and sweeps.tar.gz (every sweep without its checkpoints,
+# and the sweeps' logs).
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -40,6 +41,10 @@ fi
 mapfile -t LINES < <(grep -v '^[[:space:]]*\(#\|$\)' "$PLAN")
 N=${#LINES[@]}
 [ "$N" -gt 0 ] || { echo "gpu_sweep: $PLAN holds no sweep"; return 1; }
+for i in "${!LINES[@]}"; do
+    [[ " ${LINES[$i]} " == *" --out "* ]] ||
+        { echo "gpu_sweep: $PLAN, sweep $((i + 1)): no --out (each sweep needs its own directory)"; return 1; }
+done
 LOADERS=$(( NPROC / N - 1 )); [ "$LOADERS" -ge 1 ] || LOADERS=1
 DATA=()
 [ -n "${BB_DATA_DIR:-}" ] && DATA=(--data-dir "$(cd "$BB_DATA_DIR" && pwd)")
@@ -49,6 +54,7 @@ for i in "${!LINES[@]}"; do
     # shellcheck disable=SC2206
     args=(${LINES[$i]})
     echo "+ bigbatch sweep ${LINES[$i]} --device $DEVICE"
+    # exec: the pid is bigbatch's own, which the budget signals (no other process)
     (cd "$OUT" && exec "$BIN/bigbatch" sweep "${args[@]}" "${DATA[@]}" --device "$DEVICE" \
         --loader-threads "$LOADERS" --plot 0 > "$OUT/sweep$i.log" 2>&1) &
     PIDS+=($!)
@@ -60,9 +66,9 @@ while :; do
     [ $alive = 0 ] && break
     if ! time_for 15; then
         echo "budget spent at $(elapsed)s: interrupting the sweeps (they checkpoint and resume next time)"
-        pkill -INT -f "$BIN/bigbatch sweep" || true
+        kill -INT "${PIDS[@]}" 2>/dev/null || true
         sleep 8
-        pkill -KILL -f "$BIN/bigbatch" || true
+        kill -KILL "${PIDS[@]}" 2>/dev/null || true
         break
     fi
     sleep 2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One figure of several sweeps of the same configuration at different epoch
 # budgets (docs/RESULTS.md): final test error against kn, one line per budget
-# and recipe, with each budget's reference + tolerance dashed, from the sweeps'
+# and recipe, with each budget's reference + tolerance dotted, from the sweeps'
 # summary.csv (written by `bigbatch sweep` and `bigbatch plot`).
 # usage: scripts/plot_budgets.sh OUT.png LABEL=SWEEP_DIR...   e.g.
 #        scripts/plot_budgets.sh budgets.png "10 epochs=runs/e10" "20 epochs=runs/e20"

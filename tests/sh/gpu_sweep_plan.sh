@@ -2,9 +2,10 @@
 # scripts/gpu_sweep.sh on the CPU (BB_SWEEP_DEVICE=cpu): the lines of a plan
 # run as side-by-side sweeps into their own directories; the archive holds
 # the runs without checkpoints; the budget interrupts a long run, which has
-# then checkpointed and which the same command resumes to the end; the
+# then checkpointed and which the same command resumes; the
 # directories of one configuration merge for `bigbatch plot`, and
-# scripts/plot_budgets.sh draws the merged sweeps.
+# scripts/plot_budgets.sh draws the merged sweeps; a plan line without --out is
+# refused.
 set -eu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -44,3 +45,9 @@ test -f "$run/checkpoint.safetensors" && test ! -f "$run/done.json"
 sed -i 's/--epochs 3000/--epochs 3000 --max-steps 100/' "$tmp/plan2"
 BB_SWEEP_DEVICE=cpu scripts/gpu_sweep.sh "$tmp/o2" "$tmp/plan2" > "$tmp/log3" 2>&1 || { cat "$tmp/log3"; exit 1; }
 grep -q "resuming from iteration" "$tmp/o2/sweep0.log" || { cat "$tmp/o2/sweep0.log"; exit 1; }
+
+# a line without --out is refused before anything runs
+printf '%s --sizes 16\n' "$f" > "$tmp/plan3"
+if BB_SWEEP_DEVICE=cpu scripts/gpu_sweep.sh "$tmp/o3" "$tmp/plan3" > "$tmp/log4" 2>&1; then echo "a sweep without --out ran"; exit 1; fi
+grep -q "sweep 1: no --out" "$tmp/log4"
+test ! -d "$tmp/o3/runs"
