@@ -135,6 +135,62 @@ TEST(fast_microkernel_every_tile_shape)
     bb_free(a); bb_free(b);
 }
 
+/* every sliding tile (ukernel.h) of every variant that has them, set and
+ * accumulate, against a plain loop in double and bit for bit against fmaf
+ * in the tile's order (k, then tap); an odd pixel stride and gathered
+ * offsets, so a wrong row, tap or B row shows */
+TEST(fast_microkernel_every_sliding_shape)
+{
+    enum { K = 11, KW = 3, LDB = 40, LDA = 19, ROWS = BB_UK_MAXR, MAXNC = 32 };
+    float *a = vec((ROWS + KW) * LDA + 64, 5), *b = vec(K * KW * LDB, 6);
+    int64_t acol[K];
+    for (int k = 0; k < K; k++) acol[k] = (k * 7) % 64;
+    double worst = 0;
+    int tiles = 0, unfused = 0, variants = 0;
+    for (int v = 0; v < BB_UK_NVARIANTS; v++) {
+        if (!bb_uk_supported((bb_uk_variant)v) || bb_uk_slide_rows((bb_uk_variant)v, 16, KW) == 0) continue;
+        variants++;
+        for (int nc = 1; nc <= MAXNC; nc++)
+            for (int rows = 1; rows <= bb_uk_slide_rows((bb_uk_variant)v, nc, KW); rows++)
+                for (int accumulate = 0; accumulate < 2; accumulate++) {
+                    float c[ROWS][MAXNC + 8], want[ROWS][MAXNC + 8], fused[ROWS][MAXNC];
+                    bb_uk_args u;
+                    memset(&u, 0, sizeof u);
+                    u.rows = rows; u.nc = nc; u.accumulate = accumulate; u.k = K;
+                    u.acol = acol; u.b = b; u.ldb = LDB; u.slide = KW; u.lda = LDA; u.a[0] = a;
+                    for (int r = 0; r < rows; r++) {
+                        u.c[r] = c[r];
+                        for (int j = 0; j < MAXNC + 8; j++) c[r][j] = want[r][j] = 0.25f * (float)(j - r);
+                        for (int j = 0; j < nc; j++) {
+                            double s = accumulate ? want[r][j] : 0.0;
+                            float f = accumulate ? want[r][j] : 0.0f;
+                            for (int k = 0; k < K; k++)
+                                for (int t = 0; t < KW; t++) {
+                                    float x = a[(r + t) * LDA + acol[k]], w = b[(k * KW + t) * LDB + j];
+                                    s += (double)x * w;
+                                    f = fmaf(x, w, f);
+                                }
+                            want[r][j] = (float)s;
+                            fused[r][j] = f;
+                        }
+                    }
+                    bb_uk_run((bb_uk_variant)v, &u);
+                    for (int r = 0; r < rows; r++) {
+                        worst = fmax(worst, rel_err(c[r], want[r], nc));
+                        unfused += memcmp(c[r], fused[r], (size_t)nc * 4) != 0;
+                        CHECK(memcmp(c[r] + nc, want[r] + nc, (MAXNC + 8 - (size_t)nc) * 4) == 0);
+                    }
+                    tiles++;
+                }
+    }
+    CHECK_MSG(worst < FAST_TOL, "worst sliding tile error %.3g", worst);
+    CHECK_MSG(unfused == 0, "%d sliding tile rows differ from fmaf in (k, tap) order", unfused);
+    /* the emulated AVX-512 variant is in every test binary that has SIMDe */
+    if (bb_uk_supported(BB_UK_AVX512_EMULATED)) CHECK(tiles >= 2 * MAXNC * 8);
+    if (getenv("BB_TEST_VERBOSE")) fprintf(stderr, "  %d sliding tiles over %d variants, worst %.3g\n", tiles, variants, worst);
+    bb_free(a); bb_free(b);
+}
+
 /* one convolution shape: the fast forward and backward (adding into
  * pre-filled dx, dw) against the reference, for every variant the CPU runs */
 static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t kh, int64_t kw,

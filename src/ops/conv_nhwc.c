@@ -36,6 +36,12 @@ static int64_t packed_at(int64_t rows, int64_t pw, int64_t row, int64_t col)
 {
     return (col / pw) * rows * pw + row * pw + col % pw;
 }
+/* the packed row of (tap, channel) of kw-wide windows over chans channels:
+ * tap-major, or for sliding tiles (ukernel.h) (window row, channel, column) */
+static int64_t packed_row(int slide, int64_t kw, int64_t chans, int64_t tap, int64_t ch)
+{
+    return slide ? ((tap / kw) * chans + ch) * kw + tap % kw : tap * chans + ch;
+}
 
 /* ---- a sweep: a kh x kw window at stride st over an input (n, h, w, c) with
  * pt rows and pl columns of zeros before it, giving (n, oh, ow) outputs ---- */
@@ -128,11 +134,21 @@ static const float *prepare_block(const sweep *g, const float *x, const block *b
     return base;
 }
 
-/* offsets of the (tap, channel) rows of a window from its origin */
-static void tap_offsets(const sweep *g, int64_t *tab)
+/* offsets of the (tap, channel) rows of a window from its origin; for
+ * sliding tiles, of the (window row, channel) rows (the tile adds the taps) */
+static void tap_offsets(const sweep *g, int slide, int64_t *tab)
 {
-    for (int64_t t = 0; t < g->kh * g->kw; t++)
-        for (int64_t ci = 0; ci < g->c; ci++) tab[t * g->c + ci] = ((t / g->kw) * g->wp + t % g->kw) * g->c + ci;
+    int64_t taps = slide ? g->kh : g->kh * g->kw, tw = slide ? 1 : g->kw;
+    for (int64_t t = 0; t < taps; t++)
+        for (int64_t ci = 0; ci < g->c; ci++) tab[t * g->c + ci] = ((t / tw) * g->wp + t % tw) * g->c + ci;
+}
+
+/* kw when a gather of this sweep into cols columns runs on sliding tiles
+ * (stride 1, a width the variant has them for, one column block), else 0 */
+static int slide_of(bb_uk_variant v, const sweep *g, int64_t cols)
+{
+    if (g->st != 1 || cols > bb_uk_cols(v)) return 0;
+    return bb_uk_slide_rows(v, (int)cols, (int)g->kw) > 0 ? (int)g->kw : 0;
 }
 
 /* ---- workspace: the same carving sizes it (base NULL) and cuts it ---- */
@@ -249,17 +265,51 @@ typedef struct {
     int64_t pw, cout;
     float *y;
     int accumulate;
+    int slide;  /* kw: sliding tiles along each output row; 0: plain tiles */
     const parts *p;
 } gather_job;
+
+/* the tiles of one block: plain ones over its pixels, R at a time, or
+ * sliding ones over each output row, its width cut into even tiles */
+static void block_tiles(const gather_job *j, const block *b, const float *base, const int64_t *origins,
+                        bb_uk_args *u, int64_t c0)
+{
+    const sweep *g = j->g;
+    if (!j->slide) {
+        int R = bb_uk_max_rows(j->v, u->nc);
+        for (int64_t r0 = 0; r0 < b->np; r0 += R) {
+            u->rows = (int)min64(R, b->np - r0);
+            for (int r = 0; r < u->rows; r++) {
+                u->a[r] = base + origins[r0 + r];
+                u->c[r] = j->y + (b->p0 + r0 + r) * j->cout + c0;
+            }
+            bb_uk_run(j->v, u);
+        }
+        return;
+    }
+    int64_t Rmax = bb_uk_slide_rows(j->v, u->nc, j->slide), nt = (g->ow + Rmax - 1) / Rmax;
+    int64_t R = (g->ow + nt - 1) / nt;
+    for (int64_t row = 0; row < b->np; row += g->ow)
+        for (int64_t x0 = 0; x0 < g->ow; x0 += R) {
+            u->rows = (int)min64(R, g->ow - x0);
+            u->a[0] = base + origins[row + x0];
+            for (int r = 0; r < u->rows; r++) u->c[r] = j->y + (b->p0 + row + x0 + r) * j->cout + c0;
+            bb_uk_run(j->v, u);
+        }
+}
 
 static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
 {
     const gather_job *j = arg;
     const sweep *g = j->g;
-    int64_t K = g->kh * g->kw * g->c, nkb = (K + K_BLOCK - 1) / K_BLOCK, kc = (K + nkb - 1) / nkb;
+    /* reduction rows: (tap, channel), or (window row, channel) of kw taps each */
+    int64_t tw = j->slide ? g->kw : 1, K = g->kh * g->kw * g->c / tw;
+    int64_t nkb = (K * tw + K_BLOCK - 1) / K_BLOCK, kc = (K + nkb - 1) / nkb;
     int64_t *origins = origins_of(j->p, t);
-    bb_uk_args u;
+    bb_uk_args u = {0};
     u.ldb = j->pw;
+    u.slide = j->slide;
+    u.lda = g->c;
     for (int64_t bi = lo; bi < hi; bi++) {
         block b = block_at(g, bi);
         const float *base = prepare_block(g, j->x, &b, band_of(j->p, t), origins);
@@ -269,16 +319,8 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
             u.accumulate = j->accumulate || k0 > 0;
             for (int64_t c0 = 0; c0 < j->cout; c0 += bb_uk_cols(j->v)) {
                 u.nc = (int)min64(bb_uk_cols(j->v), j->cout - c0);
-                u.b = j->wpk + packed_at(K, j->pw, k0, c0);
-                int R = bb_uk_max_rows(j->v, u.nc);
-                for (int64_t r0 = 0; r0 < b.np; r0 += R) {
-                    u.rows = (int)min64(R, b.np - r0);
-                    for (int r = 0; r < u.rows; r++) {
-                        u.a[r] = base + origins[r0 + r];
-                        u.c[r] = j->y + (b.p0 + r0 + r) * j->cout + c0;
-                    }
-                    bb_uk_run(j->v, &u);
-                }
+                u.b = j->wpk + packed_at(K * tw, j->pw, k0 * tw, c0);
+                block_tiles(j, &b, base, origins, &u, c0);
             }
         }
     }
@@ -287,13 +329,14 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
 static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *x, const float *wpk, int64_t cout,
                    float *y, int accumulate, const parts *p)
 {
-    tap_offsets(g, p->tab);
-    gather_job j = {g, v, x, wpk, panel_width(v, cout), cout, y, accumulate, p};
+    int slide = slide_of(v, g, cout);
+    tap_offsets(g, slide, p->tab);
+    gather_job j = {g, v, x, wpk, panel_width(v, cout), cout, y, accumulate, slide, p};
     bb_pool_for(team, nblocks(g), 1, gather_blocks, &j);
 }
 
 /* ---- weight packing, by rows of the packed matrix ---- */
-typedef struct { const bb_conv2d *d; const float *w; float *dst; int flip; int64_t pw; } pack_job;
+typedef struct { const bb_conv2d *d; const float *w; float *dst; int flip; int64_t pw; int slide; } pack_job;
 
 /* wpk (tap, ci, co) = w (co, ci, tap), rows (tap, ci) in [lo, hi), in panels
  * (the last one's columns past cout are 0) */
@@ -304,8 +347,9 @@ static void pack_forward(void *arg, int64_t lo, int64_t hi, int t)
     int64_t taps = d->kh * d->kw, rows = taps * d->cin, cols = (d->cout + j->pw - 1) / j->pw * j->pw;
     for (int64_t q = lo; q < hi; q++) {
         int64_t tp = q / d->cin, ci = q % d->cin;
+        int64_t row = packed_row(j->slide, d->kw, d->cin, tp, ci);
         for (int64_t co = 0; co < cols; co++)
-            j->dst[packed_at(rows, j->pw, q, co)] = co < d->cout ? j->w[(co * d->cin + ci) * taps + tp] : 0.0f;
+            j->dst[packed_at(rows, j->pw, row, co)] = co < d->cout ? j->w[(co * d->cin + ci) * taps + tp] : 0.0f;
     }
 }
 
@@ -318,8 +362,9 @@ static void pack_transposed(const pack_job *j, int64_t lo, int64_t hi)
     for (int64_t q = lo; q < hi; q++) {
         int64_t tp = q / d->cout, co = q % d->cout;
         int64_t src = j->flip ? (d->kh - 1 - tp / d->kw) * d->kw + (d->kw - 1 - tp % d->kw) : tp;
+        int64_t row = packed_row(j->slide, d->kw, d->cout, tp, co);
         for (int64_t ci = 0; ci < cols; ci++)
-            j->dst[packed_at(rows, j->pw, q, ci)] = ci < d->cin ? j->w[(co * d->cin + ci) * taps + src] : 0.0f;
+            j->dst[packed_at(rows, j->pw, row, ci)] = ci < d->cin ? j->w[(co * d->cin + ci) * taps + src] : 0.0f;
     }
 }
 
@@ -328,9 +373,9 @@ void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n,
 {
     arena a = {ws, 0};
     parts p = carve(d, n, 0, bb_pool_size(team), &a);
-    pack_job pj = {d, w, p.wpk, 0, panel_width(v, d->cout)};
-    bb_pool_for(team, d->kh * d->kw * d->cin, 8, pack_forward, &pj);
     sweep g = forward_sweep(d, n, team_blocks(bb_pool_size(team)));
+    pack_job pj = {d, w, p.wpk, 0, panel_width(v, d->cout), slide_of(v, &g, d->cout)};
+    bb_pool_for(team, d->kh * d->kw * d->cin, 8, pack_forward, &pj);
     gather(team, &g, v, x, p.wpk, d->cout, y, 0, &p);
 }
 
@@ -364,7 +409,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t
     memset(p->dwp + r_lo * ldw, 0, (size_t)((r_hi - r_lo) * ldw) * sizeof(float));
     float *band = band_of(p, t);
     int64_t *origins = origins_of(p, t);
-    bb_uk_args u;
+    bb_uk_args u = {0};
     u.ldb = d->cout;
     u.accumulate = 1;
     float *panel = panel_of(p, t);
@@ -436,7 +481,7 @@ static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
     int64_t hp = d->h + 2 * d->pad, wp = d->w + 2 * d->pad, pw = j->pack.pw;
     int64_t taps = d->kh * d->kw, ohw = d->oh * d->ow, img = hp * wp * d->cin;
     memset(p->dxpad + s0 * img, 0, (size_t)((s1 - s0) * img) * sizeof(float));
-    bb_uk_args u;
+    bb_uk_args u = {0};
     u.k = d->cout;
     u.acol = p->tab2;
     u.ldb = pw;
@@ -479,16 +524,17 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
     parts p = carve(d, n, 1, threads, &a);
     int gathers = gather_dx(d);
     /* stride 1: dx (+)= conv(dy padded by k-1-pad, w flipped with cin and cout swapped) */
-    bwd_job j = {d, v, n, x, dy, dx, dw, set_dx, &p, {d, w, p.wq, gathers, panel_width(v, d->cin)}};
+    sweep dg = dgrad_sweep(d, n, team_blocks(threads));
+    bwd_job j = {d, v, n, x, dy, dx, dw, set_dx, &p,
+                 {d, w, p.wq, gathers, panel_width(v, d->cin), gathers ? slide_of(v, &dg, d->cin) : 0}};
     if (dw) {
         sweep g = forward_sweep(d, n, 1);
-        tap_offsets(&g, p.tab);
+        tap_offsets(&g, 0, p.tab);
     }
     bb_pool_run(team, backward_first, &j);
     if (!dx) return;
     if (gathers) {
-        sweep g = dgrad_sweep(d, n, team_blocks(threads));
-        gather(team, &g, v, dy, p.wq, d->cin, dx, !set_dx, &p);
+        gather(team, &dg, v, dy, p.wq, d->cin, dx, !set_dx, &p);
         return;
     }
     for (int64_t co = 0; co < d->cout; co++) p.tab2[co] = co;

@@ -119,7 +119,18 @@ int bb_uk_max_rows(bb_uk_variant v, int nc)
 #endif
     (void)v;
     (void)nc;
-    return BB_UK_MAXR;
+    return 8;
+}
+
+int bb_uk_slide_rows(bb_uk_variant v, int nc, int kw)
+{
+#if BB_UK_X86
+    if (avx512_tiles(v)) return uk_avx512_slide_rows(nc, kw);
+#endif
+    (void)v;
+    (void)nc;
+    (void)kw;
+    return 0;
 }
 
 void bb_uk_run(bb_uk_variant v, const bb_uk_args *p)

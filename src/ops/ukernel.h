@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define BB_UK_MAXR 8   /* rows of a tile */
+#define BB_UK_MAXR 14  /* rows of a tile (8 but for the sliding tiles) */
 #define BB_UK_MAXC 64  /* columns of a tile (4 vectors of 16 floats) */
 
 typedef struct {
@@ -22,6 +22,13 @@ typedef struct {
     const float *b;             /* row k at b + k * ldb, nc floats read */
     int64_t ldb;
     float *c[BB_UK_MAXR];       /* row r writes nc floats at c[r] */
+    /* A sliding tile (slide = kw > 0): the rows are kw-wide windows at
+     * stride 1 along one row of pixels lda floats apart, and share their
+     * loads: row r reads a[0] + r * lda, element (r, j) sums over k, then
+     * tap t < kw, a[0][(r + t) * lda + acol[k]] * B[(k * kw + t) * ldb + j]
+     * (B packed with the taps innermost). 0: a plain tile. */
+    int slide;
+    int64_t lda;
 } bb_uk_args;
 
 /* Kernel implementations, a property of a plan: plain C (every build and
@@ -43,7 +50,11 @@ const char *bb_uk_name(bb_uk_variant v);
 int bb_uk_cols(bb_uk_variant v);
 /* The largest row count a tile of nc columns may have under variant v. */
 int bb_uk_max_rows(bb_uk_variant v, int nc);
-/* v must be supported; p->nc <= bb_uk_cols(v), p->rows <= bb_uk_max_rows(v, p->nc). */
+/* The largest row count of a sliding tile of nc columns and kw taps under
+ * variant v; 0: v has none (then callers use plain tiles). */
+int bb_uk_slide_rows(bb_uk_variant v, int nc, int kw);
+/* v must be supported; p->nc <= bb_uk_cols(v), p->rows <= bb_uk_max_rows(v,
+ * p->nc), or <= bb_uk_slide_rows(v, p->nc, p->slide) for a sliding tile. */
 void bb_uk_run(bb_uk_variant v, const bb_uk_args *p);
 /* BB_UK_AVX512_EMULATED's tiles: tests/ukernel_emu512.c, in the test binary only. */
 void bb_uk_emu512_run(const bb_uk_args *p);

@@ -14,6 +14,8 @@ typedef void (*uk_fn)(const bb_uk_args *p);
 #define UK_ROWS4(X, NV) UK_ROWS2(X, NV) X(3, NV) X(4, NV)
 #define UK_ROWS6(X, NV) UK_ROWS4(X, NV) X(5, NV) X(6, NV)
 #define UK_ROWS8(X, NV) UK_ROWS6(X, NV) X(7, NV) X(8, NV)
+#define UK_ROWS14(X, NV) UK_ROWS8(X, NV) X(9, NV) X(10, NV) X(11, NV) X(12, NV) X(13, NV) X(14, NV)
+#define UK_SLIDE_KW 3  /* the sliding tiles' window width */
 #endif
 
 /* R, NV and MASK are constants at every call site, so the loops unroll and
@@ -57,6 +59,68 @@ static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(tile)(const b
             else UK_STORE(p->c[r] + UK_W * v, acc[r][v]);
         }
 }
+
+#ifdef UK_SLIDE_SHAPES
+/* The sliding tile of ukernel.h, UK_SLIDE_KW taps wide: per k, R + KW - 1
+ * broadcasts feed R x KW products (a plain tile broadcasts once per
+ * product), while the KW x NV vectors of B stay in registers. Row r's
+ * products come in order of i = r + t, so tap t ascending within each k. */
+static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(slide)(const bb_uk_args *p, const int R,
+                                                                          const int NV, const int MASK)
+{
+    enum { KW = UK_SLIDE_KW };
+    UK_VEC acc[BB_UK_MAXR][UK_MAXNV];
+    UK_MASK m = UK_TAIL(MASK ? p->nc - UK_W * (NV - 1) : UK_W);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            if (!p->accumulate) acc[r][v] = UK_ZERO();
+            else if (MASK && v == NV - 1) acc[r][v] = UK_LOADM(p->c[r] + UK_W * v, m);
+            else acc[r][v] = UK_LOAD(p->c[r] + UK_W * v);
+        }
+    const float *a = p->a[0], *b = p->b;
+    const int64_t *col = p->acol, ldb = p->ldb, lda = p->lda, K = p->k;
+    for (int64_t k = 0; k < K; k++, b += KW * ldb) {
+        const float *x = a + col[k];
+        UK_VEC bv[KW][UK_MAXNV];
+#pragma GCC unroll 4
+        for (int t = 0; t < KW; t++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                bv[t][v] = (MASK && v == NV - 1) ? UK_LOADM(b + t * ldb + UK_W * v, m) : UK_LOAD(b + t * ldb + UK_W * v);
+#pragma GCC unroll 16
+        for (int i = 0; i < R + KW - 1; i++) {
+            UK_VEC s = UK_BCAST(x + i * lda);
+#pragma GCC unroll 4
+            for (int t = 0; t < KW; t++) {
+                int r = i - t;
+                if (r < 0 || r >= R) continue;
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++) acc[r][v] = UK_FMA(s, bv[t][v], acc[r][v]);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            if (MASK && v == NV - 1) UK_STOREM(p->c[r] + UK_W * v, m, acc[r][v]);
+            else UK_STORE(p->c[r] + UK_W * v, acc[r][v]);
+        }
+}
+
+#define UK_DEF(R, NV)                                                                                  \
+    static UK_TARGET void UK_ISA(s##R##x##NV)(const bb_uk_args *p) { UK_ISA(slide)(p, R, NV, 0); }   \
+    static UK_TARGET void UK_ISA(s##R##x##NV##m)(const bb_uk_args *p) { UK_ISA(slide)(p, R, NV, 1); }
+UK_SLIDE_SHAPES(UK_DEF)
+#undef UK_DEF
+
+#define UK_ENTRY(R, NV) [0][NV - 1][R - 1] = UK_ISA(s##R##x##NV), [1][NV - 1][R - 1] = UK_ISA(s##R##x##NV##m),
+static const uk_fn UK_ISA(slide_table)[2][UK_MAXNV][BB_UK_MAXR] = {UK_SLIDE_SHAPES(UK_ENTRY)};
+#undef UK_ENTRY
+#undef UK_SLIDE_SHAPES
+#endif
 
 #define UK_DEF(R, NV)                                                                                  \
     static UK_TARGET void UK_ISA(R##x##NV)(const bb_uk_args *p) { UK_ISA(tile)(p, R, NV, 0); }       \
