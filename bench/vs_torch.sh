@@ -15,11 +15,15 @@
 # whose speed drifts affects all alike; the table gives medians over rounds
 # and the ratio of bigbatch to PyTorch's better layout of the same round.
 #   bench/vs_torch.sh [--rounds R] [--steps N] [--r50-rounds R] [--r50-steps N] [--only r20|r50] [--passive]
+#                     [--kernels K]
+# --kernels K runs bigbatch with --kernels K (avx2: as an AVX2-only CPU would,
+# with the AVX-512 kernels switched off); the ratios are then against a
+# PyTorch that still uses every instruction the CPU has.
 # --passive runs PyTorch with OMP_WAIT_POLICY=PASSIVE: its OpenMP threads then
 # sleep instead of spinning at barriers, which a busy shared machine needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=5 steps=20 r50_rounds=1 r50_steps=2 only="" wait_policy=""
+rounds=5 steps=20 r50_rounds=1 r50_steps=2 only="" wait_policy="" kernels=fast
 while [ $# -gt 0 ]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
@@ -28,7 +32,8 @@ while [ $# -gt 0 ]; do
         --r50-steps) r50_steps=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --passive) wait_policy=PASSIVE; shift ;;
-        *) echo "usage: $0 [--rounds R] [--steps N] [--r50-rounds R] [--r50-steps N] [--only r20|r50] [--passive]" >&2
+        --kernels) kernels=$2; shift 2 ;;
+        *) echo "usage: $0 [--rounds R] [--steps N] [--r50-rounds R] [--r50-steps N] [--only r20|r50] [--passive] [--kernels K]" >&2
            exit 2 ;;
     esac
 done
@@ -61,7 +66,7 @@ compare() {
     local bi="" bg="" br="" ni="" ci="" pg="" pr="" ratios="" mflop=""
     for _ in $(seq "$nr"); do
         local a n c x y better
-        a=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$bin" bench train --threads "$t" "${bbargs[@]}")
+        a=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$bin" bench train --threads "$t" --kernels "$kernels" "${bbargs[@]}")
         mflop=$(echo "$a" | sed -n 's|.*(3 x \([0-9.]*\) MFLOP forward per image).*|\1|p')
         n=$(env ${wait_policy:+OMP_WAIT_POLICY=$wait_policy} OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
             "$py" "${ptcmd[@]}" --channels-last 0)
@@ -112,6 +117,6 @@ if [ "$only" != r20 ]; then
     compare "ResNet-50 2 threads: kn 32 vs batch 32" 2 "$r50_rounds" "${r50[@]}" --batch-size 32 --worker-batch 32 \
         -- "${pt50[@]}" --batch 32
 fi
-echo "# bb: bigbatch (kernels fast: the best register kernels the CPU runs); pt NCHW / pt CL: PyTorch images/s in"
+echo "# bb: bigbatch (kernels $kernels$([ "$kernels" = fast ] && echo ": the best register kernels the CPU runs")); pt NCHW / pt CL: PyTorch images/s in"
 echo "# each layout; GFLOP/s, peak and RSS of PyTorch are its better layout's; peak: GFLOP/s as a share of the"
 echo "# measured FMA peak for that thread count; ratio: median over rounds of bigbatch / PyTorch's better layout"
