@@ -18,6 +18,26 @@ typedef void (*uk_fn)(const bb_uk_args *p);
 #define UK_SLIDE_KW 3  /* the sliding tiles' window width */
 #endif
 
+/* a tile's R x NV accumulators to or from C (the last vector masked);
+ * loading without accumulate zeroes them */
+static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(acc_io)(const bb_uk_args *p,
+                                                                           UK_VEC acc[][UK_MAXNV], const int R,
+                                                                           const int NV, const int MASK, UK_MASK m,
+                                                                           const int store)
+{
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            float *c = p->c[r] + UK_W * v;
+            int masked = MASK && v == NV - 1;
+            if (store && masked) UK_STOREM(c, m, acc[r][v]);
+            else if (store) UK_STORE(c, acc[r][v]);
+            else if (!p->accumulate) acc[r][v] = UK_ZERO();
+            else acc[r][v] = masked ? UK_LOADM(c, m) : UK_LOAD(c);
+        }
+}
+
 /* R, NV and MASK are constants at every call site, so the loops unroll and
  * the accumulators live in registers. */
 static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(tile)(const bb_uk_args *p, const int R,
@@ -26,16 +46,9 @@ static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(tile)(const b
     UK_VEC acc[BB_UK_MAXR][UK_MAXNV];
     const float *a[BB_UK_MAXR];
     UK_MASK m = UK_TAIL(MASK ? p->nc - UK_W * (NV - 1) : UK_W);
+    UK_ISA(acc_io)(p, acc, R, NV, MASK, m, 0);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++) {
-        a[r] = p->a[r];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (!p->accumulate) acc[r][v] = UK_ZERO();
-            else if (MASK && v == NV - 1) acc[r][v] = UK_LOADM(p->c[r] + UK_W * v, m);
-            else acc[r][v] = UK_LOAD(p->c[r] + UK_W * v);
-        }
-    }
+    for (int r = 0; r < R; r++) a[r] = p->a[r];
     const float *b = p->b;
     const int64_t *col = p->acol, ldb = p->ldb, K = p->k;
     for (int64_t k = 0; k < K; k++, b += ldb) {
@@ -51,13 +64,7 @@ static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(tile)(const b
             for (int v = 0; v < NV; v++) acc[r][v] = UK_FMA(x, bv[v], acc[r][v]);
         }
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (MASK && v == NV - 1) UK_STOREM(p->c[r] + UK_W * v, m, acc[r][v]);
-            else UK_STORE(p->c[r] + UK_W * v, acc[r][v]);
-        }
+    UK_ISA(acc_io)(p, acc, R, NV, MASK, m, 1);
 }
 
 #ifdef UK_SLIDE_SHAPES
@@ -71,14 +78,7 @@ static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(slide)(const 
     enum { KW = UK_SLIDE_KW };
     UK_VEC acc[BB_UK_MAXR][UK_MAXNV];
     UK_MASK m = UK_TAIL(MASK ? p->nc - UK_W * (NV - 1) : UK_W);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (!p->accumulate) acc[r][v] = UK_ZERO();
-            else if (MASK && v == NV - 1) acc[r][v] = UK_LOADM(p->c[r] + UK_W * v, m);
-            else acc[r][v] = UK_LOAD(p->c[r] + UK_W * v);
-        }
+    UK_ISA(acc_io)(p, acc, R, NV, MASK, m, 0);
     const float *a = p->a[0], *b = p->b;
     const int64_t *col = p->acol, ldb = p->ldb, lda = p->lda, K = p->k;
     for (int64_t k = 0; k < K; k++, b += KW * ldb) {
@@ -101,13 +101,7 @@ static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(slide)(const 
             }
         }
     }
-#pragma GCC unroll 16
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (MASK && v == NV - 1) UK_STOREM(p->c[r] + UK_W * v, m, acc[r][v]);
-            else UK_STORE(p->c[r] + UK_W * v, acc[r][v]);
-        }
+    UK_ISA(acc_io)(p, acc, R, NV, MASK, m, 1);
 }
 
 #define UK_DEF(R, NV)                                                                                  \
