@@ -191,6 +191,61 @@ TEST(fast_microkernel_every_sliding_shape)
     bb_free(a); bb_free(b);
 }
 
+/* every weight-gradient sliding tile (ukernel.h) of every variant that has
+ * them, set and accumulate, segments of 2 (the shortest) and 5 pixels: bit
+ * for bit against fmaf over the plain rows a[g] + t * lda in k order, the
+ * sums a plain tile makes, and within 1e-5 of a double sum */
+TEST(fast_microkernel_every_weight_sliding_shape)
+{
+    enum { KW = 3, LDB = 40, LDA = 7, SEGS = 3, MAXK = SEGS * 5, ROWS = BB_UK_MAXR, MAXNC = 32 };
+    float *a = vec(8 * 200 + 64, 7), *b = vec(MAXK * LDB, 8);
+    double worst = 0;
+    int tiles = 0, unfused = 0;
+    for (int v = 0; v < BB_UK_NVARIANTS; v++) {
+        if (!bb_uk_supported((bb_uk_variant)v) || bb_uk_wslide_groups((bb_uk_variant)v, 16, KW) == 0) continue;
+        for (int run = 2; run <= 5; run += 3)
+            for (int nc = 1; nc <= MAXNC; nc++)
+                for (int G = 1; G <= bb_uk_wslide_groups((bb_uk_variant)v, nc, KW); G++)
+                    for (int accumulate = 0; accumulate < 2; accumulate++) {
+                        float c[ROWS][MAXNC + 8], want[ROWS][MAXNC + 8], fused[ROWS][MAXNC];
+                        int64_t acol[MAXK];
+                        bb_uk_args u;
+                        memset(&u, 0, sizeof u);
+                        u.rows = G * KW; u.nc = nc; u.accumulate = accumulate; u.k = SEGS * run;
+                        u.acol = acol; u.b = b; u.ldb = LDB; u.slide = KW; u.lda = LDA; u.run = run;
+                        for (int k = 0; k < u.k; k++) acol[k] = 50 * (k / run) + 3 + (k % run) * LDA;
+                        for (int g = 0; g < G; g++) u.a[g] = a + 200 * g + g;
+                        for (int r = 0; r < u.rows; r++) {
+                            const float *row = u.a[r / KW] + (r % KW) * LDA;  /* the plain tile's row */
+                            u.c[r] = c[r];
+                            for (int j = 0; j < MAXNC + 8; j++) c[r][j] = want[r][j] = 0.25f * (float)(j - r);
+                            for (int j = 0; j < nc; j++) {
+                                double s = accumulate ? want[r][j] : 0.0;
+                                float f = accumulate ? want[r][j] : 0.0f;
+                                for (int k = 0; k < u.k; k++) {
+                                    s += (double)row[acol[k]] * b[k * LDB + j];
+                                    f = fmaf(row[acol[k]], b[k * LDB + j], f);
+                                }
+                                want[r][j] = (float)s;
+                                fused[r][j] = f;
+                            }
+                        }
+                        bb_uk_run((bb_uk_variant)v, &u);
+                        for (int r = 0; r < u.rows; r++) {
+                            worst = fmax(worst, rel_err(c[r], want[r], nc));
+                            unfused += memcmp(c[r], fused[r], (size_t)nc * 4) != 0;
+                            CHECK(memcmp(c[r] + nc, want[r] + nc, (MAXNC + 8 - (size_t)nc) * 4) == 0);
+                        }
+                        tiles++;
+                    }
+    }
+    CHECK_MSG(worst < FAST_TOL, "worst weight sliding tile error %.3g", worst);
+    CHECK_MSG(unfused == 0, "%d weight sliding tile rows differ from fmaf over the plain rows in k order", unfused);
+    if (bb_uk_supported(BB_UK_AVX512_EMULATED)) CHECK(tiles >= 2 * 2 * (16 * 8 + 16 * 4));
+    if (getenv("BB_TEST_VERBOSE")) fprintf(stderr, "  %d weight sliding tiles, worst %.3g\n", tiles, worst);
+    bb_free(a); bb_free(b);
+}
+
 /* one convolution shape: the fast forward and backward (adding into
  * pre-filled dx, dw) against the reference, for every variant the CPU runs */
 static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t kh, int64_t kw,
@@ -260,6 +315,8 @@ TEST(fast_conv_matches_reference)
         {1, 4, 5, 5, 6, 3, 3, 3, 2},      /* stride 3, padding 2 */
         {2, 6, 5, 6, 7, 1, 1, 1, 1},      /* padding larger than the kernel: scatter at stride 1 */
         {1, 40, 6, 6, 40, 3, 3, 1, 1},    /* 40 channels: 16 + 16 + 8 column blocks (AVX2), 40 masked (AVX-512) */
+        {2, 12, 4, 2, 20, 3, 3, 1, 1},    /* weight-gradient sliding tiles (AVX-512): rows of 2 pixels, 3 groups of 4 */
+        {2, 9, 6, 7, 16, 3, 3, 1, 0},     /* ... no padding (read in place), 9 channels: groups of 8 and 1 */
         {1, 20, 5, 6, 100, 1, 1, 1, 0},   /* 100 columns: 64 + 36 (AVX-512: 3 vectors, the last masked) */
         /* ImageNet ResNet layers at their channel counts, reduced batch and spatial size */
         {1, 3, 30, 30, 64, 7, 7, 2, 3},   /* the 7x7/2 stem (224x224 -> 112x112 in the real network) */

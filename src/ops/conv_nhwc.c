@@ -134,6 +134,39 @@ static const float *prepare_block(const sweep *g, const float *x, const block *b
     return base;
 }
 
+/* ---- reading ahead: while a block's tiles run, the input rows of the next
+ * block are prefetched into L2 a few cache lines per tile, so that its band
+ * copy (or its tiles, reading in place) finds them there rather than in
+ * memory ---- */
+typedef struct { const char *p, *end; int64_t per; } ahead;
+
+/* the input floats [*lo, *hi) that block b's windows read */
+static void block_span(const sweep *g, const block *b, int64_t *lo, int64_t *hi)
+{
+    int64_t img = g->h * g->w * g->c, row = g->w * g->c;
+    if (g->rows_blk == g->oh) {
+        *lo = b->s0 * img;
+        *hi = (b->s0 + b->ns) * img;
+        return;
+    }
+    int64_t r0 = max64(0, b->oy0 * g->st - g->pt), r1 = min64(g->h, (b->oy0 + b->nr - 1) * g->st - g->pt + g->kh);
+    *lo = b->s0 * img + r0 * row;
+    *hi = b->s0 * img + max64(r0, r1) * row;
+}
+
+/* floats [lo, hi) of x, spread over about `steps` calls of ahead_step */
+static ahead ahead_of(const float *x, int64_t lo, int64_t hi, int64_t steps)
+{
+    ahead a = {(const char *)(x + lo), (const char *)(x + hi), 0};
+    a.per = ((hi - lo) / 16 + steps) / max64(steps, 1);  /* 16 floats a line */
+    return a;
+}
+
+static void ahead_step(ahead *a)
+{
+    for (int64_t i = 0; i < a->per && a->p < a->end; i++, a->p += 64) __builtin_prefetch(a->p, 0, 2);
+}
+
 /* offsets of the (tap, channel) rows of a window from its origin; for
  * sliding tiles, of the (window row, channel) rows (the tile adds the taps) */
 static void tap_offsets(const sweep *g, int slide, int64_t *tab)
@@ -272,7 +305,7 @@ typedef struct {
 /* the tiles of one block: plain ones over its pixels, R at a time, or
  * sliding ones over each output row, its width cut into even tiles */
 static void block_tiles(const gather_job *j, const block *b, const float *base, const int64_t *origins,
-                        bb_uk_args *u, int64_t c0)
+                        bb_uk_args *u, int64_t c0, ahead *pf)
 {
     const sweep *g = j->g;
     if (!j->slide) {
@@ -284,6 +317,7 @@ static void block_tiles(const gather_job *j, const block *b, const float *base, 
                 u->c[r] = j->y + (b->p0 + r0 + r) * j->cout + c0;
             }
             bb_uk_run(j->v, u);
+            ahead_step(pf);
         }
         return;
     }
@@ -295,6 +329,7 @@ static void block_tiles(const gather_job *j, const block *b, const float *base, 
             u->a[0] = base + origins[row + x0];
             for (int r = 0; r < u->rows; r++) u->c[r] = j->y + (b->p0 + row + x0 + r) * j->cout + c0;
             bb_uk_run(j->v, u);
+            ahead_step(pf);
         }
 }
 
@@ -310,9 +345,18 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     u.ldb = j->pw;
     u.slide = j->slide;
     u.lda = g->c;
+    int64_t ncb = (j->cout + bb_uk_cols(j->v) - 1) / bb_uk_cols(j->v);
     for (int64_t bi = lo; bi < hi; bi++) {
         block b = block_at(g, bi);
         const float *base = prepare_block(g, j->x, &b, band_of(j->p, t), origins);
+        ahead pf = {NULL, NULL, 0};
+        if (bi + 1 < hi) {
+            block nb = block_at(g, bi + 1);
+            int64_t s0, s1, R = j->slide ? bb_uk_slide_rows(j->v, (int)min64(bb_uk_cols(j->v), j->cout), j->slide)
+                                         : bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), j->cout));
+            block_span(g, &nb, &s0, &s1);
+            pf = ahead_of(j->x, s0, s1, nkb * ncb * ((b.np + R - 1) / R));
+        }
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
             u.k = min64(kc, K - k0);
             u.acol = j->p->tab + k0;
@@ -320,7 +364,7 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
             for (int64_t c0 = 0; c0 < j->cout; c0 += bb_uk_cols(j->v)) {
                 u.nc = (int)min64(bb_uk_cols(j->v), j->cout - c0);
                 u.b = j->wpk + packed_at(K * tw, j->pw, k0 * tw, c0);
-                block_tiles(j, &b, base, origins, &u, c0);
+                block_tiles(j, &b, base, origins, &u, c0, &pf);
             }
         }
     }
@@ -397,16 +441,62 @@ typedef struct {
     pack_job pack;     /* the weights backward-data needs, packed alongside */
 } bwd_job;
 
-/* dw += sum over output pixels of window rows (x) dy, for the (tap, cin) rows
- * [r_lo, r_hi): every pixel block in order, so each element sums its pixels
+/* The weight gradient's (tap, cin) rows go to the team's threads in units:
+ * R consecutive rows (a plain tile), or for a weight-gradient sliding tile
+ * (ukernel.h; stride 1, every column in one tile) the kw taps of one window
+ * row for G channels */
+typedef struct { int64_t R, G, per, n; } wg_units;
+
+static wg_units units_of(const bb_conv2d *d, bb_uk_variant v)
+{
+    int64_t K = d->kh * d->kw * d->cin;
+    int nc = (int)min64(bb_uk_cols(v), d->cout);
+    wg_units w = {bb_uk_max_rows(v, nc), 0, 0, 0};
+    if (d->stride == 1 && d->ow >= d->kw - 1 && d->cout <= bb_uk_cols(v))
+        w.G = min64(bb_uk_wslide_groups(v, nc, (int)d->kw), d->cin);
+    if (w.G * d->kw < 8) w.G = 0;  /* fewer accumulators than that would wait on the FMAs' latency */
+    w.per = w.G ? (d->cin + w.G - 1) / w.G : 0;
+    w.n = w.G ? d->kh * w.per : (K + w.R - 1) / w.R;
+    return w;
+}
+
+/* a sliding unit's groups; *q0: the row of its first channel at tap (ky,
+ * 0), its row (g, t) being q0 + g + t * cin */
+static int64_t unit_groups(const bb_conv2d *d, const wg_units *w, int64_t u, int64_t *q0)
+{
+    int64_t ky = u / w->per, c0 = (u % w->per) * w->G;
+    *q0 = ky * d->kw * d->cin + c0;
+    return min64(w->G, d->cin - c0);
+}
+
+/* the rows of unit u, in its tile's order; returns how many */
+static int unit_rows(const bb_conv2d *d, const wg_units *w, int64_t u, int64_t *rows)
+{
+    int n = 0;
+    if (!w->G) {
+        for (int64_t q = u * w->R; q < min64(u * w->R + w->R, d->kh * d->kw * d->cin); q++) rows[n++] = q;
+        return n;
+    }
+    int64_t q0, G = unit_groups(d, w, u, &q0);
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t t = 0; t < d->kw; t++) rows[n++] = q0 + g + t * d->cin;
+    return n;
+}
+
+/* dw += sum over output pixels of window rows (x) dy, for the rows of units
+ * [u_lo, u_hi): every pixel block in order, so each element sums its pixels
  * in one order whichever rows a thread has */
-static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t)
+static void weight_grad_rows(const bwd_job *j, int64_t u_lo, int64_t u_hi, int t)
 {
     const bb_conv2d *d = j->d;
     const parts *p = j->p;
-    int64_t ldw = round8(d->cout), taps = d->kh * d->kw;
+    int64_t ldw = round8(d->cout), taps = d->kh * d->kw, rows[BB_UK_MAXR];
+    wg_units w = units_of(d, j->v);
+    int64_t r_lo = u_lo * w.R, r_hi = min64(u_hi * w.R, taps * d->cin);  /* the rows of plain tiles */
     sweep g = forward_sweep(d, j->n, 1);
-    memset(p->dwp + r_lo * ldw, 0, (size_t)((r_hi - r_lo) * ldw) * sizeof(float));
+    for (int64_t un = u_lo; un < u_hi; un++)
+        for (int i = 0, n = unit_rows(d, &w, un, rows); i < n; i++)
+            memset(p->dwp + rows[i] * ldw, 0, (size_t)ldw * sizeof(float));
     float *band = band_of(p, t);
     int64_t *origins = origins_of(p, t);
     bb_uk_args u = {0};
@@ -417,11 +507,41 @@ static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t
     float *xt = band_of(p, t) + p->xt_off;
     int64_t *pixels = (int64_t *)(xt + XT_ROWS * block_pixels(&g)), chunk = trans ? XT_ROWS : r_hi - r_lo;
     for (int64_t k = 0; trans && k < block_pixels(&g); k++) pixels[k] = k;
+    int64_t calls = w.G ? u_hi - u_lo : (r_hi - r_lo + w.R - 1) / w.R * ((d->cout + bb_uk_cols(j->v) - 1) / bb_uk_cols(j->v));
+    if (w.G) {
+        u.slide = (int)d->kw;
+        u.run = g.ow;
+        u.lda = g.c;
+        u.nc = (int)d->cout;
+    }
     for (int64_t bi = 0; bi < nblocks(&g); bi++) {
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, &b, band, origins);
+        ahead pf = {NULL, NULL, 0}, pd = pf;
+        if (bi + 1 < nblocks(&g)) {
+            block nb = block_at(&g, bi + 1);
+            int64_t s0, s1;
+            block_span(&g, &nb, &s0, &s1);
+            pf = ahead_of(j->x, s0, s1, calls);
+            pd = ahead_of(j->dy, nb.p0 * d->cout, (nb.p0 + nb.np) * d->cout, calls);
+        }
         u.k = b.np;
         u.acol = trans ? pixels : origins;
+        if (w.G) {
+            u.b = j->dy + b.p0 * d->cout;
+            for (int64_t un = u_lo; un < u_hi; un++) {
+                int64_t q0, G = unit_groups(d, &w, un, &q0);
+                u.rows = (int)(G * d->kw);
+                for (int64_t g = 0; g < G; g++) {
+                    u.a[g] = base + p->tab[q0 + g];
+                    for (int64_t t = 0; t < d->kw; t++) u.c[g * d->kw + t] = p->dwp + (q0 + g + t * d->cin) * ldw;
+                }
+                bb_uk_run(j->v, &u);
+                ahead_step(&pf);
+                ahead_step(&pd);
+            }
+            continue;
+        }
         for (int64_t q0 = r_lo; q0 < r_hi; q0 += chunk) {
             int64_t q1 = min64(q0 + chunk, r_hi);
             for (int64_t k = 0; trans && k < b.np; k++)
@@ -435,22 +555,25 @@ static void weight_grad_rows(const bwd_job *j, int64_t r_lo, int64_t r_hi, int t
                     u.b = panel;
                     u.ldb = u.nc;
                 }
-                int R = bb_uk_max_rows(j->v, u.nc);
-                for (int64_t r0 = q0; r0 < q1; r0 += R) {
-                    u.rows = (int)min64(R, q1 - r0);
+                int Rc = bb_uk_max_rows(j->v, u.nc);
+                for (int64_t r0 = q0; r0 < q1; r0 += Rc) {
+                    u.rows = (int)min64(Rc, q1 - r0);
                     for (int r = 0; r < u.rows; r++) {
                         u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + p->tab[r0 + r];
                         u.c[r] = p->dwp + (r0 + r) * ldw + c0;
                     }
                     bb_uk_run(j->v, &u);
+                    ahead_step(&pf);
+                    ahead_step(&pd);
                 }
             }
         }
     }
-    for (int64_t q = r_lo; q < r_hi; q++) {
-        int64_t tp = q / d->cin, ci = q % d->cin;
-        for (int64_t co = 0; co < d->cout; co++) j->dw[(co * d->cin + ci) * taps + tp] += p->dwp[q * ldw + co];
-    }
+    for (int64_t un = u_lo; un < u_hi; un++)
+        for (int i = 0, n = unit_rows(d, &w, un, rows); i < n; i++) {
+            int64_t q = rows[i], tp = q / d->cin, ci = q % d->cin;
+            for (int64_t co = 0; co < d->cout; co++) j->dw[(co * d->cin + ci) * taps + tp] += p->dwp[q * ldw + co];
+        }
 }
 
 /* the first phase: thread t's rows of the weight gradient and of the packed weights */
@@ -460,9 +583,8 @@ static void backward_first(void *arg, int t, int nt)
     const bb_conv2d *d = j->d;
     long long lo, hi;
     if (j->dw) {
-        int64_t K = d->kh * d->kw * d->cin, R = bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), d->cout));
-        bb_split_range((K + R - 1) / R, nt, t, &lo, &hi);
-        if (lo < hi) weight_grad_rows(j, lo * R, min64(hi * R, K), t);
+        bb_split_range(units_of(d, j->v).n, nt, t, &lo, &hi);
+        if (lo < hi) weight_grad_rows(j, lo, hi, t);
     }
     if (j->dx) {
         bb_split_range(d->kh * d->kw * d->cout, nt, t, &lo, &hi);

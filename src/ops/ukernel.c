@@ -133,6 +133,17 @@ int bb_uk_slide_rows(bb_uk_variant v, int nc, int kw)
     return 0;
 }
 
+int bb_uk_wslide_groups(bb_uk_variant v, int nc, int kw)
+{
+#if BB_UK_X86
+    if (avx512_tiles(v)) return uk_avx512_wslide_groups(nc, kw);
+#endif
+    (void)v;
+    (void)nc;
+    (void)kw;
+    return 0;
+}
+
 void bb_uk_run(bb_uk_variant v, const bb_uk_args *p)
 {
 #if BB_UK_X86

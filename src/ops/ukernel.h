@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define BB_UK_MAXR 14  /* rows of a tile (8 but for the sliding tiles) */
+#define BB_UK_MAXR 24  /* rows of a tile (8 but for the sliding tiles) */
 #define BB_UK_MAXC 64  /* columns of a tile (4 vectors of 16 floats) */
 
 typedef struct {
@@ -29,6 +29,14 @@ typedef struct {
      * (B packed with the taps innermost). 0: a plain tile. */
     int slide;
     int64_t lda;
+    /* A weight-gradient sliding tile (run > 0, with slide = kw): the rows
+     * come in groups of kw, row g * kw + t being the plain row a[g] + t *
+     * lda (the window's taps along one row of pixels lda floats apart), and
+     * k in segments of run >= kw - 1 pixels along such a row (acol steps by
+     * lda within a segment; k a multiple of run): pixel k + t of a group's
+     * row serves tap t of pixel k, one broadcast for kw products. The sums
+     * are a plain tile's, term for term. 0: not one. */
+    int64_t run;
 } bb_uk_args;
 
 /* Kernel implementations, a property of a plan: plain C (every build and
@@ -53,8 +61,13 @@ int bb_uk_max_rows(bb_uk_variant v, int nc);
 /* The largest row count of a sliding tile of nc columns and kw taps under
  * variant v; 0: v has none (then callers use plain tiles). */
 int bb_uk_slide_rows(bb_uk_variant v, int nc, int kw);
+/* The most groups of a weight-gradient sliding tile of nc columns and kw
+ * taps under variant v (its rows: groups x kw); 0: v has none. */
+int bb_uk_wslide_groups(bb_uk_variant v, int nc, int kw);
 /* v must be supported; p->nc <= bb_uk_cols(v), p->rows <= bb_uk_max_rows(v,
- * p->nc), or <= bb_uk_slide_rows(v, p->nc, p->slide) for a sliding tile. */
+ * p->nc), or <= bb_uk_slide_rows(v, p->nc, p->slide) for a sliding tile, or
+ * p->rows = groups x kw, groups <= bb_uk_wslide_groups(v, p->nc, kw), for a
+ * weight-gradient one. */
 void bb_uk_run(bb_uk_variant v, const bb_uk_args *p);
 /* BB_UK_AVX512_EMULATED's tiles: tests/ukernel_emu512.c, in the test binary only. */
 void bb_uk_emu512_run(const bb_uk_args *p);

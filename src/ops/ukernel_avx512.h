@@ -4,8 +4,9 @@
  * tests/ukernel_emu512.c with portable ones (SIMDe), which run on any CPU.
  * Defined before: UK_X512(op), the intrinsic `op` (_mm512_##op); UK_VEC and
  * UK_MASK, the vector and mask types; UK_TARGET; UK_ISA(name), the prefix.
- * Defines UK_ISA(run), UK_ISA(max_rows) and UK_ISA(slide_rows): the tiles of
- * up to 64 columns and the sliding ones of up to 32. */
+ * Defines UK_ISA(run), UK_ISA(max_rows), UK_ISA(slide_rows) and
+ * UK_ISA(wslide_groups): the tiles of up to 64 columns and the sliding ones
+ * (both kinds) of up to 32. */
 
 /* 16 floats; 32 registers hold up to 8 rows x 3 vectors or 6 rows x 4
  * (24 accumulators + 4 of B + 1 broadcast) */
@@ -23,6 +24,9 @@
 /* sliding tiles of up to 32 columns: 14 rows x 1 vector (14 accumulators +
  * 3 of B + 1 broadcast) or 8 x 2 (16 + 6 + 1) */
 #define UK_SLIDE_SHAPES(X) UK_ROWS14(X, 1) UK_ROWS8(X, 2)
+/* weight-gradient sliding tiles, (groups, vectors): 8 groups x 3 taps x 1
+ * vector (24 accumulators + 3 of B + 1 broadcast) or 4 x 3 x 2 (24 + 6 + 1) */
+#define UK_WSLIDE_SHAPES(X) UK_ROWS8(X, 1) UK_ROWS4(X, 2)
 #include "ops/ukernel_tile.h"
 
 /* the rows of the shapes above for nc columns, 1 <= nc <= 64 */
@@ -39,8 +43,19 @@ static inline int UK_ISA(slide_rows)(int nc, int kw)
     return kw == UK_SLIDE_KW ? rows[(nc + 15) / 16] : 0;
 }
 
+/* the groups of the weight-gradient sliding shapes above, 1 <= nc <= 64 */
+static inline int UK_ISA(wslide_groups)(int nc, int kw)
+{
+    static const int groups[UK_MAXNV + 1] = {0, 8, 4, 0, 0};
+    return kw == UK_SLIDE_KW ? groups[(nc + 15) / 16] : 0;
+}
+
 static inline void UK_ISA(run)(const bb_uk_args *p)
 {
+    if (p->run) {
+        UK_ISA(wslide_table)[(p->nc & 15) != 0][(p->nc + 15) / 16 - 1][p->rows / UK_SLIDE_KW - 1](p);
+        return;
+    }
     if (p->slide) {
         UK_ISA(slide_table)[(p->nc & 15) != 0][(p->nc + 15) / 16 - 1][p->rows - 1](p);
         return;

@@ -15,7 +15,8 @@ typedef void (*uk_fn)(const bb_uk_args *p);
 #define UK_ROWS6(X, NV) UK_ROWS4(X, NV) X(5, NV) X(6, NV)
 #define UK_ROWS8(X, NV) UK_ROWS6(X, NV) X(7, NV) X(8, NV)
 #define UK_ROWS14(X, NV) UK_ROWS8(X, NV) X(9, NV) X(10, NV) X(11, NV) X(12, NV) X(13, NV) X(14, NV)
-#define UK_SLIDE_KW 3  /* the sliding tiles' window width */
+#define UK_SLIDE_KW 3  /* the sliding tiles' window width (the weight-gradient tile's ends assume 3) */
+_Static_assert(UK_SLIDE_KW == 3 && BB_UK_MAXR >= 8 * UK_SLIDE_KW, "sliding tiles: 3 taps, up to 8 groups");
 #endif
 
 /* a tile's R x NV accumulators to or from C (the last vector masked);
@@ -114,6 +115,72 @@ UK_SLIDE_SHAPES(UK_DEF)
 static const uk_fn UK_ISA(slide_table)[2][UK_MAXNV][BB_UK_MAXR] = {UK_SLIDE_SHAPES(UK_ENTRY)};
 #undef UK_ENTRY
 #undef UK_SLIDE_SHAPES
+#endif
+
+#ifdef UK_WSLIDE_SHAPES
+/* B's rows [k - t1 + 1, k - t0] against pixel x of the input row (a[g][x]),
+ * into the accumulators of taps [t0, t1) of every group: the G broadcasts
+ * each feed t1 - t0 products */
+static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(wslide_at)(UK_VEC acc[][UK_MAXNV],
+                                                                              const float *const *a, int64_t x,
+                                                                              const float *b, int64_t ldb,
+                                                                              const int G, const int NV,
+                                                                              const int MASK, UK_MASK m,
+                                                                              const int t0, const int t1)
+{
+    enum { KW = UK_SLIDE_KW };
+    UK_VEC bv[KW][UK_MAXNV];
+#pragma GCC unroll 4
+    for (int t = t0; t < t1; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[t][v] = (MASK && v == NV - 1) ? UK_LOADM(b - t * ldb + UK_W * v, m) : UK_LOAD(b - t * ldb + UK_W * v);
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++) {
+        UK_VEC s = UK_BCAST(a[g] + x);
+#pragma GCC unroll 4
+        for (int t = t0; t < t1; t++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[g * KW + t][v] = UK_FMA(s, bv[t][v], acc[g * KW + t][v]);
+    }
+}
+
+/* The weight-gradient sliding tile of ukernel.h: G groups of UK_SLIDE_KW
+ * rows, row (g, t) reading pixel k + t of group g's input row where a plain
+ * tile would read pixel k of its own row pointer: one broadcast serves the
+ * KW taps. Every row still sums its k in order, the same products. */
+static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(wslide)(const bb_uk_args *p, const int G,
+                                                                           const int NV, const int MASK)
+{
+    enum { KW = UK_SLIDE_KW };
+    UK_VEC acc[BB_UK_MAXR][UK_MAXNV];
+    UK_MASK m = UK_TAIL(MASK ? p->nc - UK_W * (NV - 1) : UK_W);
+    UK_ISA(acc_io)(p, acc, G * KW, NV, MASK, m, 0);
+    const int64_t ldb = p->ldb, lda = p->lda, run = p->run;
+    for (int64_t k0 = 0; k0 < p->k; k0 += run) {
+        /* input pixel i of the segment meets B rows i - t, 0 <= i - t < run */
+        const float *b = p->b + k0 * ldb;
+        int64_t x = p->acol[k0];
+        UK_ISA(wslide_at)(acc, p->a, x, b, ldb, G, NV, MASK, m, 0, 1);
+        UK_ISA(wslide_at)(acc, p->a, x + lda, b + ldb, ldb, G, NV, MASK, m, 0, 2);
+        for (int64_t i = KW - 1; i < run; i++)
+            UK_ISA(wslide_at)(acc, p->a, x + i * lda, b + i * ldb, ldb, G, NV, MASK, m, 0, KW);
+        UK_ISA(wslide_at)(acc, p->a, x + run * lda, b + run * ldb, ldb, G, NV, MASK, m, 1, KW);
+        UK_ISA(wslide_at)(acc, p->a, x + (run + 1) * lda, b + (run + 1) * ldb, ldb, G, NV, MASK, m, 2, KW);
+    }
+    UK_ISA(acc_io)(p, acc, G * KW, NV, MASK, m, 1);
+}
+
+#define UK_DEF(G, NV)                                                                                  \
+    static UK_TARGET void UK_ISA(w##G##x##NV)(const bb_uk_args *p) { UK_ISA(wslide)(p, G, NV, 0); }  \
+    static UK_TARGET void UK_ISA(w##G##x##NV##m)(const bb_uk_args *p) { UK_ISA(wslide)(p, G, NV, 1); }
+UK_WSLIDE_SHAPES(UK_DEF)
+#undef UK_DEF
+
+#define UK_ENTRY(G, NV) [0][NV - 1][G - 1] = UK_ISA(w##G##x##NV), [1][NV - 1][G - 1] = UK_ISA(w##G##x##NV##m),
+static const uk_fn UK_ISA(wslide_table)[2][UK_MAXNV][BB_UK_MAXR / UK_SLIDE_KW] = {UK_WSLIDE_SHAPES(UK_ENTRY)};
+#undef UK_ENTRY
+#undef UK_WSLIDE_SHAPES
 #endif
 
 #define UK_DEF(R, NV)                                                                                  \
