@@ -15,15 +15,19 @@
 # whose speed drifts affects all alike; the table gives medians over rounds
 # and the ratio of bigbatch to PyTorch's better layout of the same round.
 #   bench/vs_torch.sh [--rounds R] [--steps N] [--r50-rounds R] [--r50-steps N] [--only r20|r50] [--passive]
-#                     [--kernels K]
+#                     [--kernels K] [--as-avx2]
 # --kernels K runs bigbatch with --kernels K (avx2: as an AVX2-only CPU would,
 # with the AVX-512 kernels switched off); the ratios are then against a
 # PyTorch that still uses every instruction the CPU has.
+# --as-avx2 runs both programs as on a CPU without AVX-512: bigbatch with
+# --kernels avx2, PyTorch with DNNL_MAX_CPU_ISA=AVX2 (oneDNN's convolutions)
+# and ATEN_CPU_CAPABILITY=avx2 (its own element-wise kernels), OpenBLAS for
+# both as Haswell; the peak column is then the AVX2 peak.
 # --passive runs PyTorch with OMP_WAIT_POLICY=PASSIVE: its OpenMP threads then
 # sleep instead of spinning at barriers, which a busy shared machine needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=5 steps=20 r50_rounds=1 r50_steps=2 only="" wait_policy="" kernels=fast
+rounds=5 steps=20 r50_rounds=1 r50_steps=2 only="" wait_policy="" kernels=fast isa=best isa_env=()
 while [ $# -gt 0 ]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
@@ -33,7 +37,9 @@ while [ $# -gt 0 ]; do
         --only) only=$2; shift 2 ;;
         --passive) wait_policy=PASSIVE; shift ;;
         --kernels) kernels=$2; shift 2 ;;
-        *) echo "usage: $0 [--rounds R] [--steps N] [--r50-rounds R] [--r50-steps N] [--only r20|r50] [--passive] [--kernels K]" >&2
+        --as-avx2) kernels=avx2 isa=avx2+fma
+                   isa_env=(DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell); shift ;;
+        *) echo "usage: $0 [--rounds R] [--steps N] [--r50-rounds R] [--r50-steps N] [--only r20|r50] [--passive] [--kernels K] [--as-avx2]" >&2
            exit 2 ;;
     esac
 done
@@ -50,7 +56,8 @@ div() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.3f", (y > 0) ? x / y : 0}'; }
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$py" -c 'import torch; print("torch", torch.__version__)')"
 peak_out=$("$build/bench_peak" 2)
 echo "$peak_out" | sed 's/^/# /'
-peak() { echo "$peak_out" | awk -v t="$1" '$1 == "peak" && $4 == t && $6 > p {p = $6} END {print p + 0}'; }
+peak() { echo "$peak_out" | awk -v t="$1" -v isa="$isa" '$1 == "peak" && (isa == "best" || $2 == isa) && $4 == t && $6 > p {p = $6} END {print p + 0}'; }
+[ ${#isa_env[@]} -eq 0 ] || echo "# as on a CPU without AVX-512: ${isa_env[*]}, bigbatch --kernels $kernels; peak: $isa's"
 echo "# $rounds rounds of $steps timed steps (ResNet-20), $r50_rounds of $r50_steps (ResNet-50), after warm-up steps;" \
      "medians over rounds${wait_policy:+; PyTorch with OMP_WAIT_POLICY=$wait_policy}"
 printf '%-40s | %8s %7s %5s %7s | %8s %8s %7s %5s %7s | %5s\n' setting "bb img/s" GFLOP/s peak "RSS MiB" "pt NCHW" \
@@ -66,11 +73,11 @@ compare() {
     local bi="" bg="" br="" ni="" ci="" pg="" pr="" ratios="" mflop=""
     for _ in $(seq "$nr"); do
         local a n c x y better
-        a=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$bin" bench train --threads "$t" --kernels "$kernels" "${bbargs[@]}")
+        a=$(env "${isa_env[@]}" OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$bin" bench train --threads "$t" --kernels "$kernels" "${bbargs[@]}")
         mflop=$(echo "$a" | sed -n 's|.*(3 x \([0-9.]*\) MFLOP forward per image).*|\1|p')
-        n=$(env ${wait_policy:+OMP_WAIT_POLICY=$wait_policy} OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
+        n=$(env "${isa_env[@]}" ${wait_policy:+OMP_WAIT_POLICY=$wait_policy} OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
             "$py" "${ptcmd[@]}" --channels-last 0)
-        c=$(env ${wait_policy:+OMP_WAIT_POLICY=$wait_policy} OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
+        c=$(env "${isa_env[@]}" ${wait_policy:+OMP_WAIT_POLICY=$wait_policy} OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
             "$py" "${ptcmd[@]}" --channels-last 1)
         x=$(echo "$a" | field "images/s")
         # bench train prints images/s with one decimal: recompute it from the median step time

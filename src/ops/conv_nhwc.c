@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define PIX_BLOCK 256  /* output pixels per block: a block's outputs and input band stay in L2 */
-#define K_BLOCK 288    /* reduction rows per pass: a 16-column weight panel stays in L1 */
+#define K_PANEL 4608   /* floats of weights per reduction pass (18 KiB): the tiles' panel stays in L1 */
 
 static int64_t round8(int64_t x) { return (x + 7) & ~(int64_t)7; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -339,7 +339,7 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     const sweep *g = j->g;
     /* reduction rows: (tap, channel), or (window row, channel) of kw taps each */
     int64_t tw = j->slide ? g->kw : 1, K = g->kh * g->kw * g->c / tw;
-    int64_t nkb = (K * tw + K_BLOCK - 1) / K_BLOCK, kc = (K + nkb - 1) / nkb;
+    int64_t kmax = max64(K_PANEL / j->pw, 8), nkb = (K * tw + kmax - 1) / kmax, kc = (K + nkb - 1) / nkb;
     int64_t *origins = origins_of(j->p, t);
     bb_uk_args u = {0};
     u.ldb = j->pw;
