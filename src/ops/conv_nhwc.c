@@ -220,6 +220,17 @@ static int dy_panels(const bb_conv2d *d) { return d->cout >= 512; }
 #define XT_ROWS 96
 static int x_transposed(const bb_conv2d *d) { return d->kh * d->kw == 1 && dy_panels(d); }
 
+/* The weight gradient sums its pixel blocks in WG_PARTS parts (by the
+ * shapes alone) when they are many, each part into its own buffer, added in
+ * part order at the end: a team's threads then take whole parts and copy
+ * each input band once, not once per thread. */
+#define WG_PARTS 2
+#define WG_PART_PIXELS 4096  /* least pixels for parts: the buffers' extra pass is then negligible */
+static int64_t wg_parts(const bb_conv2d *d, int64_t n)
+{
+    return n * d->oh * d->ow >= WG_PART_PIXELS ? WG_PARTS : 1;
+}
+
 /* stride-1 backward-data is a forward convolution of dy padded by k-1-pad */
 static int gather_dx(const bb_conv2d *d) { return d->stride == 1 && d->pad <= d->kh - 1 && d->pad <= d->kw - 1; }
 
@@ -260,7 +271,7 @@ static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, are
     if (!backward) {
         p.wpk = take(a, packed_floats(K, d->cout));
     } else {
-        p.dwp = take(a, (size_t)(K * round8(d->cout)));
+        p.dwp = take(a, (size_t)(wg_parts(d, n) * K * round8(d->cout)));
         p.wq = take(a, packed_floats(taps * d->cout, d->cin));
         p.tab2 = take(a, 2 * (size_t)(taps * d->cout));
         if (!gather_dx(d)) p.dxpad = take(a, padded_len(d, n));
@@ -483,10 +494,10 @@ static int unit_rows(const bb_conv2d *d, const wg_units *w, int64_t u, int64_t *
     return n;
 }
 
-/* dw += sum over output pixels of window rows (x) dy, for the rows of units
- * [u_lo, u_hi): every pixel block in order, so each element sums its pixels
- * in one order whichever rows a thread has */
-static void weight_grad_rows(const bwd_job *j, int64_t u_lo, int64_t u_hi, int t)
+/* part `part`'s buffer = the sum over its pixel blocks of window rows (x)
+ * dy, for the rows of units [u_lo, u_hi): its blocks in order, so each
+ * element sums its pixels in one order whichever rows a thread has */
+static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64_t u_hi, int t)
 {
     const bb_conv2d *d = j->d;
     const parts *p = j->p;
@@ -494,9 +505,12 @@ static void weight_grad_rows(const bwd_job *j, int64_t u_lo, int64_t u_hi, int t
     wg_units w = units_of(d, j->v);
     int64_t r_lo = u_lo * w.R, r_hi = min64(u_hi * w.R, taps * d->cin);  /* the rows of plain tiles */
     sweep g = forward_sweep(d, j->n, 1);
+    long long b_lo, b_hi;
+    bb_split_range(nblocks(&g), (int)wg_parts(d, j->n), (int)part, &b_lo, &b_hi);
+    float *dwp = p->dwp + part * taps * d->cin * ldw;
     for (int64_t un = u_lo; un < u_hi; un++)
         for (int i = 0, n = unit_rows(d, &w, un, rows); i < n; i++)
-            memset(p->dwp + rows[i] * ldw, 0, (size_t)ldw * sizeof(float));
+            memset(dwp + rows[i] * ldw, 0, (size_t)ldw * sizeof(float));
     float *band = band_of(p, t);
     int64_t *origins = origins_of(p, t);
     bb_uk_args u = {0};
@@ -514,11 +528,11 @@ static void weight_grad_rows(const bwd_job *j, int64_t u_lo, int64_t u_hi, int t
         u.lda = g.c;
         u.nc = (int)d->cout;
     }
-    for (int64_t bi = 0; bi < nblocks(&g); bi++) {
+    for (int64_t bi = b_lo; bi < b_hi; bi++) {
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, &b, band, origins);
         ahead pf = {NULL, NULL, 0}, pd = pf;
-        if (bi + 1 < nblocks(&g)) {
+        if (bi + 1 < b_hi) {
             block nb = block_at(&g, bi + 1);
             int64_t s0, s1;
             block_span(&g, &nb, &s0, &s1);
@@ -532,9 +546,9 @@ static void weight_grad_rows(const bwd_job *j, int64_t u_lo, int64_t u_hi, int t
             for (int64_t un = u_lo; un < u_hi; un++) {
                 int64_t q0, G = unit_groups(d, &w, un, &q0);
                 u.rows = (int)(G * d->kw);
-                for (int64_t g = 0; g < G; g++) {
-                    u.a[g] = base + p->tab[q0 + g];
-                    for (int64_t t = 0; t < d->kw; t++) u.c[g * d->kw + t] = p->dwp + (q0 + g + t * d->cin) * ldw;
+                for (int64_t gi = 0; gi < G; gi++) {
+                    u.a[gi] = base + p->tab[q0 + gi];
+                    for (int64_t tp = 0; tp < d->kw; tp++) u.c[gi * d->kw + tp] = dwp + (q0 + gi + tp * d->cin) * ldw;
                 }
                 bb_uk_run(j->v, &u);
                 ahead_step(&pf);
@@ -560,7 +574,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t u_lo, int64_t u_hi, int t
                     u.rows = (int)min64(Rc, q1 - r0);
                     for (int r = 0; r < u.rows; r++) {
                         u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + p->tab[r0 + r];
-                        u.c[r] = p->dwp + (r0 + r) * ldw + c0;
+                        u.c[r] = dwp + (r0 + r) * ldw + c0;
                     }
                     bb_uk_run(j->v, &u);
                     ahead_step(&pf);
@@ -569,22 +583,39 @@ static void weight_grad_rows(const bwd_job *j, int64_t u_lo, int64_t u_hi, int t
             }
         }
     }
-    for (int64_t un = u_lo; un < u_hi; un++)
-        for (int i = 0, n = unit_rows(d, &w, un, rows); i < n; i++) {
-            int64_t q = rows[i], tp = q / d->cin, ci = q % d->cin;
-            for (int64_t co = 0; co < d->cout; co++) j->dw[(co * d->cin + ci) * taps + tp] += p->dwp[q * ldw + co];
-        }
 }
 
-/* the first phase: thread t's rows of the weight gradient and of the packed weights */
+/* dw += the parts' buffers added in part order, (tap, cin) rows [lo, hi) */
+static void weight_grad_total(void *arg, int64_t lo, int64_t hi, int t)
+{
+    const bwd_job *j = arg;
+    const bb_conv2d *d = j->d;
+    int64_t ldw = round8(d->cout), taps = d->kh * d->kw, np = wg_parts(d, j->n), stride = taps * d->cin * ldw;
+    for (int64_t q = lo; q < hi; q++) {
+        int64_t tp = q / d->cin, ci = q % d->cin;
+        for (int64_t co = 0; co < d->cout; co++) {
+            const float *v = j->p->dwp + q * ldw + co;
+            float sum = v[0];
+            for (int64_t i = 1; i < np; i++) sum += v[i * stride];
+            j->dw[(co * d->cin + ci) * taps + tp] += sum;
+        }
+    }
+}
+
+/* the first phase: thread t's share of the (part, unit) pairs of the weight
+ * gradient, part-major, and its rows of the packed weights */
 static void backward_first(void *arg, int t, int nt)
 {
     const bwd_job *j = arg;
     const bb_conv2d *d = j->d;
     long long lo, hi;
     if (j->dw) {
-        bb_split_range(units_of(d, j->v).n, nt, t, &lo, &hi);
-        if (lo < hi) weight_grad_rows(j, lo, hi, t);
+        int64_t nu = units_of(d, j->v).n;
+        bb_split_range(wg_parts(d, j->n) * nu, nt, t, &lo, &hi);
+        for (int64_t part = lo / nu; part * nu < hi; part++) {
+            int64_t u0 = max64(lo - part * nu, 0), u1 = min64(hi - part * nu, nu);
+            if (u0 < u1) weight_grad_rows(j, part, u0, u1, t);
+        }
     }
     if (j->dx) {
         bb_split_range(d->kh * d->kw * d->cout, nt, t, &lo, &hi);
@@ -654,6 +685,7 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
         tap_offsets(&g, 0, p.tab);
     }
     bb_pool_run(team, backward_first, &j);
+    if (dw) bb_pool_for(team, d->kh * d->kw * d->cin, 8, weight_grad_total, &j);
     if (!dx) return;
     if (gathers) {
         gather(team, &dg, v, dy, p.wq, d->cin, dx, !set_dx, &p);
