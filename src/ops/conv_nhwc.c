@@ -403,8 +403,11 @@ static void pack_forward(void *arg, int64_t lo, int64_t hi, int t)
     for (int64_t q = lo; q < hi; q++) {
         int64_t tp = q / d->cin, ci = q % d->cin;
         int64_t row = packed_row(j->slide, d->kw, d->cin, tp, ci);
-        for (int64_t co = 0; co < cols; co++)
-            j->dst[packed_at(rows, j->pw, row, co)] = co < d->cout ? j->w[(co * d->cin + ci) * taps + tp] : 0.0f;
+        for (int64_t c0 = 0; c0 < cols; c0 += j->pw) {
+            float *dst = j->dst + packed_at(rows, j->pw, row, c0);
+            for (int64_t co = c0; co < c0 + j->pw; co++)
+                dst[co - c0] = co < d->cout ? j->w[(co * d->cin + ci) * taps + tp] : 0.0f;
+        }
     }
 }
 
@@ -418,8 +421,11 @@ static void pack_transposed(const pack_job *j, int64_t lo, int64_t hi)
         int64_t tp = q / d->cout, co = q % d->cout;
         int64_t src = j->flip ? (d->kh - 1 - tp / d->kw) * d->kw + (d->kw - 1 - tp % d->kw) : tp;
         int64_t row = packed_row(j->slide, d->kw, d->cout, tp, co);
-        for (int64_t ci = 0; ci < cols; ci++)
-            j->dst[packed_at(rows, j->pw, row, ci)] = ci < d->cin ? j->w[(co * d->cin + ci) * taps + src] : 0.0f;
+        for (int64_t c0 = 0; c0 < cols; c0 += j->pw) {
+            float *dst = j->dst + packed_at(rows, j->pw, row, c0);
+            for (int64_t ci = c0; ci < c0 + j->pw; ci++)
+                dst[ci - c0] = ci < d->cin ? j->w[(co * d->cin + ci) * taps + src] : 0.0f;
+        }
     }
 }
 
