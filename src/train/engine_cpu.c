@@ -170,7 +170,7 @@ static bb_status cpu_gradients(bb_trainer *t, bb_grads *g, bb_step_stats *st)
         g->correct += (double)c->worker_top1[i];
         g->parts_sq += c->worker_sq[i];
     }
-    for (int64_t i = 0; i < t->P; i++) g->grad_sq += (double)c->sum[i] * c->sum[i];
+    g->grad_sq += bb_sq_sum(c->sum, 0, t->P);
     g->grad = c->sum;
     for (int e = 0; e < c->nex; e++) {
         st->t_data += c->ex[e].t_data / c->nex;

@@ -204,10 +204,18 @@ void bb_overlap_last_worker(bb_overlap *o, int e, int64_t w, const float *g, dou
     if (sq) *sq = 0;
 }
 
-static double range_sq(const float *g, int64_t lo, int64_t hi)
+/* sum of g[i]^2 over [lo, hi) in double: SQ_LANES running sums (lane i %
+ * SQ_LANES, counted from lo), added in lane order at the end; one order for
+ * any caller, and no chain of dependent additions as long as the range */
+#define SQ_LANES 8
+double bb_sq_sum(const float *g, int64_t lo, int64_t hi)
 {
-    double s = 0;
-    for (int64_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
+    double lane[SQ_LANES] = {0}, s = 0;
+    int64_t i = lo;
+    for (; i + SQ_LANES <= hi; i += SQ_LANES)
+        for (int j = 0; j < SQ_LANES; j++) lane[j] += (double)g[i + j] * g[i + j];
+    for (int j = 0; i + j < hi; j++) lane[j] += (double)g[i + j] * g[i + j];
+    for (int j = 0; j < SQ_LANES; j++) s += lane[j];
     return s;
 }
 
@@ -215,7 +223,7 @@ double bb_overlap_sq(const bb_overlap *o, const float *g)
 {
     double s = 0;
     for (int i = 0; i < o->nb; i++)
-        if (o->b[i].lo < o->P) s += range_sq(g, o->b[i].lo, o->b[i].hi);
+        if (o->b[i].lo < o->P) s += bb_sq_sum(g, o->b[i].lo, o->b[i].hi);
     return s;
 }
 
@@ -238,7 +246,7 @@ void bb_overlap_ready(bb_overlap *o, int e, int64_t lo)
         int i = x->next++;
         const bucket *b = &o->b[i];
         /* |g|^2 before the merges: the combine may add into g */
-        if (x->sq && b->lo < o->P) *x->sq += range_sq(x->g, b->lo, b->hi);
+        if (x->sq && b->lo < o->P) *x->sq += bb_sq_sum(x->g, b->lo, b->hi);
         bb_gsum_plan_apply(&o->parts[e].deferred, b->lo, b->hi);
         if (atomic_fetch_sub(&o->pending[i], 1) != 1) continue;
         ensure_plan(o);

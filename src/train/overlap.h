@@ -37,6 +37,8 @@ void bb_overlap_ready_cb(void *arg, int64_t lo);
 void *bb_overlap_arg(bb_overlap *o, int e);
 /* |g|^2 over the parameters in the bucket order (the same for every worker). */
 double bb_overlap_sq(const bb_overlap *o, const float *g);
+/* sum of g[i]^2 over [lo, hi), in double, in a fixed order */
+double bb_sq_sum(const float *g, int64_t lo, int64_t hi);
 /* After the executors: waits for every bucket's allreduce (in order) and
  * returns the summed buffer; t_comm gets the seconds spent in allreduce. */
 bb_status bb_overlap_finish(bb_overlap *o, float **sum, double *t_comm);
