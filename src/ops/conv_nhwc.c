@@ -126,11 +126,12 @@ static const float *prepare_block(const sweep *g, const float *x, const block *b
             }
         base = band;
     }
-    int64_t i = 0;
+    int64_t i = 0, ow = g->ow, step = g->st * g->c;  /* locals: the stores below could alias *g */
     for (int64_t j = 0; j < b->ns; j++)
-        for (int64_t oy = 0; oy < b->nr; oy++)
-            for (int64_t ox = 0; ox < g->ow; ox++)
-                origins[i++] = ((j * rows + row0 + oy * g->st) * g->wp + ox * g->st) * g->c;
+        for (int64_t oy = 0; oy < b->nr; oy++) {
+            int64_t o = (j * rows + row0 + oy * g->st) * g->wp * g->c;
+            for (int64_t ox = 0; ox < ow; ox++, o += step) origins[i++] = o;
+        }
     return base;
 }
 
