@@ -538,13 +538,12 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     for (int64_t bi = b_lo; bi < b_hi; bi++) {
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, &b, band, origins);
-        ahead pf = {NULL, NULL, 0}, pd = pf;
+        ahead pf = {NULL, NULL, 0};
         if (bi + 1 < b_hi) {
             block nb = block_at(&g, bi + 1);
             int64_t s0, s1;
             block_span(&g, &nb, &s0, &s1);
             pf = ahead_of(j->x, s0, s1, calls);
-            pd = ahead_of(j->dy, nb.p0 * d->cout, (nb.p0 + nb.np) * d->cout, calls);
         }
         u.k = b.np;
         u.acol = trans ? pixels : origins;
@@ -559,7 +558,6 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
                 }
                 bb_uk_run(j->v, &u);
                 ahead_step(&pf);
-                ahead_step(&pd);
             }
             continue;
         }
@@ -585,7 +583,6 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
                     }
                     bb_uk_run(j->v, &u);
                     ahead_step(&pf);
-                    ahead_step(&pd);
                 }
             }
         }
