@@ -6,11 +6,12 @@
  * backward-data are one gather (backward-data convolves dy with the flipped,
  * transposed weights); strided backward-data scatters each output pixel's
  * contribution tap by tap into a padded dx; the weight gradient reduces over
- * the same pixel blocks as the forward.
+ * the same pixel blocks as the forward (in one or two parts, by the shapes).
+ * While a block's tiles run, the next block's input is prefetched into L2.
  * A team of threads shares one call by output pixel blocks (forward,
- * backward-data gather), images (backward-data scatter) or rows of the weight
- * gradient; no element's summation order depends on how the work is split, so
- * every team size gives the same bits. */
+ * backward-data gather), images (backward-data scatter) or (part, rows) of
+ * the weight gradient; no element's summation order depends on how the work
+ * is split, so every team size gives the same bits. */
 #include "ops/nhwc.h"
 
 #include "util/pool.h"
