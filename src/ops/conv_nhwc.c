@@ -139,8 +139,12 @@ static const float *prepare_block(const sweep *g, const float *x, const block *b
 /* ---- reading ahead: while a block's tiles run, the input rows of the next
  * block are prefetched into L2 a few cache lines per tile, so that its band
  * copy (or its tiles, reading in place) finds them there rather than in
- * memory ---- */
+ * memory. The vector variants only: on the AVX-512 Xeon of
+ * docs/PERFORMANCE.md it bought 0-2% of a ResNet-20 step, while the portable
+ * tiles' forward ran 30% slower with it ---- */
 typedef struct { const char *p, *end; int64_t per; } ahead;
+
+static int reads_ahead(bb_uk_variant v) { return v != BB_UK_PORTABLE; }
 
 /* the input floats [*lo, *hi) that block b's windows read */
 static void block_span(const sweep *g, const block *b, int64_t *lo, int64_t *hi)
@@ -363,7 +367,7 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
         block b = block_at(g, bi);
         const float *base = prepare_block(g, j->x, &b, band_of(j->p, t), origins);
         ahead pf = {NULL, NULL, 0};
-        if (bi + 1 < hi) {
+        if (bi + 1 < hi && reads_ahead(j->v)) {
             block nb = block_at(g, bi + 1);
             int64_t s0, s1, R = j->slide ? bb_uk_slide_rows(j->v, (int)min64(bb_uk_cols(j->v), j->cout), j->slide)
                                          : bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), j->cout));
@@ -540,7 +544,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, &b, band, origins);
         ahead pf = {NULL, NULL, 0};
-        if (bi + 1 < b_hi) {
+        if (bi + 1 < b_hi && reads_ahead(j->v)) {
             block nb = block_at(&g, bi + 1);
             int64_t s0, s1;
             block_span(&g, &nb, &s0, &s1);
