@@ -146,24 +146,25 @@ typedef struct { const char *p, *end; int64_t per; } ahead;
 
 static int reads_ahead(bb_uk_variant v) { return v != BB_UK_PORTABLE; }
 
-/* the input floats [*lo, *hi) that block b's windows read */
-static void block_span(const sweep *g, const block *b, int64_t *lo, int64_t *hi)
+/* block `next` of g's input in x (its windows' rows), spread over about
+ * `steps` calls of ahead_step; nothing when next is past end or the variant
+ * does not read ahead */
+static ahead ahead_of(const sweep *g, const float *x, int64_t next, int64_t end, bb_uk_variant v, int64_t steps)
 {
-    int64_t img = g->h * g->w * g->c, row = g->w * g->c;
+    ahead a = {NULL, NULL, 0};
+    if (next >= end || !reads_ahead(v)) return a;
+    block nb = block_at(g, next);
+    int64_t img = g->h * g->w * g->c, row = g->w * g->c, lo, hi;
     if (g->rows_blk == g->oh) {
-        *lo = b->s0 * img;
-        *hi = (b->s0 + b->ns) * img;
-        return;
+        lo = nb.s0 * img;
+        hi = (nb.s0 + nb.ns) * img;
+    } else {
+        int64_t r0 = max64(0, nb.oy0 * g->st - g->pt), r1 = min64(g->h, (nb.oy0 + nb.nr - 1) * g->st - g->pt + g->kh);
+        lo = nb.s0 * img + r0 * row;
+        hi = nb.s0 * img + max64(r0, r1) * row;
     }
-    int64_t r0 = max64(0, b->oy0 * g->st - g->pt), r1 = min64(g->h, (b->oy0 + b->nr - 1) * g->st - g->pt + g->kh);
-    *lo = b->s0 * img + r0 * row;
-    *hi = b->s0 * img + max64(r0, r1) * row;
-}
-
-/* floats [lo, hi) of x, spread over about `steps` calls of ahead_step */
-static ahead ahead_of(const float *x, int64_t lo, int64_t hi, int64_t steps)
-{
-    ahead a = {(const char *)(x + lo), (const char *)(x + hi), 0};
+    a.p = (const char *)(x + lo);
+    a.end = (const char *)(x + hi);
     a.per = ((hi - lo) / 16 + steps) / max64(steps, 1);  /* 16 floats a line */
     return a;
 }
@@ -362,18 +363,14 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     u.ldb = j->pw;
     u.slide = j->slide;
     u.lda = g->c;
+    int nc = (int)min64(bb_uk_cols(j->v), j->cout);
     int64_t ncb = (j->cout + bb_uk_cols(j->v) - 1) / bb_uk_cols(j->v);
+    /* a block's tiles, R rows each, pace its prefetch */
+    int64_t R = j->slide ? bb_uk_slide_rows(j->v, nc, j->slide) : bb_uk_max_rows(j->v, nc);
     for (int64_t bi = lo; bi < hi; bi++) {
         block b = block_at(g, bi);
         const float *base = prepare_block(g, j->x, &b, band_of(j->p, t), origins);
-        ahead pf = {NULL, NULL, 0};
-        if (bi + 1 < hi && reads_ahead(j->v)) {
-            block nb = block_at(g, bi + 1);
-            int64_t s0, s1, R = j->slide ? bb_uk_slide_rows(j->v, (int)min64(bb_uk_cols(j->v), j->cout), j->slide)
-                                         : bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), j->cout));
-            block_span(g, &nb, &s0, &s1);
-            pf = ahead_of(j->x, s0, s1, nkb * ncb * ((b.np + R - 1) / R));
-        }
+        ahead pf = ahead_of(g, j->x, bi + 1, hi, j->v, nkb * ncb * ((b.np + R - 1) / R));
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
             u.k = min64(kc, K - k0);
             u.acol = j->p->tab + k0;
@@ -492,6 +489,19 @@ static int64_t unit_groups(const bb_conv2d *d, const wg_units *w, int64_t u, int
     return min64(w->G, d->cin - c0);
 }
 
+/* a sliding unit's tile: its groups' input rows from base (p->tab: the
+ * (tap, channel) offsets) and their kw taps' rows of dwp */
+static void unit_tile(const bb_conv2d *d, const wg_units *w, int64_t u, const float *base, const int64_t *tab,
+                      float *dwp, int64_t ldw, bb_uk_args *a)
+{
+    int64_t q0, G = unit_groups(d, w, u, &q0);
+    a->rows = (int)(G * d->kw);
+    for (int64_t g = 0; g < G; g++) {
+        a->a[g] = base + tab[q0 + g];
+        for (int64_t t = 0; t < d->kw; t++) a->c[g * d->kw + t] = dwp + (q0 + g + t * d->cin) * ldw;
+    }
+}
+
 /* the rows of unit u, in its tile's order; returns how many */
 static int unit_rows(const bb_conv2d *d, const wg_units *w, int64_t u, int64_t *rows)
 {
@@ -533,7 +543,8 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     float *xt = band_of(p, t) + p->xt_off;
     int64_t *pixels = (int64_t *)(xt + XT_ROWS * block_pixels(&g)), chunk = trans ? XT_ROWS : r_hi - r_lo;
     for (int64_t k = 0; trans && k < block_pixels(&g); k++) pixels[k] = k;
-    int64_t calls = w.G ? u_hi - u_lo : (r_hi - r_lo + w.R - 1) / w.R * ((d->cout + bb_uk_cols(j->v) - 1) / bb_uk_cols(j->v));
+    int64_t ncb = (d->cout + bb_uk_cols(j->v) - 1) / bb_uk_cols(j->v);
+    int64_t calls = w.G ? u_hi - u_lo : (r_hi - r_lo + w.R - 1) / w.R * ncb;  /* tiles per block */
     if (w.G) {
         u.slide = (int)d->kw;
         u.run = g.ow;
@@ -543,24 +554,13 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     for (int64_t bi = b_lo; bi < b_hi; bi++) {
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, &b, band, origins);
-        ahead pf = {NULL, NULL, 0};
-        if (bi + 1 < b_hi && reads_ahead(j->v)) {
-            block nb = block_at(&g, bi + 1);
-            int64_t s0, s1;
-            block_span(&g, &nb, &s0, &s1);
-            pf = ahead_of(j->x, s0, s1, calls);
-        }
+        ahead pf = ahead_of(&g, j->x, bi + 1, b_hi, j->v, calls);
         u.k = b.np;
         u.acol = trans ? pixels : origins;
         if (w.G) {
             u.b = j->dy + b.p0 * d->cout;
             for (int64_t un = u_lo; un < u_hi; un++) {
-                int64_t q0, G = unit_groups(d, &w, un, &q0);
-                u.rows = (int)(G * d->kw);
-                for (int64_t gi = 0; gi < G; gi++) {
-                    u.a[gi] = base + p->tab[q0 + gi];
-                    for (int64_t tp = 0; tp < d->kw; tp++) u.c[gi * d->kw + tp] = dwp + (q0 + gi + tp * d->cin) * ldw;
-                }
+                unit_tile(d, &w, un, base, p->tab, dwp, ldw, &u);
                 bb_uk_run(j->v, &u);
                 ahead_step(&pf);
             }
@@ -579,9 +579,9 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
                     u.b = panel;
                     u.ldb = u.nc;
                 }
-                int Rc = bb_uk_max_rows(j->v, u.nc);
-                for (int64_t r0 = q0; r0 < q1; r0 += Rc) {
-                    u.rows = (int)min64(Rc, q1 - r0);
+                int R = bb_uk_max_rows(j->v, u.nc);
+                for (int64_t r0 = q0; r0 < q1; r0 += R) {
+                    u.rows = (int)min64(R, q1 - r0);
                     for (int r = 0; r < u.rows; r++) {
                         u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + p->tab[r0 + r];
                         u.c[r] = dwp + (r0 + r) * ldw + c0;
