@@ -426,6 +426,76 @@ TEST(fast_batchnorm_statistics_far_from_zero)
     bb_free(x); bb_free(xh); bb_free(y); bb_free(g); bb_free(b); bb_free(ws);
 }
 
+/* A convolution applying a batch norm (and its ReLU) to its input as it copies
+ * it (bb_conv_input) gives the bits of the BN's output then the convolution:
+ * forward, and the weight gradient (which copies the input again), with the
+ * training coefficients and the evaluation ones, on every variant, alone and
+ * on a team of 2; the BN's statistics alone (no output) equal those of the
+ * full forward. */
+static int conv_applying_bn_equals_bn_then_conv(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout,
+                                                int64_t stride, int relu)
+{
+    bb_conv2d d;
+    bb_conv2d_setup(&d, cin, h, w, cout, 3, 3, stride, 1);
+    bb_bn bn = {cin, h * w, 1e-5f};
+    int64_t xl = n * cin * h * w, yl = n * cout * d.oh * d.ow, wl = cout * cin * 9;
+    size_t xb = (size_t)xl * 4, yb = (size_t)yl * 4, wb = (size_t)wl * 4;
+    float *x = vec(xl, 90), *wt = vec(wl, 91), *dy = vec(yl, 92), *g = vec(cin, 93), *b = vec(cin, 94);
+    float *rm = vec(cin, 95), *rv = bb_alloc((size_t)cin * 4), *z = bb_alloc(xb), *y0 = bb_alloc(yb);
+    float *y1 = bb_alloc(yb), *dw0 = bb_alloc(wb), *dw1 = bb_alloc(wb), *coef = bb_alloc((size_t)cin * 8);
+    float *save = bb_alloc((size_t)cin * 8), *save1 = bb_alloc((size_t)cin * 8);
+    float *bws = bb_alloc(bb_bn_nhwc_workspace(&bn, n) * 4);
+    float *ws = bb_alloc(bb_conv2d_nhwc_workspace_team(&d, n, 2) * 4);
+    for (int64_t c = 0; c < cin; c++) rv[c] = 0.5f + 0.1f * (float)c;
+    bb_pool *team = NULL;
+    int same = bb_conv2d_nhwc_copies_input(&d) && bb_pool_create(&team, 2) == BB_OK;
+    bb_bn_nhwc_forward_train(&bn, n, x, g, b, NULL, NULL, save1, NULL, relu, bws, NULL);
+    for (int train = 1; same && train >= 0; train--) {
+        if (train) bb_bn_nhwc_forward_train(&bn, n, x, g, b, NULL, z, save, NULL, relu, bws, NULL);
+        else bb_bn_nhwc_forward_eval(&bn, n, x, g, b, rm, rv, NULL, z, relu, NULL);
+        bb_bn_nhwc_coefficients(&bn, g, b, train ? save : NULL, rm, rv, coef, coef + cin);
+        bb_conv_input in = {coef, coef + cin, relu};
+        for (int v = 0; v < BB_UK_NVARIANTS; v++) {
+            if (!variant_runs((bb_uk_variant)v)) continue;
+            for (int threads = 1; threads <= 2; threads++) {
+                bb_pool *p = threads > 1 ? team : NULL;
+                memset(dw0, 0, wb);
+                memset(dw1, 0, wb);
+                bb_conv2d_nhwc_forward_team(&d, (bb_uk_variant)v, n, z, NULL, wt, y0, ws, p);
+                bb_conv2d_nhwc_forward_team(&d, (bb_uk_variant)v, n, x, &in, wt, y1, ws, p);
+                bb_conv2d_nhwc_backward_team(&d, (bb_uk_variant)v, n, z, NULL, wt, dy, NULL, 0, dw0, ws, p);
+                bb_conv2d_nhwc_backward_team(&d, (bb_uk_variant)v, n, x, &in, wt, dy, NULL, 0, dw1, ws, p);
+                same &= memcmp(y0, y1, yb) == 0 && memcmp(dw0, dw1, wb) == 0;
+            }
+        }
+    }
+    same &= memcmp(save, save1, (size_t)cin * 8) == 0;
+    bb_pool_destroy(team);
+    bb_free(x); bb_free(wt); bb_free(dy); bb_free(g); bb_free(b); bb_free(rm); bb_free(rv); bb_free(z);
+    bb_free(y0); bb_free(y1); bb_free(dw0); bb_free(dw1); bb_free(coef); bb_free(save); bb_free(save1);
+    bb_free(bws); bb_free(ws);
+    return same;
+}
+
+TEST(fast_conv_applying_bn_equals_bn_then_conv)
+{
+    static const int64_t cases[][6] = {
+        /* n, cin, h, w, cout, stride */
+        {2, 16, 12, 11, 16, 1},  /* ResNet-20 stage 1 channels: sliding tiles */
+        {2, 32, 7, 7, 64, 2},    /* strided, wider */
+        {2, 12, 6, 5, 8, 1},     /* 12 channels: the BN's generic loops */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int relu = 0; relu < 2; relu++) {
+            const int64_t *c = cases[i];
+            CHECK_MSG(conv_applying_bn_equals_bn_then_conv(c[0], c[1], c[2], c[3], c[4], c[5], relu),
+                      "case %zu relu %d: applying the BN in the convolution differs", i, relu);
+        }
+    bb_conv2d pointwise;
+    bb_conv2d_setup(&pointwise, 8, 5, 5, 8, 1, 1, 1, 0);
+    CHECK(!bb_conv2d_nhwc_copies_input(&pointwise));  /* read in place: the plan never asks it to apply a BN */
+}
+
 /* a BN with the residual add (+ ReLU) fused gives the bits of the BN, then
  * the add (+ ReLU), forward (train and eval) and backward */
 static int bn_residual_equals_bn_then_add(int64_t n, int64_t c, int64_t hw, int relu)

@@ -84,9 +84,9 @@ static int conv_team_case(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t 
         out[1] = copy_of(dx0, xl);
         out[2] = copy_of(dw0, wl);
         out[3] = copy_of(dx0, xl);
-        bb_conv2d_nhwc_forward_team(&d, v, n, x, wt, out[0], ws, team);
-        bb_conv2d_nhwc_backward_team(&d, v, n, x, wt, dy, out[1], 0, out[2], ws, team);
-        bb_conv2d_nhwc_backward_team(&d, v, n, x, wt, dy, out[3], 1, NULL, ws, team);
+        bb_conv2d_nhwc_forward_team(&d, v, n, x, NULL, wt, out[0], ws, team);
+        bb_conv2d_nhwc_backward_team(&d, v, n, x, NULL, wt, dy, out[1], 0, out[2], ws, team);
+        bb_conv2d_nhwc_backward_team(&d, v, n, x, NULL, wt, dy, out[3], 1, NULL, ws, team);
         CHECK_MSG(canary_intact(ws, wsl), "%lld threads: the workspace overflows", (long long)threads);
         if (threads > 1)
             for (int i = 0; i < 4; i++) {

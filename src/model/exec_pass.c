@@ -82,6 +82,28 @@ static image_job maxpool_job(const bb_net *net, const bb_exec *ex, const bb_laye
     return j;
 }
 
+/* The BN a convolution applies to its input (plan.h, BN_CONV), NULL when
+ * none: its coefficients (training's from the BN's saved statistics, else
+ * from the running ones in state) go to ex->coef, and *x becomes the BN's
+ * input, which the convolution reads in place of the BN's output. */
+static const bb_conv_input *applied_bn(const bb_net *net, const bb_exec *ex, const bb_op *op, const float *params,
+                                       const float *state, int train, const float **x, bb_conv_input *in)
+{
+    if (op->applies < 0) return NULL;
+    const bb_op *bo = &ex->plan->ops[op->applies];
+    const bb_layer *b = &net->layers[bo->layer];
+    int64_t c = b->op.bn.c;
+    const float *gamma = params + net->params[b->param0].offset, *beta = params + net->params[b->param0 + 1].offset;
+    const float *rmean = train ? NULL : state + b->run_off;
+    bb_bn_nhwc_coefficients(&b->op.bn, gamma, beta, train ? bb_exec_saved(ex, b) : NULL, rmean,
+                            rmean ? rmean + c : NULL, ex->coef, ex->coef + c);
+    in->a = ex->coef;
+    in->b = ex->coef + c;
+    in->relu = bo->relu;
+    *x = act_cl(ex, bo->in[0]);
+    return in;
+}
+
 size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max)
 {
     size_t ws = 0;
@@ -121,8 +143,13 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
         BB_PROF_START(ex);
         switch (l->kind) {
         case BB_L_CONV:
-            if (cl) bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, p0, y, ex->ws, ex->team);
-            else bb_conv2d_forward(&l->op.conv, n, x, p0, y, ex->ws);
+            if (cl) {
+                bb_conv_input ci;
+                const bb_conv_input *bn_in = applied_bn(net, ex, op, params, state, train, &x, &ci);
+                bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, bn_in, p0, y, ex->ws, ex->team);
+            } else {
+                bb_conv2d_forward(&l->op.conv, n, x, p0, y, ex->ws);
+            }
             break;
         case BB_L_BN: {
             const bb_bn *b = &l->op.bn;
@@ -130,9 +157,10 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
             const bb_bn_residual *r = res.res ? &res : NULL;
             if (train) {
                 float *st = stats ? stats + l->stat_off : NULL;
-                if (cl) bb_bn_nhwc_forward_train(b, n, x, p0, p1, r, y, bb_exec_saved(ex, l), st, relu, ex->ws, ex->team);
+                float *out_y = op->deferred ? NULL : y;  /* deferred: the statistics alone */
+                if (cl) bb_bn_nhwc_forward_train(b, n, x, p0, p1, r, out_y, bb_exec_saved(ex, l), st, relu, ex->ws, ex->team);
                 else bb_bn_forward_train(b, n, x, p0, p1, y, bb_exec_saved(ex, l), st);
-            } else {
+            } else if (!op->deferred) {
                 const float *mean = state + l->run_off, *var = mean + b->c;
                 if (cl) bb_bn_nhwc_forward_eval(b, n, x, p0, p1, mean, var, r, y, relu, ex->team);
                 else bb_bn_forward_eval(b, n, x, p0, p1, mean, var, y);
@@ -207,8 +235,13 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
         BB_PROF_START(ex);
         switch (l->kind) {
         case BB_L_CONV:
-            if (cl) bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, p0, dy, dx[0], set[0], g0, ex->ws, ex->team);
-            else bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws);
+            if (cl) {
+                bb_conv_input ci;
+                const bb_conv_input *bn_in = applied_bn(net, ex, op, params, NULL, 1, &x, &ci);
+                bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, bn_in, p0, dy, dx[0], set[0], g0, ex->ws, ex->team);
+            } else {
+                bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws);
+            }
             break;
         case BB_L_BN:
             if (cl) {

@@ -6,8 +6,10 @@
  * step: an activation lives from its producer's forward to its last reader,
  * in forward or in backward (the layer kinds whose backward reads their input
  * or output, bb_layer_kinds; a fused ReLU reads its output, except after a
- * BN without residual, which recomputes the mask from x); a gradient from its
- * first writer's backward step to its producer's (which consumes it).
+ * BN without residual, which recomputes the mask from x; a convolution that
+ * applies the BN before it reads that BN's input, and the BN's output has no
+ * memory); a gradient from its first writer's backward step to its
+ * producer's (which consumes it).
  * Gradients share a few buffers; those and the activations are then placed
  * in one arena, largest first, each at the lowest offset free of everything
  * live at the same time, so gradients reuse activations that backward is
@@ -41,7 +43,8 @@ static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life 
     }
     for (int t = 0; t < T; t++) {
         if (!p->stored[t]) continue;
-        v[t].size = v[T + t].size = padded(n_max * bb_tensor_len(net, t));
+        v[T + t].size = padded(n_max * bb_tensor_len(net, t));
+        v[t].size = p->applied[t] ? 0 : v[T + t].size;
     }
     for (int o = 0; o < L; o++) {
         const bb_op *op = &p->ops[o];
@@ -55,6 +58,7 @@ static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life 
             if (op->first_write[j]) v[T + t].start = back;          /* its first writer */
         }
         if (bb_layer_kinds[op->kind].bwd_reads_x) lengthen(&v[op->in[0]], back);
+        if (op->applies >= 0) lengthen(&v[p->ops[op->applies].in[0]], back);  /* it reads the BN's input */
         if (bb_layer_kinds[op->kind].bwd_reads_y || (op->relu && op->in[1] >= 0)) lengthen(&v[out], back);
     }
     v[net->output].end = 2 * L + 1;     /* the caller reads the logits */

@@ -140,6 +140,7 @@ typedef struct {
     struct bb_plan *plan;       /* the operations it runs (model/plan.h; channels last: BN and add fused with ReLU) */
     /* channels-last modes */
     float *in_cl, *din_cl;      /* channels-last copy of the input and its gradient (NULL when c or hw is 1) */
+    float *coef;                /* the coefficients of a BN a convolution applies (plan.h, BN_CONV): 2 x the most channels */
     bb_profile *prof;           /* NULL: no timing */
 } bb_exec;
 

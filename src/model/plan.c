@@ -1,5 +1,6 @@
 /* Fusion, first gradient writers and readiness of a network (plan.h). */
 #include "model/plan.h"
+#include "ops/nhwc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@ void bb_plan_free(bb_plan *p)
 {
     free(p->ops);
     free(p->stored);
+    free(p->applied);
     memset(p, 0, sizeof *p);
 }
 
@@ -31,6 +33,7 @@ static int group(const bb_net *net, unsigned fusions, const int *readers, const 
     op->in[0] = l->in[0];
     op->in[1] = l->kind == BB_L_ADD ? l->in[1] : -1;
     op->out = l->out;
+    op->applies = -1;
     int last = i;
     if (l->kind == BB_L_BN && (fusions & BB_FUSE_BN_ADD)) {
         int j = only_reader(net, readers, reader, l->out, BB_L_ADD);
@@ -57,6 +60,24 @@ static int group(const bb_net *net, unsigned fusions, const int *readers, const 
     }
     op->last_layer = last;
     return last;
+}
+
+/* BN_CONV: a BN without residual whose output's only reader is a
+ * convolution that copies its input leaves applying it to that convolution */
+static void defer_to_convs(bb_plan *p, const bb_net *net, const int *readers, const int *reader)
+{
+    for (int o = 0; o < p->nops; o++) {
+        bb_op *bn = &p->ops[o];
+        if (bn->kind != BB_L_BN || bn->in[1] >= 0) continue;
+        int c = only_reader(net, readers, reader, bn->out, BB_L_CONV);
+        if (c < 0 || !bb_conv2d_nhwc_copies_input(&net->layers[c].op.conv)) continue;
+        for (int k = o + 1; k < p->nops; k++)
+            if (p->ops[k].layer == c) {
+                p->ops[k].applies = o;
+                bn->deferred = 1;
+                p->applied[bn->out] = 1;
+            }
+    }
 }
 
 /* first_write of every op: in backward order, the first op to read a tensor
@@ -97,7 +118,8 @@ bb_status bb_plan_build(bb_plan *p, const bb_net *net, unsigned fusions)
     unsigned char *absorbed = calloc((size_t)L + 1, 1), *mark = calloc(nmark, 1);
     p->ops = calloc((size_t)L + 1, sizeof *p->ops);
     p->stored = calloc((size_t)T, 1);
-    if (!readers || !reader || !emit || !heads || !absorbed || !mark || !p->ops || !p->stored) {
+    p->applied = calloc((size_t)T, 1);
+    if (!readers || !reader || !emit || !heads || !absorbed || !mark || !p->ops || !p->stored || !p->applied) {
         free(readers); free(reader); free(emit); free(heads); free(absorbed); free(mark);
         bb_plan_free(p);
         return bb_fail(BB_ERR_NOMEM, "plan: out of memory");
@@ -117,6 +139,7 @@ bb_status bb_plan_build(bb_plan *p, const bb_net *net, unsigned fusions)
         if (emit[i] >= 0) p->ops[p->nops++] = heads[emit[i]];
     p->stored[net->input] = 1;
     for (int o = 0; o < p->nops; o++) p->stored[p->ops[o].out] = 1;
+    if (fusions & BB_FUSE_BN_CONV) defer_to_convs(p, net, readers, reader);
     first_writers(p, net, mark);
     memset(mark, 0, nmark);
     readiness(p, net, mark);

@@ -18,9 +18,15 @@
  * - ADD_RELU: a residual add applies its ReLU (where no BN took it in);
  * - BN_ADD: a BN adds the residual of the add that is its output's only
  *   reader, then that add's ReLU (one pass over a block's output, and the
- *   BN's own output is never stored). */
-enum { BB_FUSE_BN_RELU = 1, BB_FUSE_ADD_RELU = 2, BB_FUSE_BN_ADD = 4 };
-#define BB_FUSE_CPU (BB_FUSE_BN_RELU | BB_FUSE_ADD_RELU | BB_FUSE_BN_ADD)  /* channels last; the reference fuses nothing */
+ *   BN's own output is never stored);
+ * - BN_CONV: a BN without residual whose output (after its ReLU) is read
+ *   only by a convolution that copies its input (ops/nhwc.h,
+ *   bb_conv2d_nhwc_copies_input) computes its statistics alone, and the
+ *   convolution applies it (and the ReLU) to the BN's input as it copies
+ *   it, in its forward and its weight gradient: the BN's output is never
+ *   stored (its gradient is). */
+enum { BB_FUSE_BN_RELU = 1, BB_FUSE_ADD_RELU = 2, BB_FUSE_BN_ADD = 4, BB_FUSE_BN_CONV = 8 };
+#define BB_FUSE_CPU (BB_FUSE_BN_RELU | BB_FUSE_ADD_RELU | BB_FUSE_BN_ADD | BB_FUSE_BN_CONV)  /* channels last; the reference fuses nothing */
 #define BB_FUSE_DEVICE (BB_FUSE_BN_RELU | BB_FUSE_BN_ADD)
 
 typedef struct {
@@ -30,6 +36,8 @@ typedef struct {
     int in[2];                /* tensors read; in[1]: the add's second input or the fused BN's residual, else -1 */
     int out;                  /* tensor written */
     int relu;                 /* applies the ReLU that followed */
+    int deferred;             /* a BN whose output the convolution reading it applies (BN_CONV) */
+    int applies;              /* a convolution: the op whose BN it applies to its input (BN_CONV), else -1 */
     int first_write[2];       /* its backward writes in[j]'s gradient first (stores, not adds) */
     int64_t ready_lo;         /* after its backward, gradients at offsets >= ready_lo are final */
 } bb_op;
@@ -38,6 +46,7 @@ typedef struct bb_plan {
     bb_op *ops;               /* forward order */
     int nops;
     unsigned char *stored;    /* per tensor: has memory (the input and every op's output) */
+    unsigned char *applied;   /* per tensor: a deferred BN's output: its gradient has memory, not itself */
 } bb_plan;
 
 /* fusions: BB_FUSE_* bits (0: one operation per layer) */

@@ -107,9 +107,11 @@ static block block_at(const sweep *g, int64_t i)
 }
 
 /* Copies the block's input rows (zero padded) into band, unless the sweep
- * reads in place; fills origins[i] with the offset of output pixel p0 + i's
- * window from the returned base. */
-static const float *prepare_block(const sweep *g, const float *x, const block *b, float *band, int64_t *origins)
+ * reads in place, applying `in` to them (NULL: none; only with a band);
+ * fills origins[i] with the offset of output pixel p0 + i's window from the
+ * returned base. */
+static const float *prepare_block(const sweep *g, const float *x, const bb_conv_input *in, const block *b,
+                                  float *band, int64_t *origins)
 {
     int64_t rows = g->direct ? g->h : (b->nr - 1) * g->st + g->kh;  /* input rows per image in the buffer */
     int64_t row0 = g->direct ? b->oy0 * g->st : 0;                   /* the block's first window row there */
@@ -122,7 +124,9 @@ static const float *prepare_block(const sweep *g, const float *x, const block *b
                 float *dst = band + (j * rows + r) * g->wp * c;
                 if (iy < 0 || iy >= g->h) { memset(dst, 0, (size_t)(g->wp * c) * sizeof(float)); continue; }
                 memset(dst, 0, (size_t)(g->pl * c) * sizeof(float));
-                memcpy(dst + g->pl * c, base + (j * g->h + iy) * g->w * c, (size_t)(ncol * c) * sizeof(float));
+                const float *src = base + (j * g->h + iy) * g->w * c;
+                if (in) bb_bn_nhwc_apply(ncol, c, src, in->a, in->b, in->relu, dst + g->pl * c);
+                else memcpy(dst + g->pl * c, src, (size_t)(ncol * c) * sizeof(float));
                 memset(dst + (g->pl + ncol) * c, 0, (size_t)((g->wp - g->pl - ncol) * c) * sizeof(float));
             }
         base = band;
@@ -313,6 +317,7 @@ typedef struct {
     const sweep *g;
     bb_uk_variant v;
     const float *x, *wpk;
+    const bb_conv_input *in;  /* applied to x as it is copied (NULL: none) */
     int64_t pw, cout;
     float *y;
     int accumulate;
@@ -369,7 +374,7 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     int64_t R = j->slide ? bb_uk_slide_rows(j->v, nc, j->slide) : bb_uk_max_rows(j->v, nc);
     for (int64_t bi = lo; bi < hi; bi++) {
         block b = block_at(g, bi);
-        const float *base = prepare_block(g, j->x, &b, band_of(j->p, t), origins);
+        const float *base = prepare_block(g, j->x, j->in, &b, band_of(j->p, t), origins);
         ahead pf = ahead_of(g, j->x, bi + 1, hi, j->v, nkb * ncb * ((b.np + R - 1) / R));
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
             u.k = min64(kc, K - k0);
@@ -384,12 +389,12 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     }
 }
 
-static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *x, const float *wpk, int64_t cout,
-                   float *y, int accumulate, const parts *p)
+static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *x, const bb_conv_input *in,
+                   const float *wpk, int64_t cout, float *y, int accumulate, const parts *p)
 {
     int slide = slide_of(v, g, cout);
     tap_offsets(g, slide, p->tab);
-    gather_job j = {g, v, x, wpk, panel_width(v, cout), cout, y, accumulate, slide, p};
+    gather_job j = {g, v, x, wpk, in, panel_width(v, cout), cout, y, accumulate, slide, p};
     bb_pool_for(team, nblocks(g), 1, gather_blocks, &j);
 }
 
@@ -432,21 +437,23 @@ static void pack_transposed(const pack_job *j, int64_t lo, int64_t hi)
     }
 }
 
-void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
-                                 float *y, float *ws, bb_pool *team)
+int bb_conv2d_nhwc_copies_input(const bb_conv2d *d) { return !forward_sweep(d, 1, 1).direct; }
+
+void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
+                                 const bb_conv_input *in, const float *w, float *y, float *ws, bb_pool *team)
 {
     arena a = {ws, 0};
     parts p = carve(d, n, 0, bb_pool_size(team), &a);
     sweep g = forward_sweep(d, n, team_blocks(bb_pool_size(team)));
     pack_job pj = {d, w, p.wpk, 0, panel_width(v, d->cout), slide_of(v, &g, d->cout)};
     bb_pool_for(team, d->kh * d->kw * d->cin, 8, pack_forward, &pj);
-    gather(team, &g, v, x, p.wpk, d->cout, y, 0, &p);
+    gather(team, &g, v, x, in, p.wpk, d->cout, y, 0, &p);
 }
 
 void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
                             float *y, float *ws)
 {
-    bb_conv2d_nhwc_forward_team(d, v, n, x, w, y, ws, NULL);
+    bb_conv2d_nhwc_forward_team(d, v, n, x, NULL, w, y, ws, NULL);
 }
 
 /* ---- backward ---- */
@@ -455,6 +462,7 @@ typedef struct {
     bb_uk_variant v;
     int64_t n;
     const float *x, *dy;
+    const bb_conv_input *in;  /* applied to x as the weight gradient copies it (NULL: none) */
     float *dx, *dw;
     int set;
     const parts *p;
@@ -553,7 +561,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     }
     for (int64_t bi = b_lo; bi < b_hi; bi++) {
         block b = block_at(&g, bi);
-        const float *base = prepare_block(&g, j->x, &b, band, origins);
+        const float *base = prepare_block(&g, j->x, j->in, &b, band, origins);
         ahead pf = ahead_of(&g, j->x, bi + 1, b_hi, j->v, calls);
         u.k = b.np;
         u.acol = trans ? pixels : origins;
@@ -677,8 +685,9 @@ static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
         }
 }
 
-void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
-                                  const float *dy, float *dx, int set_dx, float *dw, float *ws, bb_pool *team)
+void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
+                                  const bb_conv_input *in, const float *w, const float *dy, float *dx, int set_dx,
+                                  float *dw, float *ws, bb_pool *team)
 {
     if (!dw && !dx) return;
     arena a = {ws, 0};
@@ -687,7 +696,7 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
     int gathers = gather_dx(d);
     /* stride 1: dx (+)= conv(dy padded by k-1-pad, w flipped with cin and cout swapped) */
     sweep dg = dgrad_sweep(d, n, team_blocks(threads));
-    bwd_job j = {d, v, n, x, dy, dx, dw, set_dx, &p,
+    bwd_job j = {d, v, n, x, dy, in, dx, dw, set_dx, &p,
                  {d, w, p.wq, gathers, panel_width(v, d->cin), gathers ? slide_of(v, &dg, d->cin) : 0}};
     if (dw) {
         sweep g = forward_sweep(d, n, 1);
@@ -697,7 +706,7 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
     if (dw) bb_pool_for(team, d->kh * d->kw * d->cin, 8, weight_grad_total, &j);
     if (!dx) return;
     if (gathers) {
-        gather(team, &dg, v, dy, p.wq, d->cin, dx, !set_dx, &p);
+        gather(team, &dg, v, dy, NULL, p.wq, d->cin, dx, !set_dx, &p);
         return;
     }
     for (int64_t co = 0; co < d->cout; co++) p.tab2[co] = co;
@@ -707,5 +716,5 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
 void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
                              const float *dy, float *dx, int set_dx, float *dw, float *ws)
 {
-    bb_conv2d_nhwc_backward_team(d, v, n, x, w, dy, dx, set_dx, dw, ws, NULL);
+    bb_conv2d_nhwc_backward_team(d, v, n, x, NULL, w, dy, dx, set_dx, dw, ws, NULL);
 }

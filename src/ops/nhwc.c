@@ -37,6 +37,13 @@ static void train_affine(float gamma, float beta, float mean, float invstd, floa
     *b = beta - mean * *a;
 }
 
+/* The evaluation's y = x a + b from the running statistics. */
+static void eval_affine(float gamma, float beta, float rmean, float rvar, float eps, float *a, float *b)
+{
+    *a = gamma / sqrtf(rvar + eps);
+    *b = beta - rmean * *a;
+}
+
 /* y = x a + b (+ res) (then ReLU) on channels [c0, c0 + nc) of M rows of C */
 static void affine_generic(int64_t M, int64_t C, int64_t c0, int64_t nc, const float *x, const float *a,
                            const float *b, const bb_bn_residual *r, float *y, int relu)
@@ -80,7 +87,7 @@ static void bn_train_generic(const bb_bn *d, int64_t n, const float *x, const fl
             }
             train_affine(gamma[c0 + c], beta[c0 + c], save[c0 + c], invstd, &a[c], &b[c]);
         }
-        affine_generic(M, C, c0, nc, x, a, b, r, y, relu);
+        if (y) affine_generic(M, C, c0, nc, x, a, b, r, y, relu);
     }
 }
 
@@ -91,10 +98,7 @@ static void bn_eval_generic(const bb_bn *d, int64_t n, const float *x, const flo
     for (int64_t c0 = 0; c0 < C; c0 += CH_BLOCK) {
         int64_t nc = min64(CH_BLOCK, C - c0);
         float a[CH_BLOCK], b[CH_BLOCK];
-        for (int64_t c = 0; c < nc; c++) {
-            a[c] = gamma[c0 + c] / sqrtf(rvar[c0 + c] + d->eps);
-            b[c] = beta[c0 + c] - rmean[c0 + c] * a[c];
-        }
+        for (int64_t c = 0; c < nc; c++) eval_affine(gamma[c0 + c], beta[c0 + c], rmean[c0 + c], rvar[c0 + c], d->eps, &a[c], &b[c]);
         affine_generic(M, C, c0, nc, x, a, b, r, y, relu);
     }
 }
@@ -325,6 +329,12 @@ static void chunk_total(const bn_job *j, int64_t c, double *s1, double *s2)
 
 /* rows [lo, hi): y = x * k0 + k1 (+ res) per channel (then max(0, .)); the
  * job's fields are read once, since the stores could alias them */
+/* x a + b on 8 channels, the training forward's output before its ReLU */
+static inline v8 affine_v8(const float *x, const float *a, const float *b)
+{
+    return v8_fma(v8_load(x), v8_load(a), v8_load(b));
+}
+
 static void affine_rows(void *arg, int64_t lo, int64_t hi, int t)
 {
     const bn_job *j = arg;
@@ -336,7 +346,7 @@ static void affine_rows(void *arg, int64_t lo, int64_t hi, int t)
         for (int64_t c = 0; c < cc; c += 8) {
             READ_AHEAD(x + i * C + c);
             if (res) READ_AHEAD(res + i * C + c);
-            v8 v = v8_fma(v8_load(x + i * C + c), v8_load(k0 + c), v8_load(k1 + c));
+            v8 v = affine_v8(x + i * C + c, k0 + c, k1 + c);
             if (res) v = v8_add(v, v8_load(res + i * C + c));
             v8_store(out + i * C + c, relu ? v8_relu(v) : v);
         }
@@ -408,9 +418,30 @@ void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const f
         }
         train_affine(gamma[c], beta[c], save[c], invstd, &a[c], &b[c]);
     }
+    if (!y) return;
     j.k0 = a;
     j.k1 = b;
     bb_pool_for(team, M, ROW_ALIGN, affine_rows, &j);
+}
+
+void bb_bn_nhwc_coefficients(const bb_bn *d, const float *gamma, const float *beta, const float *save,
+                             const float *rmean, const float *rvar, float *a, float *b)
+{
+    for (int64_t c = 0; c < d->c; c++) {
+        if (save) train_affine(gamma[c], beta[c], save[c], save[d->c + c], &a[c], &b[c]);
+        else eval_affine(gamma[c], beta[c], rmean[c], rvar[c], d->eps, &a[c], &b[c]);
+    }
+}
+
+void bb_bn_nhwc_apply(int64_t pixels, int64_t c, const float *x, const float *a, const float *b, int relu, float *y)
+{
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_apply, (pixels, c, x, a, b, relu, y));
+    if (c % 8 != 0) { affine_generic(pixels, c, 0, c, x, a, b, NULL, y, relu); return; }
+    for (int64_t i = 0; i < pixels; i++)
+        for (int64_t k = 0; k < c; k += 8) {
+            v8 v = affine_v8(x + i * c + k, a + k, b + k);
+            v8_store(y + i * c + k, relu ? v8_relu(v) : v);
+        }
 }
 
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
@@ -422,10 +453,7 @@ void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const fl
     float a[EVAL_CHUNK], b[EVAL_CHUNK];
     for (int64_t cs = 0; cs < d->c; cs += EVAL_CHUNK) {
         int64_t cc = min64(EVAL_CHUNK, d->c - cs);
-        for (int64_t c = 0; c < cc; c++) {
-            a[c] = gamma[cs + c] / sqrtf(rvar[cs + c] + d->eps);
-            b[c] = beta[cs + c] - rmean[cs + c] * a[c];
-        }
+        for (int64_t c = 0; c < cc; c++) eval_affine(gamma[cs + c], beta[cs + c], rmean[cs + c], rvar[cs + c], d->eps, &a[c], &b[c]);
         bn_job j = {d, n * d->hw, 1, x, NULL, NULL, r, y, NULL, a, b, NULL, NULL, cs, cc, relu, 0, NULL};
         bb_pool_for(team, j.M, ROW_ALIGN, affine_rows, &j);
     }

@@ -17,6 +17,16 @@
 
 /* ---- conv2d: direct convolution by register tiles over a zero-padded copy
  * of the input, no im2col. Workspace in floats, for batches up to n. ---- */
+/* A batch norm (and its ReLU) that the convolution applies to its input as
+ * it copies it (model/plan.h, BB_FUSE_BN_CONV): the convolution reads
+ * [max(0,] x a + b [)] per input channel (bb_bn_nhwc_apply) where x is the
+ * buffer it is given, in its forward and its weight gradient. Only for a
+ * convolution that copies its input (bb_conv2d_nhwc_copies_input); NULL:
+ * none. */
+typedef struct { const float *a, *b; int relu; } bb_conv_input;
+/* 1 when the convolution reads its input through zero-padded copies (a
+ * padding), not in place */
+int bb_conv2d_nhwc_copies_input(const bb_conv2d *d);
 size_t bb_conv2d_nhwc_workspace(const bb_conv2d *d, int64_t n);
 /* y (n, oh, ow, cout) = conv(x (n, h, w, cin), w (cout, cin, kh, kw)) */
 void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
@@ -29,10 +39,10 @@ void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, con
  * small per-thread buffer) */
 size_t bb_conv2d_nhwc_workspace_team(const bb_conv2d *d, int64_t n, int threads);
 void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
-                                 const float *w, float *y, float *ws, bb_pool *team);
+                                 const bb_conv_input *in, const float *w, float *y, float *ws, bb_pool *team);
 void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
-                                  const float *w, const float *dy, float *dx, int set_dx, float *dw, float *ws,
-                                  bb_pool *team);
+                                  const bb_conv_input *in, const float *w, const float *dy, float *dx, int set_dx,
+                                  float *dw, float *ws, bb_pool *team);
 
 /* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
  * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
@@ -46,13 +56,22 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
  * into dres (stores it when set_dres; dres NULL: not wanted). */
 typedef struct { const float *res, *y; float *dres; int set_dres; } bb_bn_residual;
 size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n);
-/* r: NULL, or the fused residual */
+/* r: NULL, or the fused residual. Training with y NULL computes the
+ * statistics (save, stats) alone, for a BN that the convolution reading its
+ * output applies (bb_conv_input). */
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
                               const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
                               bb_pool *team);
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
                              const float *rmean, const float *rvar, const bb_bn_residual *r, float *y, int relu,
                              bb_pool *team);
+/* The per-channel y = x a + b of a BN: training's from save (mean, invstd),
+ * else evaluation's from the running statistics rmean and rvar. */
+void bb_bn_nhwc_coefficients(const bb_bn *d, const float *gamma, const float *beta, const float *save,
+                             const float *rmean, const float *rvar, float *a, float *b);
+/* y = [max(0,] x a + b [)] over `pixels` pixels of c channels: the same floats
+ * as the BN's own output pass */
+void bb_bn_nhwc_apply(int64_t pixels, int64_t c, const float *x, const float *a, const float *b, int relu, float *y);
 /* beta: the forward's, from which (with gamma and save) the fused ReLU's
  * mask is recomputed from x, bit for bit, instead of read from its output
  * (without a residual); set_dx as for conv */

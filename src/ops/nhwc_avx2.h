@@ -11,6 +11,8 @@
 #define bb_bn_nhwc_forward_train bb_bn_nhwc_forward_train_avx2
 #define bb_bn_nhwc_forward_eval bb_bn_nhwc_forward_eval_avx2
 #define bb_bn_nhwc_backward bb_bn_nhwc_backward_avx2
+#define bb_bn_nhwc_coefficients bb_bn_nhwc_coefficients_avx2
+#define bb_bn_nhwc_apply bb_bn_nhwc_apply_avx2
 #define bb_add_relu_forward bb_add_relu_forward_avx2
 #define bb_add_relu_backward bb_add_relu_backward_avx2
 #define bb_maxpool_nhwc_forward bb_maxpool_nhwc_forward_avx2
@@ -40,6 +42,8 @@ void bb_bn_nhwc_forward_eval_avx2(const bb_bn *d, int64_t n, const float *x, con
 void bb_bn_nhwc_backward_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                               const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
                               float *dgamma, float *dbeta, int relu, float *ws, struct bb_pool *team);
+void bb_bn_nhwc_apply_avx2(int64_t pixels, int64_t c, const float *x, const float *a, const float *b, int relu,
+                           float *y);
 void bb_add_relu_forward_avx2(int64_t len, const float *a, const float *b, float *y);
 void bb_add_relu_backward_avx2(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
                                int set_db);
