@@ -179,6 +179,15 @@ size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n)
  * error; the runs' order and bounds depend on the row count alone. */
 #define RUN 16
 
+/* a run's float sums (ra, rb) into the double accumulators (a, b) */
+static inline __attribute__((always_inline)) void add_run(v8d *a, v8d *b, const v8 *ra, const v8 *rb, const int NG)
+{
+    for (int g = 0; g < NG; g++) {
+        a[g] = v8d_acc(a[g], ra[g]);
+        b[g] = v8d_acc(b[g], rb[g]);
+    }
+}
+
 /* sum over rows of (x - s) and (x - s)^2, s = row 0 of the tensor (x0): one
  * pass, and the shift keeps the variance free of cancellation */
 static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t C, const float *x, const float *x0,
@@ -202,10 +211,7 @@ static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t 
                 ra[g] = v8_add(ra[g], v);
                 rb[g] = v8_fma(v, v, rb[g]);
             }
-        for (int g = 0; g < NG; g++) {
-            a[g] = v8d_acc(a[g], ra[g]);
-            b[g] = v8d_acc(b[g], rb[g]);
-        }
+        add_run(a, b, ra, rb, NG);
     }
     for (int g = 0; g < NG; g++) { v8d_store(s1 + 8 * g, a[g]); v8d_store(s2 + 8 * g, b[g]); }
 }
@@ -249,10 +255,7 @@ static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_
                 ra[g] = v8_add(ra[g], gv);
                 rb[g] = v8_fma(gv, xh, rb[g]);
             }
-        for (int g = 0; g < NG; g++) {
-            a[g] = v8d_acc(a[g], ra[g]);
-            b[g] = v8d_acc(b[g], rb[g]);
-        }
+        add_run(a, b, ra, rb, NG);
     }
     for (int g = 0; g < NG; g++) { v8d_store(sdy + 8 * g, a[g]); v8d_store(sdyx + 8 * g, b[g]); }
 }

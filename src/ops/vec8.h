@@ -26,30 +26,12 @@ static inline v8 v8_where_pos(v8 y, v8 g)
     return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), g);
 }
 static inline v8d v8d_zero(void) { v8d r = {_mm256_setzero_pd(), _mm256_setzero_pd()}; return r; }
-static inline v8d v8d_add(v8d a, v8d b) { v8d r = {_mm256_add_pd(a.lo, b.lo), _mm256_add_pd(a.hi, b.hi)}; return r; }
-static inline v8d v8d_sub(v8d a, v8d b) { v8d r = {_mm256_sub_pd(a.lo, b.lo), _mm256_sub_pd(a.hi, b.hi)}; return r; }
-static inline v8d v8d_load(const double *p) { v8d r = {_mm256_loadu_pd(p), _mm256_loadu_pd(p + 4)}; return r; }
 static inline void v8d_store(double *p, v8d a) { _mm256_storeu_pd(p, a.lo); _mm256_storeu_pd(p + 4, a.hi); }
 /* acc + x, in double */
 static inline v8d v8d_acc(v8d acc, v8 x)
 {
     v8d r = {_mm256_add_pd(acc.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x))),
              _mm256_add_pd(acc.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)))};
-    return r;
-}
-/* acc + a*b, the product of the two floats in double */
-static inline v8d v8d_acc_prod(v8d acc, v8 a, v8 b)
-{
-    v8d r = {_mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), _mm256_cvtps_pd(_mm256_castps256_ps128(b)), acc.lo),
-             _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), acc.hi)};
-    return r;
-}
-/* acc + (x - m)^2, in double */
-static inline v8d v8d_acc_sq(v8d acc, v8 x, v8d m)
-{
-    __m256d a = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), m.lo);
-    __m256d b = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), m.hi);
-    v8d r = {_mm256_fmadd_pd(a, a, acc.lo), _mm256_fmadd_pd(b, b, acc.hi)};
     return r;
 }
 
@@ -69,21 +51,8 @@ static inline v8 v8_fma(v8 a, v8 b, v8 c) { for (int i = 0; i < 8; i++) a.f[i] =
 static inline v8 v8_relu(v8 a) { for (int i = 0; i < 8; i++) a.f[i] = a.f[i] > 0.0f ? a.f[i] : 0.0f; return a; }
 static inline v8 v8_where_pos(v8 y, v8 g) { for (int i = 0; i < 8; i++) g.f[i] = y.f[i] > 0.0f ? g.f[i] : 0.0f; return g; }
 static inline v8d v8d_zero(void) { v8d r; for (int i = 0; i < 8; i++) r.d[i] = 0.0; return r; }
-static inline v8d v8d_add(v8d a, v8d b) { for (int i = 0; i < 8; i++) a.d[i] += b.d[i]; return a; }
-static inline v8d v8d_sub(v8d a, v8d b) { for (int i = 0; i < 8; i++) a.d[i] -= b.d[i]; return a; }
-static inline v8d v8d_load(const double *p) { v8d r; for (int i = 0; i < 8; i++) r.d[i] = p[i]; return r; }
 static inline void v8d_store(double *p, v8d a) { for (int i = 0; i < 8; i++) p[i] = a.d[i]; }
 static inline v8d v8d_acc(v8d acc, v8 x) { for (int i = 0; i < 8; i++) acc.d[i] += x.f[i]; return acc; }
-static inline v8d v8d_acc_prod(v8d acc, v8 a, v8 b)
-{
-    for (int i = 0; i < 8; i++) acc.d[i] += (double)a.f[i] * (double)b.f[i];
-    return acc;
-}
-static inline v8d v8d_acc_sq(v8d acc, v8 x, v8d m)
-{
-    for (int i = 0; i < 8; i++) { double t = x.f[i] - m.d[i]; acc.d[i] += t * t; }
-    return acc;
-}
 #endif
 
 #endif
