@@ -323,6 +323,7 @@ typedef struct {
     int accumulate;
     int slide;  /* kw: sliding tiles along each output row; 0: plain tiles */
     const parts *p;
+    int64_t end;  /* > 0: the blocks end there (read ahead up to it), whatever range a call has */
 } gather_job;
 
 /* the tiles of one block: plain ones over its pixels, R at a time, or
@@ -375,7 +376,7 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
     for (int64_t bi = lo; bi < hi; bi++) {
         block b = block_at(g, bi);
         const float *base = prepare_block(g, j->x, j->in, &b, band_of(j->p, t), origins);
-        ahead pf = ahead_of(g, j->x, bi + 1, hi, j->v, nkb * ncb * ((b.np + R - 1) / R));
+        ahead pf = ahead_of(g, j->x, bi + 1, j->end ? j->end : hi, j->v, nkb * ncb * ((b.np + R - 1) / R));
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
             u.k = min64(kc, K - k0);
             u.acol = j->p->tab + k0;
@@ -394,7 +395,7 @@ static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *
 {
     int slide = slide_of(v, g, cout);
     tap_offsets(g, slide, p->tab);
-    gather_job j = {g, v, x, wpk, in, panel_width(v, cout), cout, y, accumulate, slide, p};
+    gather_job j = {g, v, x, wpk, in, panel_width(v, cout), cout, y, accumulate, slide, p, 0};
     bb_pool_for(team, nblocks(g), 1, gather_blocks, &j);
 }
 
@@ -524,10 +525,23 @@ static int unit_rows(const bb_conv2d *d, const wg_units *w, int64_t u, int64_t *
     return n;
 }
 
-/* part `part`'s buffer = the sum over its pixel blocks of window rows (x)
- * dy, for the rows of units [u_lo, u_hi): its blocks in order, so each
- * element sums its pixels in one order whichever rows a thread has */
-static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64_t u_hi, int t)
+/* the pixel blocks [lo, hi) of weight-gradient part `part` */
+static void part_blocks(const bb_conv2d *d, int64_t n, int64_t part, int64_t *lo, int64_t *hi)
+{
+    sweep g = forward_sweep(d, n, 1);
+    long long b_lo, b_hi;
+    bb_split_range(nblocks(&g), (int)wg_parts(d, n), (int)part, &b_lo, &b_hi);
+    *lo = b_lo;
+    *hi = b_hi;
+}
+
+/* part `part`'s buffer += the sum over its pixel blocks [b_lo, b_hi) of
+ * window rows (x) dy, for the rows of units [u_lo, u_hi), after zeroing
+ * those rows when `zero`: its blocks in order, so each element sums its
+ * pixels in one order whichever rows a thread has (b_end: the part's end,
+ * up to which the next block is read ahead) */
+static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64_t u_hi, int64_t b_lo,
+                             int64_t b_hi, int64_t b_end, int zero, int t)
 {
     const bb_conv2d *d = j->d;
     const parts *p = j->p;
@@ -535,10 +549,8 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     wg_units w = units_of(d, j->v);
     int64_t r_lo = u_lo * w.R, r_hi = min64(u_hi * w.R, taps * d->cin);  /* the rows of plain tiles */
     sweep g = forward_sweep(d, j->n, 1);
-    long long b_lo, b_hi;
-    bb_split_range(nblocks(&g), (int)wg_parts(d, j->n), (int)part, &b_lo, &b_hi);
     float *dwp = p->dwp + part * taps * d->cin * ldw;
-    for (int64_t un = u_lo; un < u_hi; un++)
+    for (int64_t un = u_lo; zero && un < u_hi; un++)
         for (int i = 0, n = unit_rows(d, &w, un, rows); i < n; i++)
             memset(dwp + rows[i] * ldw, 0, (size_t)ldw * sizeof(float));
     float *band = band_of(p, t);
@@ -562,7 +574,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     for (int64_t bi = b_lo; bi < b_hi; bi++) {
         block b = block_at(&g, bi);
         const float *base = prepare_block(&g, j->x, j->in, &b, band, origins);
-        ahead pf = ahead_of(&g, j->x, bi + 1, b_hi, j->v, calls);
+        ahead pf = ahead_of(&g, j->x, bi + 1, b_end, j->v, calls);
         u.k = b.np;
         u.acol = trans ? pixels : origins;
         if (w.G) {
@@ -631,7 +643,9 @@ static void backward_first(void *arg, int t, int nt)
         bb_split_range(wg_parts(d, j->n) * nu, nt, t, &lo, &hi);
         for (int64_t part = lo / nu; part * nu < hi; part++) {
             int64_t u0 = max64(lo - part * nu, 0), u1 = min64(hi - part * nu, nu);
-            if (u0 < u1) weight_grad_rows(j, part, u0, u1, t);
+            int64_t b_lo, b_hi;
+            part_blocks(d, j->n, part, &b_lo, &b_hi);
+            if (u0 < u1) weight_grad_rows(j, part, u0, u1, b_lo, b_hi, b_hi, 1, t);
         }
     }
     if (j->dx) {
@@ -685,6 +699,42 @@ static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
         }
 }
 
+/* 1 when the backward-data gather's blocks are the weight gradient's (a
+ * stride-1 convolution whose output has its input's size) */
+static int same_blocks(const bb_conv2d *d, int64_t n)
+{
+    sweep f = forward_sweep(d, n, 1), b = dgrad_sweep(d, n, 1);
+    return f.oh == b.oh && f.ow == b.ow && f.imgs_blk == b.imgs_blk && f.rows_blk == b.rows_blk;
+}
+
+/* Both gradients on one thread, block by block: backward-data's block first
+ * (its band copy reads that block's dy rows), then the weight gradient's
+ * same block, which reads those rows again while they are still in cache
+ * instead of in a pass of its own. The same sums in the same order as the
+ * two passes; backward-data's tap offsets go to p->tab2 (the weight
+ * gradient's are in p->tab). */
+static void backward_by_blocks(const bwd_job *j, const sweep *dg)
+{
+    const bb_conv2d *d = j->d;
+    parts pd = *j->p;
+    pd.tab = j->p->tab2;
+    pack_transposed(&j->pack, 0, d->kh * d->kw * d->cout);
+    int slide = slide_of(j->v, dg, d->cin);
+    tap_offsets(dg, slide, pd.tab);
+    gather_job gj = {dg, j->v, j->dy, j->pack.dst, NULL, j->pack.pw, d->cin, j->dx, !j->set, slide, &pd, 0};
+    int64_t nu = units_of(d, j->v).n;
+    for (int64_t part = 0; part < wg_parts(d, j->n); part++) {
+        int64_t b_lo, b_hi;
+        part_blocks(d, j->n, part, &b_lo, &b_hi);
+        gj.end = b_hi;
+        for (int64_t bi = b_lo; bi < b_hi; bi++) {
+            gather_blocks(&gj, bi, bi + 1, 0);
+            weight_grad_rows(j, part, 0, nu, bi, bi + 1, b_hi, bi == b_lo, 0);
+        }
+    }
+    weight_grad_total((void *)j, 0, d->kh * d->kw * d->cin, 0);
+}
+
 void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                                   const bb_conv_input *in, const float *w, const float *dy, float *dx, int set_dx,
                                   float *dw, float *ws, bb_pool *team)
@@ -701,6 +751,10 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
     if (dw) {
         sweep g = forward_sweep(d, n, 1);
         tap_offsets(&g, 0, p.tab);
+    }
+    if (dw && dx && threads == 1 && gathers && same_blocks(d, n)) {
+        backward_by_blocks(&j, &dg);
+        return;
     }
     bb_pool_run(team, backward_first, &j);
     if (dw) bb_pool_for(team, d->kh * d->kw * d->cin, 8, weight_grad_total, &j);

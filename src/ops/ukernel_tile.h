@@ -73,15 +73,16 @@ static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(tile)(const b
  * broadcasts feed R x KW products (a plain tile broadcasts once per
  * product), while the KW x NV vectors of B stay in registers. Row r's
  * products come in order of i = r + t, so tap t ascending within each k. */
-static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(slide)(const bb_uk_args *p, const int R,
-                                                                          const int NV, const int MASK)
+static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(slide_at)(const bb_uk_args *p, const int R,
+                                                                             const int NV, const int MASK,
+                                                                             const int64_t lda)
 {
     enum { KW = UK_SLIDE_KW };
     UK_VEC acc[BB_UK_MAXR][UK_MAXNV];
     UK_MASK m = UK_TAIL(MASK ? p->nc - UK_W * (NV - 1) : UK_W);
     UK_ISA(acc_io)(p, acc, R, NV, MASK, m, 0);
     const float *a = p->a[0], *b = p->b;
-    const int64_t *col = p->acol, ldb = p->ldb, lda = p->lda, K = p->k;
+    const int64_t *col = p->acol, ldb = p->ldb, K = p->k;
     for (int64_t k = 0; k < K; k++, b += KW * ldb) {
         const float *x = a + col[k];
         UK_VEC bv[KW][UK_MAXNV];
@@ -103,6 +104,16 @@ static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(slide)(const 
         }
     }
     UK_ISA(acc_io)(p, acc, R, NV, MASK, m, 1);
+}
+
+/* a pixel stride of as many floats as the tile's columns (the input's
+ * channels equal to the output's, the usual case) is a constant: the
+ * broadcasts then address by displacement instead of a chain of adds */
+static inline __attribute__((always_inline)) UK_TARGET void UK_ISA(slide)(const bb_uk_args *p, const int R,
+                                                                          const int NV, const int MASK)
+{
+    if (!MASK && p->lda == UK_W * NV) UK_ISA(slide_at)(p, R, NV, MASK, UK_W * NV);
+    else UK_ISA(slide_at)(p, R, NV, MASK, p->lda);
 }
 
 #define UK_DEF(R, NV)                                                                                  \
