@@ -372,17 +372,17 @@ static double bn_vs_reference(int64_t n, int64_t c, int64_t hw, int relu)
     bb_nchw_to_nhwc(n, c, hw, x, xh);
     bb_nchw_to_nhwc(n, c, hw, dy, dyh);
     bb_nchw_to_nhwc(n, c, hw, dx0, dxh);
-    bb_bn_nhwc_forward_train(&d, n, xh, g, b, NULL, yh, fsave, fstats, relu, ws, NULL);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, NULL, yh, fsave, fstats, relu, NULL, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, yh, f);
     double e = rel_err(f, out, len);
     e = fmax(e, rel_err(fsave, rsave, 2 * c));
     e = fmax(e, rel_err(fstats, rstats, 2 * c));
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, NULL, dyh, dxh, 0, fdg, fdb, relu, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, NULL, dyh, dxh, 0, fdg, fdb, relu, NULL, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     e = fmax(e, rel_err(f, rdx, len));
     e = fmax(e, fmax(rel_err(fdg, rdg, c), rel_err(fdb, rdb, c)));
     for (int64_t i = 0; i < len; i++) dxh[i] = -1e6f;  /* set_dx: what dx held does not matter */
-    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, NULL, dyh, dxh, 1, fdg, fdb, relu, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, xh, g, fsave, b, NULL, dyh, dxh, 1, fdg, fdb, relu, NULL, ws, NULL);
     bb_nhwc_to_nchw(n, c, hw, dxh, f);
     for (int64_t i = 0; i < len; i++) f[i] += dx0[i];
     e = fmax(e, rel_err(f, rdx, len));
@@ -420,10 +420,51 @@ TEST(fast_batchnorm_statistics_far_from_zero)
     for (int64_t k = 0; k < c; k++) { x[k * hw] = 1003.0f; g[k] = 1.0f; b[k] = 0.0f; }  /* sample 0, pixel 0 */
     bb_bn_forward_train(&d, n, x, g, b, y, rs, NULL);
     bb_nchw_to_nhwc(n, c, hw, x, xh);
-    bb_bn_nhwc_forward_train(&d, n, xh, g, b, NULL, y, fs, NULL, 0, ws, NULL);
+    bb_bn_nhwc_forward_train(&d, n, xh, g, b, NULL, y, fs, NULL, 0, NULL, ws, NULL);
     CHECK_MSG(rel_err(fs, rs, c) < 1e-7, "mean error %.3g", rel_err(fs, rs, c));
     CHECK_MSG(rel_err(fs + c, rs + c, c) < FAST_TOL, "inverse std error %.3g", rel_err(fs + c, rs + c, c));
     bb_free(x); bb_free(xh); bb_free(y); bb_free(g); bb_free(b); bb_free(ws);
+}
+
+/* A BN's first pass done ahead, chunk by chunk as rows complete (bb_bn_sums:
+ * the forward's moments, the backward's sums), gives the bits of the BN's
+ * own pass; channels that are not a multiple of 8 never advance. */
+static int bn_sums_ahead_equal_pass(int64_t n, int64_t c, int64_t hw, int relu, int64_t step)
+{
+    bb_bn d = {c, hw, 1e-5f};
+    int64_t len = n * c * hw, M = n * hw;
+    float *x = vec(len, 70), *dy = vec(len, 71), *g = vec(c, 72), *b = vec(c, 73);
+    float *y0 = bb_alloc((size_t)len * 4), *y1 = bb_alloc((size_t)len * 4);
+    float *dx0 = bb_alloc((size_t)len * 4), *dx1 = bb_alloc((size_t)len * 4);
+    float *ws = bb_alloc(bb_bn_nhwc_workspace(&d, n) * 4), *k = bb_alloc((size_t)(2 * c) * 4);
+    double *part = bb_alloc(bb_bn_nhwc_sums_len(&d, n) * sizeof(double));
+    float s0[2 * 64], s1[2 * 64], dg[2][64] = {{0}}, db[2][64] = {{0}};
+    for (int64_t i = 0; i < len; i++) x[i] = 2.0f + x[i];
+    bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, y0, s0, NULL, relu, NULL, ws, NULL);
+    bb_bn_sums m = {&d, n, x, NULL, NULL, NULL, NULL, 0, part, 0};
+    for (int64_t r = step; r < M + step; r += step) bb_bn_nhwc_moments(&m, r < M ? r : M);
+    int ahead = c % 8 == 0, ok = bb_bn_nhwc_sums_complete(&m) == ahead;
+    bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, y1, s1, NULL, relu, ahead ? part : NULL, ws, NULL);
+    ok = ok && !memcmp(y0, y1, (size_t)len * 4) && !memcmp(s0, s1, (size_t)(2 * c) * 4);
+    bb_bn_nhwc_backward(&d, n, x, g, s0, b, NULL, dy, dx0, 1, dg[0], db[0], relu, NULL, ws, NULL);
+    bb_bn_nhwc_coefficients(&d, g, b, s0, NULL, NULL, k, k + c);
+    bb_bn_sums q = {&d, n, x, s0, k, k + c, dy, relu, part, 0};
+    for (int64_t r = step; r < M + step; r += step) bb_bn_nhwc_grad_sums(&q, r < M ? r : M);
+    ok = ok && bb_bn_nhwc_sums_complete(&q) == ahead;
+    bb_bn_nhwc_backward(&d, n, x, g, s0, b, NULL, dy, dx1, 1, dg[1], db[1], relu, ahead ? part : NULL, ws, NULL);
+    ok = ok && !memcmp(dx0, dx1, (size_t)len * 4) && !memcmp(dg[0], dg[1], sizeof dg[0]) &&
+         !memcmp(db[0], db[1], sizeof db[0]);
+    bb_free(x); bb_free(dy); bb_free(g); bb_free(b); bb_free(y0); bb_free(y1); bb_free(dx0); bb_free(dx1);
+    bb_free(ws); bb_free(k); bb_free(part);
+    return ok;
+}
+
+TEST(fast_batchnorm_passes_done_ahead_equal_the_pass)
+{
+    CHECK(bn_sums_ahead_equal_pass(3, 16, 49, 0, 37));    /* one chunk per few rows, steps across them */
+    CHECK(bn_sums_ahead_equal_pass(32, 16, 784, 1, 252)); /* ResNet-20 stage 1: 64 chunks, a conv block a step */
+    CHECK(bn_sums_ahead_equal_pass(4, 24, 25, 1, 1));     /* row by row; 16 + 8 channels */
+    CHECK(bn_sums_ahead_equal_pass(2, 12, 9, 1, 5));      /* 12 channels: the pass itself */
 }
 
 /* A convolution applying a batch norm (and its ReLU) to its input as it copies
@@ -449,9 +490,9 @@ static int conv_applying_bn_equals_bn_then_conv(int64_t n, int64_t cin, int64_t 
     for (int64_t c = 0; c < cin; c++) rv[c] = 0.5f + 0.1f * (float)c;
     bb_pool *team = NULL;
     int same = bb_conv2d_nhwc_copies_input(&d) && bb_pool_create(&team, 2) == BB_OK;
-    bb_bn_nhwc_forward_train(&bn, n, x, g, b, NULL, NULL, save1, NULL, relu, bws, NULL);
+    bb_bn_nhwc_forward_train(&bn, n, x, g, b, NULL, NULL, save1, NULL, relu, NULL, bws, NULL);
     for (int train = 1; same && train >= 0; train--) {
-        if (train) bb_bn_nhwc_forward_train(&bn, n, x, g, b, NULL, z, save, NULL, relu, bws, NULL);
+        if (train) bb_bn_nhwc_forward_train(&bn, n, x, g, b, NULL, z, save, NULL, relu, NULL, bws, NULL);
         else bb_bn_nhwc_forward_eval(&bn, n, x, g, b, rm, rv, NULL, z, relu, NULL);
         bb_bn_nhwc_coefficients(&bn, g, b, train ? save : NULL, rm, rv, coef, coef + cin);
         bb_conv_input in = {coef, coef + cin, relu};
@@ -461,10 +502,10 @@ static int conv_applying_bn_equals_bn_then_conv(int64_t n, int64_t cin, int64_t 
                 bb_pool *p = threads > 1 ? team : NULL;
                 memset(dw0, 0, wb);
                 memset(dw1, 0, wb);
-                bb_conv2d_nhwc_forward_team(&d, (bb_uk_variant)v, n, z, NULL, wt, y0, ws, p);
-                bb_conv2d_nhwc_forward_team(&d, (bb_uk_variant)v, n, x, &in, wt, y1, ws, p);
-                bb_conv2d_nhwc_backward_team(&d, (bb_uk_variant)v, n, z, NULL, wt, dy, NULL, 0, dw0, ws, p);
-                bb_conv2d_nhwc_backward_team(&d, (bb_uk_variant)v, n, x, &in, wt, dy, NULL, 0, dw1, ws, p);
+                bb_conv2d_nhwc_forward_team(&d, (bb_uk_variant)v, n, z, NULL, wt, y0, NULL, ws, p);
+                bb_conv2d_nhwc_forward_team(&d, (bb_uk_variant)v, n, x, &in, wt, y1, NULL, ws, p);
+                bb_conv2d_nhwc_backward_team(&d, (bb_uk_variant)v, n, z, NULL, wt, dy, NULL, 0, dw0, NULL, ws, p);
+                bb_conv2d_nhwc_backward_team(&d, (bb_uk_variant)v, n, x, &in, wt, dy, NULL, 0, dw1, NULL, ws, p);
                 same &= memcmp(y0, y1, yb) == 0 && memcmp(dw0, dw1, wb) == 0;
             }
         }
@@ -513,11 +554,11 @@ static int bn_residual_equals_bn_then_add(int64_t n, int64_t c, int64_t hw, int 
     int same = 1;
     for (int train = 1; train >= 0; train--) {
         bb_bn_residual r = {s, fy, fds, 0};
-        if (train) bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, z, save, NULL, 0, ws, NULL);
+        if (train) bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, z, save, NULL, 0, NULL, ws, NULL);
         else bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, NULL, z, 0, NULL);
         if (relu) bb_add_relu_forward(len, z, s, y);
         else bb_add_forward(len, z, s, y);
-        if (train) bb_bn_nhwc_forward_train(&d, n, x, g, b, &r, fy, fsave, NULL, relu, ws, NULL);
+        if (train) bb_bn_nhwc_forward_train(&d, n, x, g, b, &r, fy, fsave, NULL, relu, NULL, ws, NULL);
         else bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, &r, fy, relu, NULL);
         same &= memcmp(y, fy, bytes) == 0;
     }
@@ -529,9 +570,9 @@ static int bn_residual_equals_bn_then_add(int64_t n, int64_t c, int64_t hw, int 
         memcpy(dz, dy, bytes);
         for (int64_t i = 0; i < len; i++) ds[i] += dy[i];
     }
-    bb_bn_nhwc_backward(&d, n, x, g, save, b, NULL, dz, dx, 1, dg, db, 0, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, x, g, save, b, NULL, dz, dx, 1, dg, db, 0, NULL, ws, NULL);
     bb_bn_residual r = {NULL, fy, fds, 0};
-    bb_bn_nhwc_backward(&d, n, x, g, fsave, b, &r, dy, fdx, 1, fdg, fdb, relu, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, x, g, fsave, b, &r, dy, fdx, 1, fdg, fdb, relu, NULL, ws, NULL);
     same &= memcmp(dx, fdx, bytes) == 0 && memcmp(ds, fds, bytes) == 0;
     same &= memcmp(dg, fdg, (size_t)c * 4) == 0 && memcmp(db, fdb, (size_t)c * 4) == 0;
     bb_free(x); bb_free(s); bb_free(dy); bb_free(ds0); bb_free(g); bb_free(b); bb_free(rm); bb_free(rv);

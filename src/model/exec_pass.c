@@ -5,9 +5,12 @@
  * input, which callers fill as (n, c, h, w) and which is copied channels-last
  * first when its layouts differ; a residual add fused into the BN before it,
  * and a ReLU into the BN or add before it, run inside that layer (and are
- * timed with it); the executor's team shares the convolutions, batch norms,
- * residual adds, max pools and the input's layout copy, the other layers are
- * small and run on the calling thread. */
+ * timed with it), and on one thread a BN's first pass over rows (its
+ * moments, its backward's sums) runs inside the convolution that writes
+ * those rows, block by block (timed with the convolution); the executor's
+ * team shares the convolutions, batch norms, residual adds, max pools and
+ * the input's layout copy, the other layers are small and run on the
+ * calling thread. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
 #include "util/pool.h"
@@ -104,6 +107,37 @@ static const bb_conv_input *applied_bn(const bb_net *net, const bb_exec *ex, con
     return in;
 }
 
+/* A BN's first pass done by a convolution as it completes rows
+ * (bb_bn_sums), on one thread only (a team's convolution tells the rows
+ * once, at its end): the training forward's moments of the BN reading the
+ * convolution's output next, and the backward's sums of the BN the
+ * convolution applies, from its backward-data's dx. */
+static void bn_moments_done(void *arg, int64_t pixels) { bb_bn_nhwc_moments(arg, pixels); }
+static void bn_sums_done(void *arg, int64_t pixels) { bb_bn_nhwc_grad_sums(arg, pixels); }
+
+/* the BN operation after conv operation o that reads its output, or -1 */
+static int bn_reading(const bb_net *net, const bb_exec *ex, int o)
+{
+    if (o + 1 >= ex->plan->nops || bb_pool_size(ex->team) > 1) return -1;
+    const bb_op *next = &ex->plan->ops[o + 1];
+    const bb_layer *b = &net->layers[next->layer];
+    return b->kind == BB_L_BN && b->in[0] == ex->plan->ops[o].out ? o + 1 : -1;
+}
+
+static const bb_conv_rows *applied_bn_sums(const bb_net *net, const bb_exec *ex, const bb_op *op, int64_t n,
+                                           const float *x, const bb_conv_input *in, const float *dy, bb_bn_sums *s,
+                                           bb_conv_rows *rows)
+{
+    if (!in || !dy || bb_pool_size(ex->team) > 1) return NULL;
+    const bb_op *bo = &ex->plan->ops[op->applies];
+    const bb_layer *b = &net->layers[bo->layer];
+    bb_bn_sums z = {&b->op.bn, n, x, bb_exec_saved(ex, b), in->a, in->b, dy, bo->relu, ex->sums, 0};
+    *s = z;
+    rows->done = bn_sums_done;
+    rows->arg = s;
+    return rows;
+}
+
 size_t bb_exec_nhwc_workspace(const bb_net *net, int64_t n_max)
 {
     size_t ws = 0;
@@ -130,6 +164,7 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
         bb_pool_for(ex->team, n, 1, to_channels_last_images, &j);
         BB_PROF_STOP(ex, fwd, BB_PROF_LAYOUT);
     }
+    ex->sums_op = -1;
     for (int o = 0; o < ex->plan->nops; o++) {
         const bb_op *op = &ex->plan->ops[o];
         const bb_layer *l = &net->layers[op->layer];
@@ -146,7 +181,12 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
             if (cl) {
                 bb_conv_input ci;
                 const bb_conv_input *bn_in = applied_bn(net, ex, op, params, state, train, &x, &ci);
-                bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, bn_in, p0, y, ex->ws, ex->team);
+                int bo = train ? bn_reading(net, ex, o) : -1;
+                const bb_layer *b = bo >= 0 ? &net->layers[ex->plan->ops[bo].layer] : NULL;
+                bb_bn_sums sums = {b ? &b->op.bn : NULL, n, y, NULL, NULL, NULL, NULL, 0, ex->sums, 0};
+                bb_conv_rows rows = {bn_moments_done, &sums};
+                bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, bn_in, p0, y, b ? &rows : NULL, ex->ws, ex->team);
+                if (b && bb_bn_nhwc_sums_complete(&sums)) ex->sums_op = bo;
             } else {
                 bb_conv2d_forward(&l->op.conv, n, x, p0, y, ex->ws);
             }
@@ -158,8 +198,11 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
             if (train) {
                 float *st = stats ? stats + l->stat_off : NULL;
                 float *out_y = op->deferred ? NULL : y;  /* deferred: the statistics alone */
-                if (cl) bb_bn_nhwc_forward_train(b, n, x, p0, p1, r, out_y, bb_exec_saved(ex, l), st, relu, ex->ws, ex->team);
+                if (cl)
+                    bb_bn_nhwc_forward_train(b, n, x, p0, p1, r, out_y, bb_exec_saved(ex, l), st, relu,
+                                             ex->sums_op == o ? ex->sums : NULL, ex->ws, ex->team);
                 else bb_bn_forward_train(b, n, x, p0, p1, y, bb_exec_saved(ex, l), st);
+                ex->sums_op = -1;
             } else if (!op->deferred) {
                 const float *mean = state + l->run_off, *var = mean + b->c;
                 if (cl) bb_bn_nhwc_forward_eval(b, n, x, p0, p1, mean, var, r, y, relu, ex->team);
@@ -209,6 +252,7 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
 {
     bb_uk_variant v = variant(ex);
     int cl = ex->kernels != BB_KERNELS_REFERENCE;
+    ex->sums_op = -1;
     for (int o = ex->plan->nops - 1; o >= 0; o--) {
         const bb_op *op = &ex->plan->ops[o];
         const bb_layer *l = &net->layers[op->layer];
@@ -238,7 +282,12 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
             if (cl) {
                 bb_conv_input ci;
                 const bb_conv_input *bn_in = applied_bn(net, ex, op, params, NULL, 1, &x, &ci);
-                bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, bn_in, p0, dy, dx[0], set[0], g0, ex->ws, ex->team);
+                bb_bn_sums sums;
+                bb_conv_rows rows;
+                const bb_conv_rows *r = applied_bn_sums(net, ex, op, n, x, bn_in, dx[0], &sums, &rows);
+                bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, bn_in, p0, dy, dx[0], set[0], g0, r, ex->ws,
+                                             ex->team);
+                if (r && bb_bn_nhwc_sums_complete(&sums)) ex->sums_op = op->applies;
             } else {
                 bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws);
             }
@@ -247,7 +296,8 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
             if (cl) {
                 bb_bn_residual res = {NULL, y, dx[1], set[1]};
                 bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), p1, op->in[1] >= 0 ? &res : NULL, dy,
-                                    dx[0], set[0], g0, g1, relu, ex->ws, ex->team);
+                                    dx[0], set[0], g0, g1, relu, ex->sums_op == o ? ex->sums : NULL, ex->ws, ex->team);
+                ex->sums_op = -1;
             } else
                 bb_bn_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), dy, dx[0], g0, g1);
             break;

@@ -324,6 +324,7 @@ typedef struct {
     int slide;  /* kw: sliding tiles along each output row; 0: plain tiles */
     const parts *p;
     int64_t end;  /* > 0: the blocks end there (read ahead up to it), whatever range a call has */
+    const bb_conv_rows *rows;  /* told after each block (one thread only) */
 } gather_job;
 
 /* the tiles of one block: plain ones over its pixels, R at a time, or
@@ -387,16 +388,20 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
                 block_tiles(j, &b, base, origins, &u, c0, &pf);
             }
         }
+        if (j->rows) j->rows->done(j->rows->arg, b.p0 + b.np);
     }
 }
 
 static void gather(bb_pool *team, const sweep *g, bb_uk_variant v, const float *x, const bb_conv_input *in,
-                   const float *wpk, int64_t cout, float *y, int accumulate, const parts *p)
+                   const float *wpk, int64_t cout, float *y, int accumulate, const parts *p,
+                   const bb_conv_rows *rows)
 {
     int slide = slide_of(v, g, cout);
     tap_offsets(g, slide, p->tab);
-    gather_job j = {g, v, x, wpk, in, panel_width(v, cout), cout, y, accumulate, slide, p, 0};
+    int one = bb_pool_size(team) == 1;
+    gather_job j = {g, v, x, wpk, in, panel_width(v, cout), cout, y, accumulate, slide, p, 0, one ? rows : NULL};
     bb_pool_for(team, nblocks(g), 1, gather_blocks, &j);
+    if (rows && !one) rows->done(rows->arg, g->n * g->oh * g->ow);
 }
 
 /* ---- weight packing, by rows of the packed matrix ---- */
@@ -441,20 +446,21 @@ static void pack_transposed(const pack_job *j, int64_t lo, int64_t hi)
 int bb_conv2d_nhwc_copies_input(const bb_conv2d *d) { return !forward_sweep(d, 1, 1).direct; }
 
 void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
-                                 const bb_conv_input *in, const float *w, float *y, float *ws, bb_pool *team)
+                                 const bb_conv_input *in, const float *w, float *y, const bb_conv_rows *rows,
+                                 float *ws, bb_pool *team)
 {
     arena a = {ws, 0};
     parts p = carve(d, n, 0, bb_pool_size(team), &a);
     sweep g = forward_sweep(d, n, team_blocks(bb_pool_size(team)));
     pack_job pj = {d, w, p.wpk, 0, panel_width(v, d->cout), slide_of(v, &g, d->cout)};
     bb_pool_for(team, d->kh * d->kw * d->cin, 8, pack_forward, &pj);
-    gather(team, &g, v, x, in, p.wpk, d->cout, y, 0, &p);
+    gather(team, &g, v, x, in, p.wpk, d->cout, y, 0, &p, rows);
 }
 
 void bb_conv2d_nhwc_forward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
                             float *y, float *ws)
 {
-    bb_conv2d_nhwc_forward_team(d, v, n, x, NULL, w, y, ws, NULL);
+    bb_conv2d_nhwc_forward_team(d, v, n, x, NULL, w, y, NULL, ws, NULL);
 }
 
 /* ---- backward ---- */
@@ -713,7 +719,7 @@ static int same_blocks(const bb_conv2d *d, int64_t n)
  * instead of in a pass of its own. The same sums in the same order as the
  * two passes; backward-data's tap offsets go to p->tab2 (the weight
  * gradient's are in p->tab). */
-static void backward_by_blocks(const bwd_job *j, const sweep *dg)
+static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_rows *rows)
 {
     const bb_conv2d *d = j->d;
     parts pd = *j->p;
@@ -721,7 +727,7 @@ static void backward_by_blocks(const bwd_job *j, const sweep *dg)
     pack_transposed(&j->pack, 0, d->kh * d->kw * d->cout);
     int slide = slide_of(j->v, dg, d->cin);
     tap_offsets(dg, slide, pd.tab);
-    gather_job gj = {dg, j->v, j->dy, j->pack.dst, NULL, j->pack.pw, d->cin, j->dx, !j->set, slide, &pd, 0};
+    gather_job gj = {dg, j->v, j->dy, j->pack.dst, NULL, j->pack.pw, d->cin, j->dx, !j->set, slide, &pd, 0, rows};
     int64_t nu = units_of(d, j->v).n;
     for (int64_t part = 0; part < wg_parts(d, j->n); part++) {
         int64_t b_lo, b_hi;
@@ -737,7 +743,7 @@ static void backward_by_blocks(const bwd_job *j, const sweep *dg)
 
 void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                                   const bb_conv_input *in, const float *w, const float *dy, float *dx, int set_dx,
-                                  float *dw, float *ws, bb_pool *team)
+                                  float *dw, const bb_conv_rows *rows, float *ws, bb_pool *team)
 {
     if (!dw && !dx) return;
     arena a = {ws, 0};
@@ -753,22 +759,23 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
         tap_offsets(&g, 0, p.tab);
     }
     if (dw && dx && threads == 1 && gathers && same_blocks(d, n)) {
-        backward_by_blocks(&j, &dg);
+        backward_by_blocks(&j, &dg, rows);
         return;
     }
     bb_pool_run(team, backward_first, &j);
     if (dw) bb_pool_for(team, d->kh * d->kw * d->cin, 8, weight_grad_total, &j);
     if (!dx) return;
     if (gathers) {
-        gather(team, &dg, v, dy, NULL, p.wq, d->cin, dx, !set_dx, &p);
+        gather(team, &dg, v, dy, NULL, p.wq, d->cin, dx, !set_dx, &p, rows);
         return;
     }
     for (int64_t co = 0; co < d->cout; co++) p.tab2[co] = co;
     bb_pool_for(team, n, 1, data_grad_scatter, &j);
+    if (rows) rows->done(rows->arg, n * d->h * d->w);
 }
 
 void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
                              const float *dy, float *dx, int set_dx, float *dw, float *ws)
 {
-    bb_conv2d_nhwc_backward_team(d, v, n, x, NULL, w, dy, dx, set_dx, dw, ws, NULL);
+    bb_conv2d_nhwc_backward_team(d, v, n, x, NULL, w, dy, dx, set_dx, dw, NULL, ws, NULL);
 }

@@ -397,16 +397,17 @@ static void dx_rows(void *arg, int64_t lo, int64_t hi, int t)
  * generic loops (on the calling thread alone) ---- */
 
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
-                              const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
-                              bb_pool *team)
+                              const bb_bn_residual *r, float *y, float *save, float *stats, int relu,
+                              const double *sums, float *ws, bb_pool *team)
 {
-    BB_AVX2_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, r, y, save, stats, relu, ws, team));
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, r, y, save, stats, relu, sums, ws, team));
     if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, r, y, save, stats, relu); return; }
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
     bn_job j = {d, M, bn_chunks(M), x, NULL, NULL, r, y, (double *)ws, NULL, NULL, NULL, NULL, 0, C, relu, 0, NULL};
     float *a = ws + 4 * j.nchunks * C, *b = a + C;
-    bb_pool_for(team, j.nchunks, 1, moments_chunks, &j);
+    if (sums) j.part = (double *)sums;
+    else bb_pool_for(team, j.nchunks, 1, moments_chunks, &j);
     for (int64_t c = 0; c < C; c++) {
         double s1, s2;
         chunk_total(&j, c, &s1, &s2);
@@ -462,13 +463,49 @@ void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const fl
     }
 }
 
+size_t bb_bn_nhwc_sums_len(const bb_bn *d, int64_t n) { return (size_t)(2 * bn_chunks(n * d->hw) * d->c); }
+
+int bb_bn_nhwc_sums_complete(const bb_bn_sums *s) { return s->next == bn_chunks(s->n * s->d->hw); }
+
+void bb_bn_nhwc_moments(bb_bn_sums *s, int64_t rows)
+{
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_moments, (s, rows));
+    const bb_bn *d = s->d;
+    if (d->c % 8 != 0) return;
+    int64_t M = s->n * d->hw;
+    bn_job j = {d, M, bn_chunks(M), s->x, NULL, NULL, NULL, NULL, s->part, NULL, NULL, NULL, NULL, 0, d->c, 0, 0,
+                NULL};
+    for (; s->next < j.nchunks; s->next++) {
+        int64_t r0, r1;
+        chunk_rows(&j, s->next, &r0, &r1);
+        if (r1 > rows) return;
+        moments_chunks(&j, s->next, s->next + 1, 0);
+    }
+}
+
+void bb_bn_nhwc_grad_sums(bb_bn_sums *s, int64_t rows)
+{
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_grad_sums, (s, rows));
+    const bb_bn *d = s->d;
+    if (d->c % 8 != 0) return;
+    int64_t C = d->c, M = s->n * d->hw;
+    bn_job j = {d, M, bn_chunks(M), s->x, s->dy, s->save, NULL, NULL, s->part, NULL, NULL, s->ka, s->kb, 0, C,
+                s->relu, 0, NULL};
+    for (; s->next < j.nchunks; s->next++) {
+        int64_t r0, r1;
+        chunk_rows(&j, s->next, &r0, &r1);
+        if (r1 > rows) return;
+        grad_sum_chunks(&j, s->next, s->next + 1, 0);
+    }
+}
+
 /* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy (masked by y > 0 after a fused ReLU) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                          const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
-                         float *dgamma, float *dbeta, int relu, float *ws, bb_pool *team)
+                         float *dgamma, float *dbeta, int relu, const double *sums, float *ws, bb_pool *team)
 {
     BB_AVX2_HAND_OVER(bb_bn_nhwc_backward,
-                      (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, ws, team));
+                      (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, sums, ws, team));
     if (d->c % 8 != 0) {
         bn_backward_generic(d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
@@ -478,7 +515,8 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
     float *k = ws + 4 * bn_chunks(M) * C, *shift = k + C, *mdy = shift + C, *mdyx = mdy + C;
     for (int64_t c = 0; c < C; c++) train_affine(gamma[c], beta[c], save[c], save[C + c], &k[c], &shift[c]);
     bn_job j = {d, M, bn_chunks(M), x, dy, save, r, dx, (double *)ws, NULL, NULL, k, shift, 0, C, relu, set_dx, NULL};
-    bb_pool_for(team, j.nchunks, 1, grad_sum_chunks, &j);
+    if (sums) j.part = (double *)sums;
+    else bb_pool_for(team, j.nchunks, 1, grad_sum_chunks, &j);
     for (int64_t c = 0; c < C; c++) {
         double sdy, sdyx;
         chunk_total(&j, c, &sdy, &sdyx);

@@ -38,11 +38,16 @@ void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, con
 /* the same on a team of up to `threads` threads (the workspace grows by a
  * small per-thread buffer) */
 size_t bb_conv2d_nhwc_workspace_team(const bb_conv2d *d, int64_t n, int threads);
+/* rows: NULL, or told as the forward's y pixels, or backward-data's dx
+ * pixels, [0, done) are final, in order: on one thread block by block, on a
+ * team once at the end */
+typedef struct { void (*done)(void *arg, int64_t pixels); void *arg; } bb_conv_rows;
 void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
-                                 const bb_conv_input *in, const float *w, float *y, float *ws, bb_pool *team);
+                                 const bb_conv_input *in, const float *w, float *y, const bb_conv_rows *rows,
+                                 float *ws, bb_pool *team);
 void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                                   const bb_conv_input *in, const float *w, const float *dy, float *dx, int set_dx,
-                                  float *dw, float *ws, bb_pool *team);
+                                  float *dw, const bb_conv_rows *rows, float *ws, bb_pool *team);
 
 /* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
  * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
@@ -58,10 +63,11 @@ typedef struct { const float *res, *y; float *dres; int set_dres; } bb_bn_residu
 size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n);
 /* r: NULL, or the fused residual. Training with y NULL computes the
  * statistics (save, stats) alone, for a BN that the convolution reading its
- * output applies (bb_conv_input). */
+ * output applies (bb_conv_input). sums: NULL, or the per-chunk moments
+ * done ahead (bb_bn_nhwc_moments, every chunk). */
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
-                              const bb_bn_residual *r, float *y, float *save, float *stats, int relu, float *ws,
-                              bb_pool *team);
+                              const bb_bn_residual *r, float *y, float *save, float *stats, int relu,
+                              const double *sums, float *ws, bb_pool *team);
 void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
                              const float *rmean, const float *rvar, const bb_bn_residual *r, float *y, int relu,
                              bb_pool *team);
@@ -72,12 +78,36 @@ void bb_bn_nhwc_coefficients(const bb_bn *d, const float *gamma, const float *be
 /* y = [max(0,] x a + b [)] over `pixels` pixels of c channels: the same floats
  * as the BN's own output pass */
 void bb_bn_nhwc_apply(int64_t pixels, int64_t c, const float *x, const float *a, const float *b, int relu, float *y);
+/* A BN's first pass over rows, per chunk of rows, computed ahead by whoever
+ * writes those rows in order, as they complete and while they are in cache
+ * (a convolution, bb_conv_rows): the training forward's moments of x as
+ * the convolution writes x, or the backward's sums of g and g xhat as the
+ * next convolution's backward-data writes dy. The same chunks in the same
+ * order as the pass, so the same bits. ka, kb: the forward's y = x ka + kb
+ * (bb_bn_nhwc_coefficients), for the backward's ReLU mask without a
+ * residual; part: bb_bn_nhwc_sums_len doubles; next: chunks done, 0 at
+ * first. Channel counts that are not a multiple of 8 never advance. */
+typedef struct {
+    const bb_bn *d;
+    int64_t n;
+    const float *x, *save, *ka, *kb, *dy;
+    int relu;
+    double *part;
+    int64_t next;
+} bb_bn_sums;
+size_t bb_bn_nhwc_sums_len(const bb_bn *d, int64_t n);
+/* the chunks ending at or before row `rows` */
+void bb_bn_nhwc_moments(bb_bn_sums *s, int64_t rows);
+void bb_bn_nhwc_grad_sums(bb_bn_sums *s, int64_t rows);
+/* 1 when every chunk is done */
+int bb_bn_nhwc_sums_complete(const bb_bn_sums *s);
 /* beta: the forward's, from which (with gamma and save) the fused ReLU's
  * mask is recomputed from x, bit for bit, instead of read from its output
- * (without a residual); set_dx as for conv */
+ * (without a residual); set_dx as for conv; sums: NULL, or the first pass
+ * done ahead (bb_bn_sums.part with every chunk done) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                          const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
-                         float *dgamma, float *dbeta, int relu, float *ws, bb_pool *team);
+                         float *dgamma, float *dbeta, int relu, const double *sums, float *ws, bb_pool *team);
 
 /* ---- residual add with a fused ReLU: y = max(0, a + b); backward adds
  * dy * [y > 0] into da and db (either may be NULL, or both the same: then
