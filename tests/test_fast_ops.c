@@ -429,42 +429,48 @@ TEST(fast_batchnorm_statistics_far_from_zero)
 /* A BN's first pass done ahead, chunk by chunk as rows complete (bb_bn_sums:
  * the forward's moments, the backward's sums), gives the bits of the BN's
  * own pass; channels that are not a multiple of 8 never advance. */
-static int bn_sums_ahead_equal_pass(int64_t n, int64_t c, int64_t hw, int relu, int64_t step)
+static int bn_sums_ahead_equal_pass(int64_t n, int64_t c, int64_t hw, int relu, int residual, int64_t step)
 {
     bb_bn d = {c, hw, 1e-5f};
     int64_t len = n * c * hw, M = n * hw;
-    float *x = vec(len, 70), *dy = vec(len, 71), *g = vec(c, 72), *b = vec(c, 73);
+    float *x = vec(len, 70), *dy = vec(len, 71), *g = vec(c, 72), *b = vec(c, 73), *res = vec(len, 74);
     float *y0 = bb_alloc((size_t)len * 4), *y1 = bb_alloc((size_t)len * 4);
     float *dx0 = bb_alloc((size_t)len * 4), *dx1 = bb_alloc((size_t)len * 4);
+    float *dr0 = bb_alloc((size_t)len * 4), *dr1 = bb_alloc((size_t)len * 4);
     float *ws = bb_alloc(bb_bn_nhwc_workspace(&d, n) * 4), *k = bb_alloc((size_t)(2 * c) * 4);
     double *part = bb_alloc(bb_bn_nhwc_sums_len(&d, n) * sizeof(double));
     float s0[2 * 64], s1[2 * 64], dg[2][64] = {{0}}, db[2][64] = {{0}};
     for (int64_t i = 0; i < len; i++) x[i] = 2.0f + x[i];
-    bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, y0, s0, NULL, relu, NULL, ws, NULL);
-    bb_bn_sums m = {&d, n, x, NULL, NULL, NULL, NULL, 0, part, 0};
+    bb_bn_residual fr = {res, NULL, NULL, 0}, br[2] = {{NULL, y0, dr0, 1}, {NULL, y0, dr1, 1}};
+    const bb_bn_residual *f = residual ? &fr : NULL;
+    bb_bn_nhwc_forward_train(&d, n, x, g, b, f, y0, s0, NULL, relu, NULL, ws, NULL);
+    bb_bn_sums m = {&d, n, x, NULL, NULL, NULL, NULL, NULL, 0, part, 0};
     for (int64_t r = step; r < M + step; r += step) bb_bn_nhwc_moments(&m, r < M ? r : M);
     int ahead = c % 8 == 0, ok = bb_bn_nhwc_sums_complete(&m) == ahead;
-    bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, y1, s1, NULL, relu, ahead ? part : NULL, ws, NULL);
+    bb_bn_nhwc_forward_train(&d, n, x, g, b, f, y1, s1, NULL, relu, ahead ? part : NULL, ws, NULL);
     ok = ok && !memcmp(y0, y1, (size_t)len * 4) && !memcmp(s0, s1, (size_t)(2 * c) * 4);
-    bb_bn_nhwc_backward(&d, n, x, g, s0, b, NULL, dy, dx0, 1, dg[0], db[0], relu, NULL, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, x, g, s0, b, residual ? &br[0] : NULL, dy, dx0, 1, dg[0], db[0], relu, NULL, ws,
+                        NULL);
     bb_bn_nhwc_coefficients(&d, g, b, s0, NULL, NULL, k, k + c);
-    bb_bn_sums q = {&d, n, x, s0, k, k + c, dy, relu, part, 0};
+    bb_bn_sums q = {&d, n, x, s0, k, k + c, dy, residual ? y0 : NULL, relu, part, 0};
     for (int64_t r = step; r < M + step; r += step) bb_bn_nhwc_grad_sums(&q, r < M ? r : M);
     ok = ok && bb_bn_nhwc_sums_complete(&q) == ahead;
-    bb_bn_nhwc_backward(&d, n, x, g, s0, b, NULL, dy, dx1, 1, dg[1], db[1], relu, ahead ? part : NULL, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, x, g, s0, b, residual ? &br[1] : NULL, dy, dx1, 1, dg[1], db[1], relu,
+                        ahead ? part : NULL, ws, NULL);
     ok = ok && !memcmp(dx0, dx1, (size_t)len * 4) && !memcmp(dg[0], dg[1], sizeof dg[0]) &&
-         !memcmp(db[0], db[1], sizeof db[0]);
-    bb_free(x); bb_free(dy); bb_free(g); bb_free(b); bb_free(y0); bb_free(y1); bb_free(dx0); bb_free(dx1);
-    bb_free(ws); bb_free(k); bb_free(part);
+         !memcmp(db[0], db[1], sizeof db[0]) && (!residual || !memcmp(dr0, dr1, (size_t)len * 4));
+    bb_free(x); bb_free(dy); bb_free(g); bb_free(b); bb_free(res); bb_free(y0); bb_free(y1); bb_free(dx0);
+    bb_free(dx1); bb_free(dr0); bb_free(dr1); bb_free(ws); bb_free(k); bb_free(part);
     return ok;
 }
 
 TEST(fast_batchnorm_passes_done_ahead_equal_the_pass)
 {
-    CHECK(bn_sums_ahead_equal_pass(3, 16, 49, 0, 37));    /* one chunk per few rows, steps across them */
-    CHECK(bn_sums_ahead_equal_pass(32, 16, 784, 1, 252)); /* ResNet-20 stage 1: 64 chunks, a conv block a step */
-    CHECK(bn_sums_ahead_equal_pass(4, 24, 25, 1, 1));     /* row by row; 16 + 8 channels */
-    CHECK(bn_sums_ahead_equal_pass(2, 12, 9, 1, 5));      /* 12 channels: the pass itself */
+    CHECK(bn_sums_ahead_equal_pass(3, 16, 49, 0, 0, 37));    /* one chunk per few rows, steps across them */
+    CHECK(bn_sums_ahead_equal_pass(32, 16, 784, 1, 0, 252)); /* ResNet-20 stage 1: 64 chunks, a conv block a step */
+    CHECK(bn_sums_ahead_equal_pass(4, 24, 25, 1, 1, 1));     /* row by row; 16 + 8 channels; a residual's mask */
+    CHECK(bn_sums_ahead_equal_pass(5, 32, 49, 1, 1, 40));    /* residual + ReLU, as after a block's second conv */
+    CHECK(bn_sums_ahead_equal_pass(2, 12, 9, 1, 0, 5));      /* 12 channels: the pass itself */
 }
 
 /* A convolution applying a batch norm (and its ReLU) to its input as it copies

@@ -92,7 +92,7 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
         } else if (cl && net->layers[i].kind == BB_L_BN) {
             size_t w = bb_bn_nhwc_workspace(&net->layers[i].op.bn, n_max);
             if (w > ws) ws = w;
-            if (2 * (size_t)net->layers[i].op.bn.c > coef) coef = 2 * (size_t)net->layers[i].op.bn.c;
+            if (4 * (size_t)net->layers[i].op.bn.c > coef) coef = 4 * (size_t)net->layers[i].op.bn.c;
             size_t s = bb_bn_nhwc_sums_len(&net->layers[i].op.bn, n_max);
             if (s > sums) sums = s;
         }

@@ -124,14 +124,22 @@ static int bn_reading(const bb_net *net, const bb_exec *ex, int o)
     return b->kind == BB_L_BN && b->in[0] == ex->plan->ops[o].out ? o + 1 : -1;
 }
 
-static const bb_conv_rows *applied_bn_sums(const bb_net *net, const bb_exec *ex, const bb_op *op, int64_t n,
-                                           const float *x, const bb_conv_input *in, const float *dy, bb_bn_sums *s,
-                                           bb_conv_rows *rows)
+/* The backward sums of the BN operation just before conv operation o, whose
+ * output the convolution reads: it is that output's first reader, so its
+ * backward-data (into dy) is the last to write dy. NULL when there is none. */
+static const bb_conv_rows *bn_before(const bb_net *net, bb_exec *ex, int o, int64_t n, const float *params,
+                                     const float *dy, bb_bn_sums *s, bb_conv_rows *rows)
 {
-    if (!in || !dy || bb_pool_size(ex->team) > 1) return NULL;
-    const bb_op *bo = &ex->plan->ops[op->applies];
+    if (o == 0 || !dy || bb_pool_size(ex->team) > 1) return NULL;
+    const bb_op *bo = &ex->plan->ops[o - 1];
     const bb_layer *b = &net->layers[bo->layer];
-    bb_bn_sums z = {&b->op.bn, n, x, bb_exec_saved(ex, b), in->a, in->b, dy, bo->relu, ex->sums, 0};
+    if (b->kind != BB_L_BN || bo->out != net->layers[ex->plan->ops[o].layer].in[0]) return NULL;
+    int64_t c = b->op.bn.c;
+    const float *gamma = params + net->params[b->param0].offset, *beta = params + net->params[b->param0 + 1].offset;
+    float *k = ex->coef + 2 * c;  /* past the coefficients of the BN the convolution applies */
+    bb_bn_nhwc_coefficients(&b->op.bn, gamma, beta, bb_exec_saved(ex, b), NULL, NULL, k, k + c);
+    bb_bn_sums z = {&b->op.bn, n, act_cl(ex, b->in[0]), bb_exec_saved(ex, b), k, k + c, dy,
+                    bo->in[1] >= 0 ? ex->act[bo->out] : NULL, bo->relu, ex->sums, 0};
     *s = z;
     rows->done = bn_sums_done;
     rows->arg = s;
@@ -183,7 +191,7 @@ void bb_net_forward(const bb_net *net, bb_exec *ex, int64_t n, const float *para
                 const bb_conv_input *bn_in = applied_bn(net, ex, op, params, state, train, &x, &ci);
                 int bo = train ? bn_reading(net, ex, o) : -1;
                 const bb_layer *b = bo >= 0 ? &net->layers[ex->plan->ops[bo].layer] : NULL;
-                bb_bn_sums sums = {b ? &b->op.bn : NULL, n, y, NULL, NULL, NULL, NULL, 0, ex->sums, 0};
+                bb_bn_sums sums = {b ? &b->op.bn : NULL, n, y, NULL, NULL, NULL, NULL, NULL, 0, ex->sums, 0};
                 bb_conv_rows rows = {bn_moments_done, &sums};
                 bb_conv2d_nhwc_forward_team(&l->op.conv, v, n, x, bn_in, p0, y, b ? &rows : NULL, ex->ws, ex->team);
                 if (b && bb_bn_nhwc_sums_complete(&sums)) ex->sums_op = bo;
@@ -284,10 +292,10 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
                 const bb_conv_input *bn_in = applied_bn(net, ex, op, params, NULL, 1, &x, &ci);
                 bb_bn_sums sums;
                 bb_conv_rows rows;
-                const bb_conv_rows *r = applied_bn_sums(net, ex, op, n, x, bn_in, dx[0], &sums, &rows);
+                const bb_conv_rows *r = bn_before(net, ex, o, n, params, dx[0], &sums, &rows);
                 bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, bn_in, p0, dy, dx[0], set[0], g0, r, ex->ws,
                                              ex->team);
-                if (r && bb_bn_nhwc_sums_complete(&sums)) ex->sums_op = op->applies;
+                if (r && bb_bn_nhwc_sums_complete(&sums)) ex->sums_op = o - 1;
             } else {
                 bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws);
             }

@@ -140,7 +140,8 @@ typedef struct {
     struct bb_plan *plan;       /* the operations it runs (model/plan.h; channels last: BN and add fused with ReLU) */
     /* channels-last modes */
     float *in_cl, *din_cl;      /* channels-last copy of the input and its gradient (NULL when c or hw is 1) */
-    float *coef;                /* the coefficients of a BN a convolution applies (plan.h, BN_CONV): 2 x the most channels */
+    float *coef;                /* the coefficients of a BN a convolution applies (plan.h, BN_CONV), then those of
+                                   the BN whose backward sums it does (bb_bn_sums): 2 x 2 x the most channels */
     double *sums;               /* a BN's first pass done ahead by a convolution (ops/nhwc.h, bb_bn_sums) */
     int sums_op;                /* the BN operation whose first pass sums holds; -1: none */
     bb_profile *prof;           /* NULL: no timing */

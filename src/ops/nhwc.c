@@ -489,8 +489,9 @@ void bb_bn_nhwc_grad_sums(bb_bn_sums *s, int64_t rows)
     const bb_bn *d = s->d;
     if (d->c % 8 != 0) return;
     int64_t C = d->c, M = s->n * d->hw;
-    bn_job j = {d, M, bn_chunks(M), s->x, s->dy, s->save, NULL, NULL, s->part, NULL, NULL, s->ka, s->kb, 0, C,
-                s->relu, 0, NULL};
+    bb_bn_residual r = {NULL, s->y, NULL, 0};
+    bn_job j = {d, M, bn_chunks(M), s->x, s->dy, s->save, s->y ? &r : NULL, NULL, s->part, NULL, NULL, s->ka, s->kb, 0,
+                C, s->relu, 0, NULL};
     for (; s->next < j.nchunks; s->next++) {
         int64_t r0, r1;
         chunk_rows(&j, s->next, &r0, &r1);

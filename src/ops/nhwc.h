@@ -91,6 +91,7 @@ typedef struct {
     const bb_bn *d;
     int64_t n;
     const float *x, *save, *ka, *kb, *dy;
+    const float *y;  /* with a fused residual: the forward's output, whose sign is the ReLU's mask; else NULL */
     int relu;
     double *part;
     int64_t next;
