@@ -30,7 +30,7 @@ static void time_bn(const bb_bn *d, int64_t n, const tensors *t, int sets, int c
         double t0 = bb_now();
         bb_bn_nhwc_forward_train(d, n, s->x, g, b, NULL, s->y, save, NULL, 1, NULL, ws, NULL);
         double t1 = bb_now();
-        bb_bn_nhwc_backward(d, n, s->x, g, save, b, NULL, s->dy, s->dx, 1, dg, db, 1, NULL, ws, NULL);
+        bb_bn_nhwc_backward(d, n, s->x, g, save, b, NULL, s->dy, s->dx, 1, dg, db, 1, NULL, NULL, ws, NULL);
         double t2 = bb_now();
         if ((t1 - t0) * 1e9 / (double)(M * C) < *fwd) *fwd = (t1 - t0) * 1e9 / (double)(M * C);
         if ((t2 - t1) * 1e9 / (double)(M * C) < *bwd) *bwd = (t2 - t1) * 1e9 / (double)(M * C);

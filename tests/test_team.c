@@ -85,8 +85,8 @@ static int conv_team_case(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t 
         out[2] = copy_of(dw0, wl);
         out[3] = copy_of(dx0, xl);
         bb_conv2d_nhwc_forward_team(&d, v, n, x, NULL, wt, out[0], NULL, ws, team);
-        bb_conv2d_nhwc_backward_team(&d, v, n, x, NULL, wt, dy, out[1], 0, out[2], NULL, ws, team);
-        bb_conv2d_nhwc_backward_team(&d, v, n, x, NULL, wt, dy, out[3], 1, NULL, NULL, ws, team);
+        bb_conv2d_nhwc_backward_team(&d, v, n, x, NULL, wt, dy, out[1], 0, out[2], NULL, NULL, ws, team);
+        bb_conv2d_nhwc_backward_team(&d, v, n, x, NULL, wt, dy, out[3], 1, NULL, NULL, NULL, ws, team);
         CHECK_MSG(canary_intact(ws, wsl), "%lld threads: the workspace overflows", (long long)threads);
         if (threads > 1)
             for (int i = 0; i < 4; i++) {
@@ -156,8 +156,8 @@ static int bn_team_case(int64_t n, int64_t c, int64_t hw, int relu)
         o[6] = copy_of(g, c);
         o[7] = copy_of(b, c);
         bb_bn_nhwc_forward_train(&d, n, x, g, b, NULL, o[0], o[4], o[5], relu, NULL, ws, team);
-        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, NULL, dy, o[1], 0, o[6], o[7], relu, NULL, ws, team);
-        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, NULL, dy, o[2], 1, o[6], o[7], relu, NULL, ws, team);
+        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, NULL, dy, o[1], 0, o[6], o[7], relu, NULL, NULL, ws, team);
+        bb_bn_nhwc_backward(&d, n, x, g, o[4], b, NULL, dy, o[2], 1, o[6], o[7], relu, NULL, NULL, ws, team);
         bb_bn_nhwc_forward_eval(&d, n, x, g, b, rm, rv, NULL, o[3], relu, team);
         CHECK_MSG(canary_intact(ws, wsl), "%d threads: the workspace overflows", threads);
         bb_free(ws);

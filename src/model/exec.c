@@ -83,7 +83,7 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
         bb_exec_destroy(ex);
         return bb_fail(BB_ERR_NOMEM, "executor: out of memory");
     }
-    size_t ws = 0, coef = 16, sums = 2;
+    size_t ws = 0, coef = 16, sums = 2, later = 16;
     for (int i = 0; i < net->nlayers; i++)
         if (net->layers[i].kind == BB_L_CONV) {
             const bb_conv2d *c = &net->layers[i].op.conv;
@@ -93,8 +93,9 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
             size_t w = bb_bn_nhwc_workspace(&net->layers[i].op.bn, n_max);
             if (w > ws) ws = w;
             if (4 * (size_t)net->layers[i].op.bn.c > coef) coef = 4 * (size_t)net->layers[i].op.bn.c;
-            size_t s = bb_bn_nhwc_sums_len(&net->layers[i].op.bn, n_max);
+            size_t s = bb_bn_nhwc_sums_len(&net->layers[i].op.bn, n_max), lt = bb_bn_nhwc_later_len(&net->layers[i].op.bn);
             if (s > sums) sums = s;
+            if (lt > later) later = lt;
         }
     if (cl && bb_exec_nhwc_workspace(net, n_max) > ws) ws = bb_exec_nhwc_workspace(net, n_max);
     const bb_dims *in = &net->tensors[net->input];
@@ -107,8 +108,10 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     ex->labels = bb_alloc((size_t)n_max * sizeof(int32_t));
     ex->coef = bb_alloc(coef * sizeof(float));
     ex->sums = bb_alloc(sums * sizeof(double));
+    ex->later = bb_alloc(later * sizeof(float));
     ex->sums_op = -1;
-    int bad = !ex->act || !ex->grad || !ex->arena || !ex->save || !ex->ws || !ex->labels || !ex->coef || !ex->sums;
+    int bad = !ex->act || !ex->grad || !ex->arena || !ex->save || !ex->ws || !ex->labels || !ex->coef || !ex->sums ||
+              !ex->later;
     if (!bad && cl && in->c > 1 && in->h * in->w > 1) {
         ex->in_cl = bb_alloc(in_len * sizeof(float));
         ex->din_cl = bb_alloc(in_len * sizeof(float));
@@ -152,6 +155,7 @@ void bb_exec_destroy(bb_exec *ex)
     bb_free(ex->labels);
     bb_free(ex->coef);
     bb_free(ex->sums);
+    bb_free(ex->later);
     bb_free(ex->in_cl);
     bb_free(ex->din_cl);
     memset(ex, 0, sizeof *ex);

@@ -124,6 +124,20 @@ static int bn_reading(const bb_net *net, const bb_exec *ex, int o)
     return b->kind == BB_L_BN && b->in[0] == ex->plan->ops[o].out ? o + 1 : -1;
 }
 
+static void bn_dx_need(void *arg, int64_t pixels) { bb_bn_nhwc_dx_rows(arg, pixels); }
+
+/* BN operation o's second pass, left to the convolution just before it
+ * whose output it reads (that convolution's backward reads the BN's dx as
+ * its dy, block by block); NULL when there is none */
+static bb_bn_later *bn_after(const bb_net *net, const bb_exec *ex, int o, bb_bn_later *s)
+{
+    if (o == 0 || bb_pool_size(ex->team) > 1) return NULL;
+    const bb_op *co = &ex->plan->ops[o - 1];
+    if (net->layers[co->layer].kind != BB_L_CONV || co->out != net->layers[ex->plan->ops[o].layer].in[0]) return NULL;
+    s->cf = ex->later;
+    return s;
+}
+
 /* The backward sums of the BN operation just before conv operation o, whose
  * output the convolution reads: it is that output's first reader, so its
  * backward-data (into dy) is the last to write dy. NULL when there is none. */
@@ -261,6 +275,8 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
     bb_uk_variant v = variant(ex);
     int cl = ex->kernels != BB_KERNELS_REFERENCE;
     ex->sums_op = -1;
+    bb_bn_later later;
+    int later_op = -1;  /* the conv operation the BN's second pass is left to */
     for (int o = ex->plan->nops - 1; o >= 0; o--) {
         const bb_op *op = &ex->plan->ops[o];
         const bb_layer *l = &net->layers[op->layer];
@@ -293,8 +309,11 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
                 bb_bn_sums sums;
                 bb_conv_rows rows;
                 const bb_conv_rows *r = bn_before(net, ex, o, n, params, dx[0], &sums, &rows);
-                bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, bn_in, p0, dy, dx[0], set[0], g0, r, ex->ws,
-                                             ex->team);
+                bb_conv_rows need = {bn_dx_need, &later};
+                bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, bn_in, p0, dy, dx[0], set[0], g0,
+                                             later_op == o ? &need : NULL, r, ex->ws, ex->team);
+                if (later_op == o) bb_bn_nhwc_dx_rows(&later, n * l->op.conv.oh * l->op.conv.ow);  /* any rows left */
+                later_op = -1;
                 if (r && bb_bn_nhwc_sums_complete(&sums)) ex->sums_op = o - 1;
             } else {
                 bb_conv2d_backward(&l->op.conv, n, x, p0, dy, dx[0], g0, ex->ws);
@@ -303,9 +322,12 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
         case BB_L_BN:
             if (cl) {
                 bb_bn_residual res = {NULL, y, dx[1], set[1]};
+                bb_bn_later *lt = bn_after(net, ex, o, &later);
                 bb_bn_nhwc_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), p1, op->in[1] >= 0 ? &res : NULL, dy,
-                                    dx[0], set[0], g0, g1, relu, ex->sums_op == o ? ex->sums : NULL, ex->ws, ex->team);
+                                    dx[0], set[0], g0, g1, relu, ex->sums_op == o ? ex->sums : NULL, lt, ex->ws,
+                                    ex->team);
                 ex->sums_op = -1;
+                if (lt) later_op = o - 1;
             } else
                 bb_bn_backward(&l->op.bn, n, x, p0, bb_exec_saved(ex, l), dy, dx[0], g0, g1);
             break;

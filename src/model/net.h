@@ -143,6 +143,7 @@ typedef struct {
     float *coef;                /* the coefficients of a BN a convolution applies (plan.h, BN_CONV), then those of
                                    the BN whose backward sums it does (bb_bn_sums): 2 x 2 x the most channels */
     double *sums;               /* a BN's first pass done ahead by a convolution (ops/nhwc.h, bb_bn_sums) */
+    float *later;               /* the coefficients of a BN's second pass left to a convolution (bb_bn_later) */
     int sums_op;                /* the BN operation whose first pass sums holds; -1: none */
     bb_profile *prof;           /* NULL: no timing */
 } bb_exec;

@@ -719,7 +719,16 @@ static int same_blocks(const bb_conv2d *d, int64_t n)
  * instead of in a pass of its own. The same sums in the same order as the
  * two passes; backward-data's tap offsets go to p->tab2 (the weight
  * gradient's are in p->tab). */
-static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_rows *rows)
+/* dy's pixels up to which backward-data's block bi reads (its band's rows) */
+static int64_t dy_read_end(const sweep *g, int64_t bi)
+{
+    block b = block_at(g, bi);
+    if (g->rows_blk == g->oh) return (b.s0 + b.ns) * g->h * g->w;
+    int64_t r1 = min64(g->h, (b.oy0 + b.nr - 1) * g->st - g->pt + g->kh);
+    return (b.s0 * g->h + r1) * g->w;
+}
+
+static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_rows *need, const bb_conv_rows *rows)
 {
     const bb_conv2d *d = j->d;
     parts pd = *j->p;
@@ -734,6 +743,10 @@ static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_
         part_blocks(d, j->n, part, &b_lo, &b_hi);
         gj.end = b_hi;
         for (int64_t bi = b_lo; bi < b_hi; bi++) {
+            if (need) {
+                block b = block_at(dg, bi);  /* the weight gradient's block: the same pixels */
+                need->done(need->arg, max64(dy_read_end(dg, bi), b.p0 + b.np));
+            }
             gather_blocks(&gj, bi, bi + 1, 0);
             weight_grad_rows(j, part, 0, nu, bi, bi + 1, b_hi, bi == b_lo, 0);
         }
@@ -743,7 +756,8 @@ static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_
 
 void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                                   const bb_conv_input *in, const float *w, const float *dy, float *dx, int set_dx,
-                                  float *dw, const bb_conv_rows *rows, float *ws, bb_pool *team)
+                                  float *dw, const bb_conv_rows *need, const bb_conv_rows *rows, float *ws,
+                                  bb_pool *team)
 {
     if (!dw && !dx) return;
     arena a = {ws, 0};
@@ -759,9 +773,10 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
         tap_offsets(&g, 0, p.tab);
     }
     if (dw && dx && threads == 1 && gathers && same_blocks(d, n)) {
-        backward_by_blocks(&j, &dg, rows);
+        backward_by_blocks(&j, &dg, need, rows);
         return;
     }
+    if (need) need->done(need->arg, n * d->oh * d->ow);
     bb_pool_run(team, backward_first, &j);
     if (dw) bb_pool_for(team, d->kh * d->kw * d->cin, 8, weight_grad_total, &j);
     if (!dx) return;
@@ -777,5 +792,5 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
 void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x, const float *w,
                              const float *dy, float *dx, int set_dx, float *dw, float *ws)
 {
-    bb_conv2d_nhwc_backward_team(d, v, n, x, NULL, w, dy, dx, set_dx, dw, NULL, ws, NULL);
+    bb_conv2d_nhwc_backward_team(d, v, n, x, NULL, w, dy, dx, set_dx, dw, NULL, NULL, ws, NULL);
 }

@@ -503,10 +503,12 @@ void bb_bn_nhwc_grad_sums(bb_bn_sums *s, int64_t rows)
 /* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy (masked by y > 0 after a fused ReLU) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                          const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
-                         float *dgamma, float *dbeta, int relu, const double *sums, float *ws, bb_pool *team)
+                         float *dgamma, float *dbeta, int relu, const double *sums, bb_bn_later *later, float *ws,
+                         bb_pool *team)
 {
     BB_AVX2_HAND_OVER(bb_bn_nhwc_backward,
-                      (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, sums, ws, team));
+                      (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, sums, later, ws, team));
+    if (later) later->done = n * d->hw;  /* until the pass is left to it below */
     if (d->c % 8 != 0) {
         bn_backward_generic(d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
@@ -534,8 +536,26 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
                          [CF_K0] = k[c], [CF_K1] = mdy[c], [CF_K2] = mdyx[c]};
         for (int e = 0; e < CF_N; e++) q[8 * e] = v[e];
     }
+    if (later) {
+        bb_bn_later z = {d, n, x, dy, dx, set_dx, relu, r != NULL, r ? *r : (bb_bn_residual){0}, later->cf, 0};
+        memcpy(z.cf, cf, (size_t)(CF_N * C) * sizeof(float));
+        *later = z;
+        return;
+    }
     j.cf = cf;
     bb_pool_for(team, M, ROW_ALIGN, dx_rows, &j);
+}
+
+size_t bb_bn_nhwc_later_len(const bb_bn *d) { return (size_t)(CF_N * d->c); }
+
+void bb_bn_nhwc_dx_rows(bb_bn_later *s, int64_t rows)
+{
+    BB_AVX2_HAND_OVER(bb_bn_nhwc_dx_rows, (s, rows));
+    if (rows <= s->done) return;
+    bn_job j = {s->d, s->n * s->d->hw, 0, s->x, s->dy, NULL, s->res ? &s->r : NULL, s->dx, NULL, NULL, NULL, NULL,
+                NULL, 0, s->d->c, s->relu, s->set_dx, s->cf};
+    dx_rows(&j, s->done, rows, 0);
+    s->done = rows;
 }
 
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)

@@ -40,14 +40,17 @@ void bb_conv2d_nhwc_backward(const bb_conv2d *d, bb_uk_variant v, int64_t n, con
 size_t bb_conv2d_nhwc_workspace_team(const bb_conv2d *d, int64_t n, int threads);
 /* rows: NULL, or told as the forward's y pixels, or backward-data's dx
  * pixels, [0, done) are final, in order: on one thread block by block, on a
- * team once at the end */
+ * team once at the end. need (backward): NULL, or told before dy's pixels
+ * [0, n) are read, in order: on one thread block by block, else all at
+ * first. */
 typedef struct { void (*done)(void *arg, int64_t pixels); void *arg; } bb_conv_rows;
 void bb_conv2d_nhwc_forward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                                  const bb_conv_input *in, const float *w, float *y, const bb_conv_rows *rows,
                                  float *ws, bb_pool *team);
 void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n, const float *x,
                                   const bb_conv_input *in, const float *w, const float *dy, float *dx, int set_dx,
-                                  float *dw, const bb_conv_rows *rows, float *ws, bb_pool *team);
+                                  float *dw, const bb_conv_rows *need, const bb_conv_rows *rows, float *ws,
+                                  bb_pool *team);
 
 /* ---- batch norm over (n*hw, c) rows; the same save/stats contract as ops.h.
  * relu: the output is max(0, BN(x)) (the BN output itself is never stored);
@@ -102,13 +105,35 @@ void bb_bn_nhwc_moments(bb_bn_sums *s, int64_t rows);
 void bb_bn_nhwc_grad_sums(bb_bn_sums *s, int64_t rows);
 /* 1 when every chunk is done */
 int bb_bn_nhwc_sums_complete(const bb_bn_sums *s);
+/* The backward's second pass (dx, and dres with a residual) left to whoever
+ * reads dx next, run as it needs the rows, in row order, while they go
+ * straight on into cache (the convolution before the BN, whose backward
+ * reads dx as its dy: bb_conv_rows as `need`). bb_bn_nhwc_backward with
+ * `later` fills it instead of running the pass (cf: bb_bn_nhwc_later_len
+ * floats of the caller's); bb_bn_nhwc_dx_rows runs the pass on rows [done,
+ * rows). The same arithmetic per row as the pass: the same bits. */
+typedef struct {
+    const bb_bn *d;
+    int64_t n;
+    const float *x, *dy;
+    float *dx;
+    int set_dx, relu, res;
+    bb_bn_residual r;
+    float *cf;
+    int64_t done;
+} bb_bn_later;
+size_t bb_bn_nhwc_later_len(const bb_bn *d);
+void bb_bn_nhwc_dx_rows(bb_bn_later *s, int64_t rows);
 /* beta: the forward's, from which (with gamma and save) the fused ReLU's
  * mask is recomputed from x, bit for bit, instead of read from its output
  * (without a residual); set_dx as for conv; sums: NULL, or the first pass
- * done ahead (bb_bn_sums.part with every chunk done) */
+ * done ahead (bb_bn_sums.part with every chunk done); later: NULL, or where
+ * the second pass is left (its rows all done already when the channels are
+ * not a multiple of 8) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                          const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
-                         float *dgamma, float *dbeta, int relu, const double *sums, float *ws, bb_pool *team);
+                         float *dgamma, float *dbeta, int relu, const double *sums, bb_bn_later *later, float *ws,
+                         bb_pool *team);
 
 /* ---- residual add with a fused ReLU: y = max(0, a + b); backward adds
  * dy * [y > 0] into da and db (either may be NULL, or both the same: then

@@ -12,6 +12,8 @@
 #define bb_bn_nhwc_forward_eval bb_bn_nhwc_forward_eval_avx2
 #define bb_bn_nhwc_backward bb_bn_nhwc_backward_avx2
 #define bb_bn_nhwc_grad_sums bb_bn_nhwc_grad_sums_avx2
+#define bb_bn_nhwc_dx_rows bb_bn_nhwc_dx_rows_avx2
+#define bb_bn_nhwc_later_len bb_bn_nhwc_later_len_avx2
 #define bb_bn_nhwc_moments bb_bn_nhwc_moments_avx2
 #define bb_bn_nhwc_sums_len bb_bn_nhwc_sums_len_avx2
 #define bb_bn_nhwc_sums_complete bb_bn_nhwc_sums_complete_avx2
@@ -45,8 +47,9 @@ void bb_bn_nhwc_forward_eval_avx2(const bb_bn *d, int64_t n, const float *x, con
                                   int relu, struct bb_pool *team);
 void bb_bn_nhwc_backward_avx2(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
                               const float *beta, const bb_bn_residual *r, const float *dy, float *dx, int set_dx,
-                              float *dgamma, float *dbeta, int relu, const double *sums, float *ws,
-                              struct bb_pool *team);
+                              float *dgamma, float *dbeta, int relu, const double *sums, bb_bn_later *later,
+                              float *ws, struct bb_pool *team);
+void bb_bn_nhwc_dx_rows_avx2(bb_bn_later *s, int64_t rows);
 void bb_bn_nhwc_grad_sums_avx2(bb_bn_sums *s, int64_t rows);
 void bb_bn_nhwc_moments_avx2(bb_bn_sums *s, int64_t rows);
 void bb_bn_nhwc_apply_avx2(int64_t pixels, int64_t c, const float *x, const float *a, const float *b, int relu,
