@@ -7,7 +7,9 @@
  * and a ReLU into the BN or add before it, run inside that layer (and are
  * timed with it), and on one thread a BN's first pass over rows (its
  * moments, its backward's sums) runs inside the convolution that writes
- * those rows, block by block (timed with the convolution); the executor's
+ * those rows, and its backward's second pass inside the backward of the
+ * convolution that reads its dx, block by block (timed with the
+ * convolution); the executor's
  * team shares the convolutions, batch norms, residual adds, max pools and
  * the input's layout copy, the other layers are small and run on the
  * calling thread. */
