@@ -8,6 +8,9 @@
  * contribution tap by tap into a padded dx; the weight gradient reduces over
  * the same pixel blocks as the forward (in one or two parts, by the shapes).
  * While a block's tiles run, the next block's input is prefetched into L2.
+ * On one thread a stride-1 backward runs both gradients block by block, and
+ * a caller may be told as rows of the output are final or before rows of dy
+ * are read (bb_conv_rows: a batch norm's passes run there, in cache).
  * A team of threads shares one call by output pixel blocks (forward,
  * backward-data gather), images (backward-data scatter) or (part, rows) of
  * the weight gradient; no element's summation order depends on how the work
@@ -713,12 +716,6 @@ static int same_blocks(const bb_conv2d *d, int64_t n)
     return f.oh == b.oh && f.ow == b.ow && f.imgs_blk == b.imgs_blk && f.rows_blk == b.rows_blk;
 }
 
-/* Both gradients on one thread, block by block: backward-data's block first
- * (its band copy reads that block's dy rows), then the weight gradient's
- * same block, which reads those rows again while they are still in cache
- * instead of in a pass of its own. The same sums in the same order as the
- * two passes; backward-data's tap offsets go to p->tab2 (the weight
- * gradient's are in p->tab). */
 /* dy's pixels up to which backward-data's block bi reads (its band's rows) */
 static int64_t dy_read_end(const sweep *g, int64_t bi)
 {
@@ -728,6 +725,13 @@ static int64_t dy_read_end(const sweep *g, int64_t bi)
     return (b.s0 * g->h + r1) * g->w;
 }
 
+/* Both gradients on one thread, block by block: backward-data's block first
+ * (its band copy reads that block's dy rows), then the weight gradient's
+ * same block, which reads those rows again while they are still in cache
+ * instead of in a pass of its own. The same sums in the same order as the
+ * two passes; backward-data's tap offsets go to p->tab2 (the weight
+ * gradient's are in p->tab). `need` is told before each block reads dy,
+ * `rows` after each block of dx is final. */
 static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_rows *need, const bb_conv_rows *rows)
 {
     const bb_conv2d *d = j->d;
