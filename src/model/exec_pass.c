@@ -9,10 +9,9 @@
  * moments, its backward's sums) runs inside the convolution that writes
  * those rows, and its backward's second pass inside the backward of the
  * convolution that reads its dx, block by block (timed with the
- * convolution); the executor's
- * team shares the convolutions, batch norms, residual adds, max pools and
- * the input's layout copy, the other layers are small and run on the
- * calling thread. */
+ * convolution); the executor's team shares the convolutions, batch norms,
+ * residual adds, max pools and the input's layout copy, the other layers
+ * are small and run on the calling thread. */
 #include "model/exec_internal.h"
 #include "ops/nhwc.h"
 #include "util/pool.h"
