@@ -141,19 +141,27 @@ static bb_bn_later *bn_after(const bb_net *net, const bb_exec *ex, int o, bb_bn_
 
 /* The backward sums of the BN operation just before conv operation o, whose
  * output the convolution reads: it is that output's first reader, so its
- * backward-data (into dy) is the last to write dy. NULL when there is none. */
+ * backward-data (into dy) is the last to write dy. NULL when there is none.
+ * in: the BN the convolution applies (applied_bn), whose coefficients serve
+ * when it is that BN. */
 static const bb_conv_rows *bn_before(const bb_net *net, bb_exec *ex, int o, int64_t n, const float *params,
-                                     const float *dy, bb_bn_sums *s, bb_conv_rows *rows)
+                                     const bb_conv_input *in, const float *dy, bb_bn_sums *s, bb_conv_rows *rows)
 {
     if (o == 0 || !dy || bb_pool_size(ex->team) > 1) return NULL;
     const bb_op *bo = &ex->plan->ops[o - 1];
     const bb_layer *b = &net->layers[bo->layer];
     if (b->kind != BB_L_BN || bo->out != net->layers[ex->plan->ops[o].layer].in[0]) return NULL;
     int64_t c = b->op.bn.c;
-    const float *gamma = params + net->params[b->param0].offset, *beta = params + net->params[b->param0 + 1].offset;
-    float *k = ex->coef + 2 * c;  /* past the coefficients of the BN the convolution applies */
-    bb_bn_nhwc_coefficients(&b->op.bn, gamma, beta, bb_exec_saved(ex, b), NULL, NULL, k, k + c);
-    bb_bn_sums z = {&b->op.bn, n, act_cl(ex, b->in[0]), bb_exec_saved(ex, b), k, k + c, dy,
+    const float *ka = in ? in->a : NULL, *kb = in ? in->b : NULL;
+    if (ex->plan->ops[o].applies != o - 1) {
+        const float *gamma = params + net->params[b->param0].offset;
+        const float *beta = params + net->params[b->param0 + 1].offset;
+        float *k = ex->coef + 2 * c;  /* past the coefficients of the BN the convolution applies */
+        bb_bn_nhwc_coefficients(&b->op.bn, gamma, beta, bb_exec_saved(ex, b), NULL, NULL, k, k + c);
+        ka = k;
+        kb = k + c;
+    }
+    bb_bn_sums z = {&b->op.bn, n, act_cl(ex, b->in[0]), bb_exec_saved(ex, b), ka, kb, dy,
                     bo->in[1] >= 0 ? ex->act[bo->out] : NULL, bo->relu, ex->sums, 0};
     *s = z;
     rows->done = bn_sums_done;
@@ -309,7 +317,7 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
                 const bb_conv_input *bn_in = applied_bn(net, ex, op, params, NULL, 1, &x, &ci);
                 bb_bn_sums sums;
                 bb_conv_rows rows;
-                const bb_conv_rows *r = bn_before(net, ex, o, n, params, dx[0], &sums, &rows);
+                const bb_conv_rows *r = bn_before(net, ex, o, n, params, bn_in, dx[0], &sums, &rows);
                 bb_conv_rows need = {bn_dx_need, &later};
                 bb_conv2d_nhwc_backward_team(&l->op.conv, v, n, x, bn_in, p0, dy, dx[0], set[0], g0,
                                              later_op == o ? &need : NULL, r, ex->ws, ex->team);
