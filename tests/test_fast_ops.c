@@ -314,6 +314,8 @@ TEST(fast_conv_matches_reference)
         {2, 5, 6, 7, 3, 3, 1, 1, 0},      /* non-square kernel, no padding */
         {1, 4, 5, 5, 6, 3, 3, 3, 2},      /* stride 3, padding 2 */
         {2, 6, 5, 6, 7, 1, 1, 1, 1},      /* padding larger than the kernel: scatter at stride 1 */
+        {3, 8, 1, 9, 16, 3, 3, 1, 1},     /* one row: only the middle window row is inside the input */
+        {2, 64, 2, 3, 64, 3, 3, 1, 1},    /* two rows, K = 576 in passes: passes wholly in the padding */
         {1, 40, 6, 6, 40, 3, 3, 1, 1},    /* 40 channels: 16 + 16 + 8 column blocks (AVX2), 40 masked (AVX-512) */
         {2, 12, 4, 2, 20, 3, 3, 1, 1},    /* weight-gradient sliding tiles (AVX-512): rows of 2 pixels, 3 groups of 4 */
         {2, 9, 6, 7, 16, 3, 3, 1, 0},     /* ... no padding (read in place), 9 channels: groups of 8 and 1 */

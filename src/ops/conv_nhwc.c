@@ -330,35 +330,88 @@ typedef struct {
     const bb_conv_rows *rows;  /* told after each block (one thread only) */
 } gather_job;
 
-/* the tiles of one block: plain ones over its pixels, R at a time, or
- * sliding ones over each output row, its width cut into even tiles */
+/* The window rows [in[0], in[1]) of output row oy that lie inside the
+ * input; the others read the band's zero rows. Their products add nothing
+ * (a sum that starts at +0 never becomes -0), so the tiles leave those
+ * reduction rows out: with 3x3 windows a 7x7 output skips 2 of its 21
+ * window rows. (Leaving out the zero columns as well, by a run per window
+ * row, bought nothing: docs/PERFORMANCE.md.) */
+static void inside_rows(const sweep *g, int64_t oy, int64_t in[2])
+{
+    int64_t iy = oy * g->st - g->pt;
+    in[0] = min64(g->kh, max64(0, -iy));
+    in[1] = max64(in[0], min64(g->kh, g->h - iy));
+}
+
+/* The tile of u's rows over reduction rows [k0, k0 + kn) (u's acol and b
+ * start there) cut to the window rows in[0..1] inside the input; its first
+ * run sets C unless the gather accumulates (a window wholly in the padding
+ * gives zeros). Then the block's read-ahead goes on, and the tile is empty
+ * again. */
+static void run_inside(const gather_job *j, bb_uk_args *u, int64_t k0, int64_t kn, const int64_t in[2], ahead *pf)
+{
+    int64_t per = (j->slide ? 1 : j->g->kw) * j->g->c;  /* reduction rows per window row */
+    int64_t s = max64(k0, in[0] * per), e = min64(k0 + kn, in[1] * per);
+    if (s < e) {  /* u's acol and b stay: the next tile starts at k0 again */
+        const int64_t *acol = u->acol;
+        const float *b = u->b;
+        u->k = e - s;
+        u->acol += s - k0;
+        u->b += (s - k0) * (j->slide ? j->slide : 1) * u->ldb;
+        u->accumulate = j->accumulate || s > in[0] * per;
+        bb_uk_run(j->v, u);
+        u->acol = acol;
+        u->b = b;
+    } else if (in[0] == in[1] && k0 == 0 && !j->accumulate) {
+        for (int r = 0; r < u->rows; r++) memset(u->c[r], 0, (size_t)u->nc * sizeof(float));
+    }
+    ahead_step(pf);
+    u->rows = 0;
+}
+
+/* the tiles of one block over reduction rows [k0, k0 + kn): plain ones over
+ * its pixels, the rows whose windows have the same rows inside the input
+ * together, in tiles of even size (a tile of one or two rows would wait on
+ * its few accumulators); or sliding ones over each output row, its width
+ * cut into even tiles */
 static void block_tiles(const gather_job *j, const block *b, const float *base, const int64_t *origins,
-                        bb_uk_args *u, int64_t c0, ahead *pf)
+                        bb_uk_args *u, int64_t k0, int64_t kn, int64_t c0, ahead *pf)
 {
     const sweep *g = j->g;
+    int64_t in[2], next[2];
     if (!j->slide) {
         int R = bb_uk_max_rows(j->v, u->nc);
-        for (int64_t r0 = 0; r0 < b->np; r0 += R) {
-            u->rows = (int)min64(R, b->np - r0);
-            for (int r = 0; r < u->rows; r++) {
-                u->a[r] = base + origins[r0 + r];
-                u->c[r] = j->y + (b->p0 + r0 + r) * j->cout + c0;
+        for (int64_t oa = b->oy0, ob; oa < b->oy0 + b->nr; oa = ob) {
+            inside_rows(g, oa, in);
+            for (ob = oa + 1; ob < b->oy0 + b->nr; ob++) {
+                inside_rows(g, ob, next);
+                if (next[0] != in[0] || next[1] != in[1]) break;
             }
-            bb_uk_run(j->v, u);
-            ahead_step(pf);
+            int64_t n = b->ns * (ob - oa) * g->ow, nt = (n + R - 1) / R, t = 0, size = n / nt + (n % nt > 0);
+            u->rows = 0;
+            for (int64_t s = 0; s < b->ns; s++)
+                for (int64_t i = (s * b->nr + oa - b->oy0) * g->ow, ie = i + (ob - oa) * g->ow; i < ie; i++) {
+                    u->a[u->rows] = base + origins[i];
+                    u->c[u->rows] = j->y + (b->p0 + i) * j->cout + c0;
+                    if (++u->rows < size) continue;
+                    run_inside(j, u, k0, kn, in, pf);
+                    t++;
+                    size = n / nt + (t < n % nt);
+                }
         }
         return;
     }
     int64_t Rmax = bb_uk_slide_rows(j->v, u->nc, j->slide), nt = (g->ow + Rmax - 1) / Rmax;
     int64_t R = (g->ow + nt - 1) / nt;
-    for (int64_t row = 0; row < b->np; row += g->ow)
+    for (int64_t row = 0; row < b->np; row += g->ow) {
+        inside_rows(g, b->oy0 + row / g->ow % b->nr, in);
         for (int64_t x0 = 0; x0 < g->ow; x0 += R) {
             u->rows = (int)min64(R, g->ow - x0);
             u->a[0] = base + origins[row + x0];
             for (int r = 0; r < u->rows; r++) u->c[r] = j->y + (b->p0 + row + x0 + r) * j->cout + c0;
-            bb_uk_run(j->v, u);
-            ahead_step(pf);
+            run_inside(j, u, k0, kn, in, pf);
         }
+    }
 }
 
 static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
@@ -382,13 +435,11 @@ static void gather_blocks(void *arg, int64_t lo, int64_t hi, int t)
         const float *base = prepare_block(g, j->x, j->in, &b, band_of(j->p, t), origins);
         ahead pf = ahead_of(g, j->x, bi + 1, j->end ? j->end : hi, j->v, nkb * ncb * ((b.np + R - 1) / R));
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
-            u.k = min64(kc, K - k0);
             u.acol = j->p->tab + k0;
-            u.accumulate = j->accumulate || k0 > 0;
             for (int64_t c0 = 0; c0 < j->cout; c0 += bb_uk_cols(j->v)) {
                 u.nc = (int)min64(bb_uk_cols(j->v), j->cout - c0);
                 u.b = j->wpk + packed_at(K * tw, j->pw, k0 * tw, c0);
-                block_tiles(j, &b, base, origins, &u, c0, &pf);
+                block_tiles(j, &b, base, origins, &u, k0, min64(kc, K - k0), c0, &pf);
             }
         }
         if (j->rows) j->rows->done(j->rows->arg, b.p0 + b.np);
