@@ -50,11 +50,12 @@ LDFLAGS_SAN := -fsanitize=fuzzer,address,undefined
 endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(ARCH) $(EXTRA_CFLAGS)
 LDLIBS  := -lopenblas -ljpeg -lpng -lz -lpthread -lm
-# the AVX2+FMA twin of the channels-last element-wise operators (x86-64 only;
+# the AVX2+FMA and AVX-512 twins of the channels-last element-wise operators (x86-64 only;
 # src/ops/nhwc_avx2.h); the register kernels set their targets in the source
 X86     := $(if $(filter x86_64% i386% i686%,$(shell $(CC) -dumpmachine 2>/dev/null)),1,0)
 ifeq ($(X86),1)
 $(BUILD)/src/ops/nhwc_avx2.o $(BUILD)/src/optim/update_cpu_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
+$(BUILD)/src/ops/nhwc_avx512.o: CFLAGS += -mavx512f -mavx2 -mfma -ffp-contract=off
 endif
 # the update's element loops (src/optim/update_cpu.c): vectorized by the
 # compiler, which gcc's cheapest cost model at -O2 would not do for them

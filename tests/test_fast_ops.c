@@ -410,6 +410,54 @@ TEST(fast_batchnorm_matches_reference)
         }
 }
 
+/* Everything one width of the element-wise operators writes, for
+ * fast_batchnorm_every_vector_width_gives_the_same_bits: a BN's training
+ * forward with a residual and its ReLU, its backward (dx, dres, dgamma,
+ * dbeta), the evaluation forward, the applied form, add + ReLU both ways. */
+static void bn_outputs(int64_t n, int64_t c, int64_t hw, float *out)
+{
+    bb_bn d = {c, hw, 1e-5f};
+    int64_t len = n * c * hw;
+    float *x = vec(len, 70), *res = vec(len, 71), *dy = vec(len, 72), *g = vec(c, 73), *b = vec(c, 74);
+    float *rv = vec(c, 75), *ws = bb_alloc(bb_bn_nhwc_workspace(&d, n) * 4);
+    for (int64_t i = 0; i < c; i++) rv[i] = 0.5f + rv[i] * rv[i];
+    float *y = out, *dx = y + len, *dres = dx + len, *ye = dres + len, *ya = ye + len, *yr = ya + len;
+    float *da = yr + len, *save = da + len, *stats = save + 2 * c, *dg = stats + 2 * c, *db = dg + c;
+    memset(stats, 0, (size_t)(4 * c) * 4);
+    bb_bn_residual r = {res, y, dres, 1};
+    bb_bn_nhwc_forward_train(&d, n, x, g, b, &r, y, save, stats, 1, NULL, ws, NULL);
+    bb_bn_nhwc_backward(&d, n, x, g, save, b, &r, dy, dx, 1, dg, db, 1, NULL, NULL, ws, NULL);
+    bb_bn_nhwc_forward_eval(&d, n, x, g, b, stats, rv, NULL, ye, 1, NULL);
+    bb_bn_nhwc_apply(n * hw, c, x, g, b, 1, ya);
+    bb_add_relu_forward(len, x, res, yr);
+    bb_add_relu_backward(len, yr, dy, da, 1, da, 0);
+    bb_free(x); bb_free(res); bb_free(dy); bb_free(g); bb_free(b); bb_free(rv); bb_free(ws);
+}
+
+/* The AVX-512 operators (16 channels a vector) and the AVX2 ones (8) give
+ * the same bits: lanes are channels, each with the same operations in the
+ * same order; --kernels avx2 only makes them slower. */
+TEST(fast_batchnorm_every_vector_width_gives_the_same_bits)
+{
+    if (!bb_uk_supported(BB_UK_AVX512) || !bb_uk_supported(BB_UK_AVX2)) {
+        fprintf(stderr, "  (this CPU runs one vector width: nothing to compare)\n");
+        return;
+    }
+    static const int64_t cases[][3] = {{4, 16, 49}, {2, 48, 13}, {3, 64, 7}, {2, 24, 9}, {1, 1056, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = cases[i][0], c = cases[i][1], hw = cases[i][2], len = 7 * n * c * hw + 6 * c;
+        float *wide = bb_alloc((size_t)len * 4), *narrow = bb_alloc((size_t)len * 4);
+        bb_nhwc_set_kernels(BB_UK_AVX512);
+        bn_outputs(n, c, hw, wide);
+        bb_nhwc_set_kernels(BB_UK_AVX2);
+        bn_outputs(n, c, hw, narrow);
+        bb_nhwc_set_kernels(BB_UK_AVX512);
+        CHECK_MSG(memcmp(wide, narrow, (size_t)len * 4) == 0, "n %lld c %lld hw %lld: the widths differ",
+                  (long long)n, (long long)c, (long long)hw);
+        bb_free(wide); bb_free(narrow);
+    }
+}
+
 /* one-pass statistics: a mean 1000 spreads away, the first row an outlier */
 TEST(fast_batchnorm_statistics_far_from_zero)
 {

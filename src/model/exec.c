@@ -71,6 +71,7 @@ bb_status bb_exec_create_threads(bb_exec *ex, const bb_net *net, int64_t n_max, 
     ex->n_max = n_max;
     ex->kernels = kernels;
     int cl = kernels != BB_KERNELS_REFERENCE;
+    if (cl) bb_nhwc_set_kernels(bb_exec_variant(kernels));  /* the element-wise operators' vectors */
     if (!cl) threads = 1;
     int T = net->ntensors;
     int64_t *act_off = malloc((size_t)T * sizeof *act_off), *grad_off = malloc((size_t)T * sizeof *grad_off);

@@ -7,7 +7,7 @@
  * centered squares), on one thread. */
 #include "ops/nhwc.h"
 #include "ops/nhwc_avx2.h"
-#include "ops/vec8.h"
+#include "ops/vec.h"
 
 #include <float.h>
 #include <math.h>
@@ -19,13 +19,23 @@
 #define AHEAD 512
 #define READ_AHEAD(p) __builtin_prefetch((p) + AHEAD)
 
-/* The dx pass's per-channel coefficients, interleaved by groups of 8
+/* The dx pass's per-channel coefficients, interleaved by groups of VW
  * channels (one pointer instead of seven keeps the loop's pointers in
  * registers): the forward's y = x ka + kb (for the ReLU's mask), mean,
  * invstd, and dx = k0 * (g - k1 - xhat * k2). */
 enum { CF_KA, CF_KB, CF_MEAN, CF_INVSTD, CF_K0, CF_K1, CF_K2, CF_N };
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+#if !defined(BB_AVX2_TWIN) && !defined(BB_AVX512_TWIN)
+static _Atomic int widest = BB_UK_AVX512;
+
+void bb_nhwc_set_kernels(bb_uk_variant v) { widest = v; }
+
+#if BB_AVX2_TWINS
+int bb_nhwc_wide(void) { return widest == BB_UK_AVX512 && bb_uk_supported(BB_UK_AVX512); }
+#endif
+#endif
 
 /* The training forward's y = x a + b per channel, a = gamma * invstd,
  * b = beta - mean * a from the saved (float) mean and invstd: the backward
@@ -148,8 +158,8 @@ static void bn_backward_generic(const bb_bn *d, int64_t n, const float *x, const
 }
 
 
-/* ---- the same with 8-channel vectors, for c a multiple of 8: statistics
- * over blocks of NG groups of 8 channels (the accumulators stay in registers),
+/* ---- the same with VW-channel vectors, for c a multiple of VW: statistics
+ * over blocks of NG groups of VW channels (the accumulators stay in registers),
  * element-wise passes over whole rows ---- */
 
 /* The vector statistics run over chunks of rows whose bounds depend on the
@@ -180,84 +190,84 @@ size_t bb_bn_nhwc_workspace(const bb_bn *d, int64_t n)
 #define RUN 16
 
 /* a run's float sums (ra, rb) into the double accumulators (a, b) */
-static inline __attribute__((always_inline)) void add_run(v8d *a, v8d *b, const v8 *ra, const v8 *rb, const int NG)
+static inline __attribute__((always_inline)) void add_run(vfd *a, vfd *b, const vf *ra, const vf *rb, const int NG)
 {
     for (int g = 0; g < NG; g++) {
-        a[g] = v8d_acc(a[g], ra[g]);
-        b[g] = v8d_acc(b[g], rb[g]);
+        a[g] = vfd_acc(a[g], ra[g]);
+        b[g] = vfd_acc(b[g], rb[g]);
     }
 }
 
 /* sum over rows of (x - s) and (x - s)^2, s = row 0 of the tensor (x0): one
  * pass, and the shift keeps the variance free of cancellation */
-static inline __attribute__((always_inline)) void moments_v8(int64_t M, int64_t C, const float *x, const float *x0,
+static inline __attribute__((always_inline)) void moments_vf(int64_t M, int64_t C, const float *x, const float *x0,
                                                              int64_t c0, const int NG, double *s1, double *s2)
 {
-    v8d a[2], b[2];
-    v8 sh[2];
+    vfd a[2], b[2];
+    vf sh[2];
     for (int g = 0; g < NG; g++) {
-        a[g] = b[g] = v8d_zero();
-        sh[g] = v8_load(x0 + c0 + 8 * g);
+        a[g] = b[g] = vfd_zero();
+        sh[g] = vf_load(x0 + c0 + VW * g);
     }
     for (int64_t i0 = 0; i0 < M; i0 += RUN) {
         int64_t i1 = min64(i0 + RUN, M);
-        v8 ra[2], rb[2];
-        for (int g = 0; g < NG; g++) ra[g] = rb[g] = v8_set1(0.0f);
+        vf ra[2], rb[2];
+        for (int g = 0; g < NG; g++) ra[g] = rb[g] = vf_set1(0.0f);
         for (int64_t i = i0; i < i1; i++)
 #pragma GCC unroll 2
             for (int g = 0; g < NG; g++) {
-                READ_AHEAD(x + i * C + c0 + 8 * g);
-                v8 v = v8_sub(v8_load(x + i * C + c0 + 8 * g), sh[g]);
-                ra[g] = v8_add(ra[g], v);
-                rb[g] = v8_fma(v, v, rb[g]);
+                READ_AHEAD(x + i * C + c0 + VW * g);
+                vf v = vf_sub(vf_load(x + i * C + c0 + VW * g), sh[g]);
+                ra[g] = vf_add(ra[g], v);
+                rb[g] = vf_fma(v, v, rb[g]);
             }
         add_run(a, b, ra, rb, NG);
     }
-    for (int g = 0; g < NG; g++) { v8d_store(s1 + 8 * g, a[g]); v8d_store(s2 + 8 * g, b[g]); }
+    for (int g = 0; g < NG; g++) { vfd_store(s1 + VW * g, a[g]); vfd_store(s2 + VW * g, b[g]); }
 }
 
 /* the masked gradient of a fused ReLU: dy where the forward's output was > 0,
  * read from the output y when a residual was added, else x a + b recomputed */
-static inline v8 relu_grad(const float *y, v8 xv, v8 a, v8 b, v8 dy)
+static inline vf relu_grad(const float *y, vf xv, vf a, vf b, vf dy)
 {
-    return v8_where_pos(y ? v8_load(y) : v8_fma(xv, a, b), dy);
+    return vf_where_pos(y ? vf_load(y) : vf_fma(xv, a, b), dy);
 }
 
 /* sum(g) and sum(g * xhat), g = relu_grad when relu (y: the output with a residual, else NULL) */
-static inline __attribute__((always_inline)) void grad_sums_v8(int64_t M, int64_t C, const float *x, const float *y,
+static inline __attribute__((always_inline)) void grad_sums_vf(int64_t M, int64_t C, const float *x, const float *y,
                                                                const float *dy, int64_t c0, const int NG, int relu,
                                                                const float *mean, const float *invstd,
                                                                const float *ka, const float *kb, double *sdy,
                                                                double *sdyx)
 {
-    v8d a[2], b[2];
-    v8 mu[2], is[2];
+    vfd a[2], b[2];
+    vf mu[2], is[2];
     for (int g = 0; g < NG; g++) {
-        a[g] = v8d_zero();
-        b[g] = v8d_zero();
-        mu[g] = v8_load(mean + c0 + 8 * g);
-        is[g] = v8_load(invstd + c0 + 8 * g);
+        a[g] = vfd_zero();
+        b[g] = vfd_zero();
+        mu[g] = vf_load(mean + c0 + VW * g);
+        is[g] = vf_load(invstd + c0 + VW * g);
     }
     for (int64_t i0 = 0; i0 < M; i0 += RUN) {
         int64_t i1 = min64(i0 + RUN, M);
-        v8 ra[2], rb[2];
-        for (int g = 0; g < NG; g++) ra[g] = rb[g] = v8_set1(0.0f);
+        vf ra[2], rb[2];
+        for (int g = 0; g < NG; g++) ra[g] = rb[g] = vf_set1(0.0f);
         for (int64_t i = i0; i < i1; i++)
 #pragma GCC unroll 2
             for (int g = 0; g < NG; g++) {
-                int64_t o = i * C + c0 + 8 * g;
+                int64_t o = i * C + c0 + VW * g;
                 READ_AHEAD(x + o);
                 READ_AHEAD(dy + o);
                 if (y) READ_AHEAD(y + o);
-                v8 xv = v8_load(x + o), gv = v8_load(dy + o);
-                if (relu) gv = relu_grad(y ? y + o : NULL, xv, v8_load(ka + c0 + 8 * g), v8_load(kb + c0 + 8 * g), gv);
-                v8 xh = v8_mul(v8_sub(xv, mu[g]), is[g]);
-                ra[g] = v8_add(ra[g], gv);
-                rb[g] = v8_fma(gv, xh, rb[g]);
+                vf xv = vf_load(x + o), gv = vf_load(dy + o);
+                if (relu) gv = relu_grad(y ? y + o : NULL, xv, vf_load(ka + c0 + VW * g), vf_load(kb + c0 + VW * g), gv);
+                vf xh = vf_mul(vf_sub(xv, mu[g]), is[g]);
+                ra[g] = vf_add(ra[g], gv);
+                rb[g] = vf_fma(gv, xh, rb[g]);
             }
         add_run(a, b, ra, rb, NG);
     }
-    for (int g = 0; g < NG; g++) { v8d_store(sdy + 8 * g, a[g]); v8d_store(sdyx + 8 * g, b[g]); }
+    for (int g = 0; g < NG; g++) { vfd_store(sdy + VW * g, a[g]); vfd_store(sdyx + VW * g, b[g]); }
 }
 
 /* one BN call on a team: the chunk sums (phase 1), then a row pass (phase 2) */
@@ -272,7 +282,7 @@ typedef struct {
     const float *ka, *kb;       /* backward: the forward's y = x ka + kb, for the ReLU mask */
     int64_t cs, cc;             /* the row pass's channels [cs, cs + cc) */
     int relu, set;
-    const float *cf;            /* backward: the dx pass's coefficients (CF_N x 8 per 8 channels) */
+    const float *cf;            /* backward: the dx pass's coefficients (CF_N x VW per VW channels) */
 } bn_job;
 
 static void chunk_rows(const bn_job *j, int64_t i, int64_t *r0, int64_t *r1)
@@ -291,9 +301,9 @@ static void moments_chunks(void *arg, int64_t lo, int64_t hi, int t)
         int64_t r0, r1;
         chunk_rows(j, i, &r0, &r1);
         double *s1 = j->part + 2 * i * C, *s2 = s1 + C;
-        for (int64_t c0 = 0; c0 < C; c0 += 16) {
-            if (c0 + 16 <= C) moments_v8(r1 - r0, C, j->x + r0 * C, j->x, c0, 2, s1 + c0, s2 + c0);
-            else moments_v8(r1 - r0, C, j->x + r0 * C, j->x, c0, 1, s1 + c0, s2 + c0);
+        for (int64_t c0 = 0; c0 < C; c0 += 2 * VW) {
+            if (c0 + 2 * VW <= C) moments_vf(r1 - r0, C, j->x + r0 * C, j->x, c0, 2, s1 + c0, s2 + c0);
+            else moments_vf(r1 - r0, C, j->x + r0 * C, j->x, c0, 1, s1 + c0, s2 + c0);
         }
     }
 }
@@ -308,11 +318,11 @@ static void grad_sum_chunks(void *arg, int64_t lo, int64_t hi, int t)
         chunk_rows(j, i, &r0, &r1);
         double *sdy = j->part + 2 * i * C, *sdyx = sdy + C;
         const float *x = j->x + r0 * C, *y = j->r ? j->r->y + r0 * C : NULL, *dy = j->dy + r0 * C;
-        for (int64_t c0 = 0; c0 < C; c0 += 16) {
-            if (c0 + 16 <= C)
-                grad_sums_v8(r1 - r0, C, x, y, dy, c0, 2, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
+        for (int64_t c0 = 0; c0 < C; c0 += 2 * VW) {
+            if (c0 + 2 * VW <= C)
+                grad_sums_vf(r1 - r0, C, x, y, dy, c0, 2, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
             else
-                grad_sums_v8(r1 - r0, C, x, y, dy, c0, 1, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
+                grad_sums_vf(r1 - r0, C, x, y, dy, c0, 1, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
         }
     }
 }
@@ -332,10 +342,10 @@ static void chunk_total(const bn_job *j, int64_t c, double *s1, double *s2)
 
 /* rows [lo, hi): y = x * k0 + k1 (+ res) per channel (then max(0, .)); the
  * job's fields are read once, since the stores could alias them */
-/* x a + b on 8 channels, the training forward's output before its ReLU */
-static inline v8 affine_v8(const float *x, const float *a, const float *b)
+/* x a + b on VW channels, the training forward's output before its ReLU */
+static inline vf affine_vf(const float *x, const float *a, const float *b)
 {
-    return v8_fma(v8_load(x), v8_load(a), v8_load(b));
+    return vf_fma(vf_load(x), vf_load(a), vf_load(b));
 }
 
 static void affine_rows(void *arg, int64_t lo, int64_t hi, int t)
@@ -346,12 +356,12 @@ static void affine_rows(void *arg, int64_t lo, int64_t hi, int t)
     float *out = j->out + j->cs;
     const int relu = j->relu;
     for (int64_t i = lo; i < hi; i++)
-        for (int64_t c = 0; c < cc; c += 8) {
+        for (int64_t c = 0; c < cc; c += VW) {
             READ_AHEAD(x + i * C + c);
             if (res) READ_AHEAD(res + i * C + c);
-            v8 v = affine_v8(x + i * C + c, k0 + c, k1 + c);
-            if (res) v = v8_add(v, v8_load(res + i * C + c));
-            v8_store(out + i * C + c, relu ? v8_relu(v) : v);
+            vf v = affine_vf(x + i * C + c, k0 + c, k1 + c);
+            if (res) v = vf_add(v, vf_load(res + i * C + c));
+            vf_store(out + i * C + c, relu ? vf_relu(v) : v);
         }
 }
 
@@ -365,20 +375,20 @@ static inline __attribute__((always_inline)) void dx_pass(const bn_job *j, int64
     float *dx = j->out, *dres = RES ? j->r->dres : NULL;
     const int set = j->set, set_dres = RES ? j->r->set_dres : 0;
     for (int64_t i = lo; i < hi; i++)
-        for (int64_t c = 0; c < C; c += 8) {
+        for (int64_t c = 0; c < C; c += VW) {
             int64_t o = i * C + c;
             const float *k = cf + c * CF_N;
             READ_AHEAD(x + o);
             READ_AHEAD(dy + o);
             if (RES) READ_AHEAD(y + o);
-            v8 xv = v8_load(x + o), gv = v8_load(dy + o);
-            if (RELU) gv = relu_grad(y ? y + o : NULL, xv, v8_load(k + 8 * CF_KA), v8_load(k + 8 * CF_KB), gv);
-            if (RES && dres) v8_store(dres + o, set_dres ? gv : v8_add(v8_load(dres + o), gv));
+            vf xv = vf_load(x + o), gv = vf_load(dy + o);
+            if (RELU) gv = relu_grad(y ? y + o : NULL, xv, vf_load(k + VW * CF_KA), vf_load(k + VW * CF_KB), gv);
+            if (RES && dres) vf_store(dres + o, set_dres ? gv : vf_add(vf_load(dres + o), gv));
             if (!dx) continue;
-            v8 xh = v8_mul(v8_sub(xv, v8_load(k + 8 * CF_MEAN)), v8_load(k + 8 * CF_INVSTD));
-            v8 q = v8_sub(v8_sub(gv, v8_load(k + 8 * CF_K1)), v8_mul(xh, v8_load(k + 8 * CF_K2)));
-            v8 k0 = v8_load(k + 8 * CF_K0);
-            v8_store(dx + o, set ? v8_mul(k0, q) : v8_fma(k0, q, v8_load(dx + o)));
+            vf xh = vf_mul(vf_sub(xv, vf_load(k + VW * CF_MEAN)), vf_load(k + VW * CF_INVSTD));
+            vf q = vf_sub(vf_sub(gv, vf_load(k + VW * CF_K1)), vf_mul(xh, vf_load(k + VW * CF_K2)));
+            vf k0 = vf_load(k + VW * CF_K0);
+            vf_store(dx + o, set ? vf_mul(k0, q) : vf_fma(k0, q, vf_load(dx + o)));
         }
 }
 
@@ -393,15 +403,17 @@ static void dx_rows(void *arg, int64_t lo, int64_t hi, int t)
 #define ROW_ALIGN 8      /* rows per unit of a team's row ranges */
 #define EVAL_CHUNK 512   /* channels whose evaluation coefficients live on the stack */
 
-/* ---- entry points: vectors when the channels are a multiple of 8, else the
+/* ---- entry points: vectors when the channels are a multiple of VW, else the
  * generic loops (on the calling thread alone) ---- */
 
 void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *beta,
                               const bb_bn_residual *r, float *y, float *save, float *stats, int relu,
                               const double *sums, float *ws, bb_pool *team)
 {
+    BB_AVX512_HAND_OVER(bb_bn_nhwc_forward_train, d->c,
+                        (d, n, x, gamma, beta, r, y, save, stats, relu, sums, ws, team));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_forward_train, (d, n, x, gamma, beta, r, y, save, stats, relu, sums, ws, team));
-    if (d->c % 8 != 0) { bn_train_generic(d, n, x, gamma, beta, r, y, save, stats, relu); return; }
+    if (d->c % VW != 0) { bn_train_generic(d, n, x, gamma, beta, r, y, save, stats, relu); return; }
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
     bn_job j = {d, M, bn_chunks(M), x, NULL, NULL, r, y, (double *)ws, NULL, NULL, NULL, NULL, 0, C, relu, 0, NULL};
@@ -439,12 +451,13 @@ void bb_bn_nhwc_coefficients(const bb_bn *d, const float *gamma, const float *be
 
 void bb_bn_nhwc_apply(int64_t pixels, int64_t c, const float *x, const float *a, const float *b, int relu, float *y)
 {
+    BB_AVX512_HAND_OVER(bb_bn_nhwc_apply, c, (pixels, c, x, a, b, relu, y));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_apply, (pixels, c, x, a, b, relu, y));
-    if (c % 8 != 0) { affine_generic(pixels, c, 0, c, x, a, b, NULL, y, relu); return; }
+    if (c % VW != 0) { affine_generic(pixels, c, 0, c, x, a, b, NULL, y, relu); return; }
     for (int64_t i = 0; i < pixels; i++)
-        for (int64_t k = 0; k < c; k += 8) {
-            v8 v = affine_v8(x + i * c + k, a + k, b + k);
-            v8_store(y + i * c + k, relu ? v8_relu(v) : v);
+        for (int64_t k = 0; k < c; k += VW) {
+            vf v = affine_vf(x + i * c + k, a + k, b + k);
+            vf_store(y + i * c + k, relu ? vf_relu(v) : v);
         }
 }
 
@@ -452,8 +465,9 @@ void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const fl
                              const float *rmean, const float *rvar, const bb_bn_residual *r, float *y, int relu,
                              bb_pool *team)
 {
+    BB_AVX512_HAND_OVER(bb_bn_nhwc_forward_eval, d->c, (d, n, x, gamma, beta, rmean, rvar, r, y, relu, team));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_forward_eval, (d, n, x, gamma, beta, rmean, rvar, r, y, relu, team));
-    if (d->c % 8 != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, r, y, relu); return; }
+    if (d->c % VW != 0) { bn_eval_generic(d, n, x, gamma, beta, rmean, rvar, r, y, relu); return; }
     float a[EVAL_CHUNK], b[EVAL_CHUNK];
     for (int64_t cs = 0; cs < d->c; cs += EVAL_CHUNK) {
         int64_t cc = min64(EVAL_CHUNK, d->c - cs);
@@ -469,9 +483,10 @@ int bb_bn_nhwc_sums_complete(const bb_bn_sums *s) { return s->next == bn_chunks(
 
 void bb_bn_nhwc_moments(bb_bn_sums *s, int64_t rows)
 {
+    BB_AVX512_HAND_OVER(bb_bn_nhwc_moments, s->d->c, (s, rows));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_moments, (s, rows));
     const bb_bn *d = s->d;
-    if (d->c % 8 != 0) return;
+    if (d->c % VW != 0) return;
     int64_t M = s->n * d->hw;
     bn_job j = {d, M, bn_chunks(M), s->x, NULL, NULL, NULL, NULL, s->part, NULL, NULL, NULL, NULL, 0, d->c, 0, 0,
                 NULL};
@@ -485,9 +500,10 @@ void bb_bn_nhwc_moments(bb_bn_sums *s, int64_t rows)
 
 void bb_bn_nhwc_grad_sums(bb_bn_sums *s, int64_t rows)
 {
+    BB_AVX512_HAND_OVER(bb_bn_nhwc_grad_sums, s->d->c, (s, rows));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_grad_sums, (s, rows));
     const bb_bn *d = s->d;
-    if (d->c % 8 != 0) return;
+    if (d->c % VW != 0) return;
     int64_t C = d->c, M = s->n * d->hw;
     bb_bn_residual r = {NULL, s->y, NULL, 0};
     bn_job j = {d, M, bn_chunks(M), s->x, s->dy, s->save, s->y ? &r : NULL, NULL, s->part, NULL, NULL, s->ka, s->kb, 0,
@@ -506,10 +522,12 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
                          float *dgamma, float *dbeta, int relu, const double *sums, bb_bn_later *later, float *ws,
                          bb_pool *team)
 {
+    BB_AVX512_HAND_OVER(bb_bn_nhwc_backward, d->c,
+                        (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, sums, later, ws, team));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_backward,
                       (d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu, sums, later, ws, team));
     if (later) later->done = n * d->hw;  /* until the pass is left to it below */
-    if (d->c % 8 != 0) {
+    if (d->c % VW != 0) {
         bn_backward_generic(d, n, x, gamma, save, beta, r, dy, dx, set_dx, dgamma, dbeta, relu);
         return;
     }
@@ -531,10 +549,10 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
     if (!dx && !(r && r->dres)) return;
     float *cf = mdyx + C;
     for (int64_t c = 0; c < C; c++) {
-        float *q = cf + (c / 8) * 8 * CF_N + c % 8;
+        float *q = cf + (c / VW) * VW * CF_N + c % VW;
         float v[CF_N] = {[CF_KA] = k[c], [CF_KB] = shift[c], [CF_MEAN] = save[c], [CF_INVSTD] = save[C + c],
                          [CF_K0] = k[c], [CF_K1] = mdy[c], [CF_K2] = mdyx[c]};
-        for (int e = 0; e < CF_N; e++) q[8 * e] = v[e];
+        for (int e = 0; e < CF_N; e++) q[VW * e] = v[e];
     }
     if (later) {
         bb_bn_later z = {d, n, x, dy, dx, set_dx, relu, r != NULL, r ? *r : (bb_bn_residual){0}, later->cf, 0};
@@ -550,8 +568,9 @@ size_t bb_bn_nhwc_later_len(const bb_bn *d) { return (size_t)(CF_N * d->c); }
 
 void bb_bn_nhwc_dx_rows(bb_bn_later *s, int64_t rows)
 {
+    if (rows <= s->done) return;  /* also when no pass was left (s->d NULL) */
+    BB_AVX512_HAND_OVER(bb_bn_nhwc_dx_rows, s->d->c, (s, rows));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_dx_rows, (s, rows));
-    if (rows <= s->done) return;
     bn_job j = {s->d, s->n * s->d->hw, 0, s->x, s->dy, NULL, s->res ? &s->r : NULL, s->dx, NULL, NULL, NULL, NULL,
                 NULL, 0, s->d->c, s->relu, s->set_dx, s->cf};
     dx_rows(&j, s->done, rows, 0);
@@ -560,9 +579,10 @@ void bb_bn_nhwc_dx_rows(bb_bn_later *s, int64_t rows)
 
 void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
 {
+    BB_AVX512_HAND_OVER(bb_add_relu_forward, 0, (len, a, b, y));
     BB_AVX2_HAND_OVER(bb_add_relu_forward, (len, a, b, y));
     int64_t i = 0;
-    for (; i + 8 <= len; i += 8) v8_store(y + i, v8_relu(v8_add(v8_load(a + i), v8_load(b + i))));
+    for (; i + VW <= len; i += VW) vf_store(y + i, vf_relu(vf_add(vf_load(a + i), vf_load(b + i))));
     for (; i < len; i++) { float v = a[i] + b[i]; y[i] = v > 0.0f ? v : 0.0f; }
 }
 
@@ -570,13 +590,14 @@ void bb_add_relu_forward(int64_t len, const float *a, const float *b, float *y)
 void bb_add_relu_backward(int64_t len, const float *y, const float *dy, float *da, int set_da, float *db,
                           int set_db)
 {
+    BB_AVX512_HAND_OVER(bb_add_relu_backward, 0, (len, y, dy, da, set_da, db, set_db));
     BB_AVX2_HAND_OVER(bb_add_relu_backward, (len, y, dy, da, set_da, db, set_db));
     int64_t i = 0;
     if (da && db && da != db) {
-        for (; i + 8 <= len; i += 8) {
-            v8 g = v8_where_pos(v8_load(y + i), v8_load(dy + i));
-            v8_store(da + i, set_da ? g : v8_add(v8_load(da + i), g));
-            v8_store(db + i, set_db ? g : v8_add(v8_load(db + i), g));
+        for (; i + VW <= len; i += VW) {
+            vf g = vf_where_pos(vf_load(y + i), vf_load(dy + i));
+            vf_store(da + i, set_da ? g : vf_add(vf_load(da + i), g));
+            vf_store(db + i, set_db ? g : vf_add(vf_load(db + i), g));
         }
     }
     for (int64_t j = i; da && j < len; j++) da[j] = (set_da ? 0.0f : da[j]) + (y[j] > 0.0f ? dy[j] : 0.0f);

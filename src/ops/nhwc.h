@@ -15,6 +15,14 @@
 #include "ops/ukernel.h"
 #include "util/pool.h"
 
+/* The widest vectors the element-wise operators below (batch norm, add +
+ * ReLU) may use, for the whole process: AVX-512 ones only when v is
+ * BB_UK_AVX512 (the default) and the CPU runs them, else AVX2 ones where it
+ * runs those. Their lanes are channels, so every width gives the same bits;
+ * this is for speed (and for measuring as on a CPU without AVX-512). The
+ * executors set it from their --kernels. */
+void bb_nhwc_set_kernels(bb_uk_variant v);
+
 /* ---- conv2d: direct convolution by register tiles over a zero-padded copy
  * of the input, no im2col. Workspace in floats, for batches up to n. ---- */
 /* A batch norm (and its ReLU) that the convolution applies to its input as
