@@ -595,6 +595,35 @@ static void part_blocks(const bb_conv2d *d, int64_t n, int64_t part, int64_t *lo
     *hi = b_hi;
 }
 
+/* The pixels [*k0, *k1) of block b whose windows' row ky lies inside the
+ * input: the others meet the band's zero rows there and add nothing to the
+ * weight gradient of that window row (as in the gathers, inside_rows). A
+ * block of several images keeps them all. */
+static void wg_inside(const sweep *g, const block *b, int64_t ky, int64_t *k0, int64_t *k1)
+{
+    int64_t lo = b->oy0, hi = b->oy0 + b->nr;
+    while (b->ns == 1 && lo < hi && lo * g->st - g->pt + ky < 0) lo++;
+    while (b->ns == 1 && hi > lo && (hi - 1) * g->st - g->pt + ky >= g->h) hi--;
+    *k0 = b->ns == 1 ? (lo - b->oy0) * g->ow : 0;
+    *k1 = b->ns == 1 ? (hi - b->oy0) * g->ow : b->np;
+}
+
+/* u's tile over its pixels [k0, k1) alone (u's acol and b at pixel 0, stay) */
+static void run_pixels(bb_uk_variant v, bb_uk_args *u, int64_t k0, int64_t k1)
+{
+    if (k0 >= k1) return;
+    const int64_t *acol = u->acol;
+    const float *b = u->b;
+    int64_t k = u->k;
+    u->acol += k0;
+    u->b += k0 * u->ldb;
+    u->k = k1 - k0;
+    bb_uk_run(v, u);
+    u->acol = acol;
+    u->b = b;
+    u->k = k;
+}
+
 /* part `part`'s buffer += the sum over its pixel blocks [b_lo, b_hi) of
  * window rows (x) dy, for the rows of units [u_lo, u_hi), after zeroing
  * those rows when `zero`: its blocks in order, so each element sums its
@@ -640,8 +669,10 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
         if (w.G) {
             u.b = j->dy + b.p0 * d->cout;
             for (int64_t un = u_lo; un < u_hi; un++) {
+                int64_t k0, k1;
+                wg_inside(&g, &b, un / w.per, &k0, &k1);
                 unit_tile(d, &w, un, base, p->tab, dwp, ldw, &u);
-                bb_uk_run(j->v, &u);
+                run_pixels(j->v, &u, k0, k1);
                 ahead_step(&pf);
             }
             continue;
@@ -666,7 +697,10 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
                         u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + p->tab[r0 + r];
                         u.c[r] = dwp + (r0 + r) * ldw + c0;
                     }
-                    bb_uk_run(j->v, &u);
+                    /* the tile's window row, when its rows share one */
+                    int64_t ky = r0 / d->cin / d->kw, k0 = 0, k1 = b.np;
+                    if ((r0 + u.rows - 1) / d->cin / d->kw == ky) wg_inside(&g, &b, ky, &k0, &k1);
+                    run_pixels(j->v, &u, k0, k1);
                     ahead_step(&pf);
                 }
             }
