@@ -11,65 +11,54 @@
 #if defined(__AVX512F__) && defined(__FMA__) && !defined(BB_NO_SIMD)
 #include <immintrin.h>
 #define VW 16
-
+#define VF(op) _mm512_##op
 typedef __m512 vf;
+typedef __m256 vf_half;
 typedef struct { __m512d lo, hi; } vfd;
-
-static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
-static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
-static inline vf vf_set1(float x) { return _mm512_set1_ps(x); }
-static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }  /* a*b + c */
-static inline vf vf_relu(vf a) { return _mm512_max_ps(a, _mm512_setzero_ps()); }
+/* the halves of x, as floats to widen */
+static inline vf_half vf_lo(vf x) { return _mm512_castps512_ps256(x); }
+static inline vf_half vf_hi(vf x) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)); }
 /* g where y > 0, else 0 */
 static inline vf vf_where_pos(vf y, vf g)
 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), g);
 }
-static inline vfd vfd_zero(void) { vfd r = {_mm512_setzero_pd(), _mm512_setzero_pd()}; return r; }
-static inline void vfd_store(double *p, vfd a) { _mm512_storeu_pd(p, a.lo); _mm512_storeu_pd(p + 8, a.hi); }
-/* acc + x, in double */
-static inline vfd vfd_acc(vfd acc, vf x)
-{
-    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-    vfd r = {_mm512_add_pd(acc.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(x))),
-             _mm512_add_pd(acc.hi, _mm512_cvtps_pd(hi))};
-    return r;
-}
 
 #elif defined(__AVX2__) && defined(__FMA__) && !defined(BB_NO_SIMD)
 #include <immintrin.h>
 #define VW 8
-
+#define VF(op) _mm256_##op
 typedef __m256 vf;
+typedef __m128 vf_half;
 typedef struct { __m256d lo, hi; } vfd;
-
-static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
-static inline void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
-static inline vf vf_set1(float x) { return _mm256_set1_ps(x); }
-static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
-static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
-static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
-static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }  /* a*b + c */
-static inline vf vf_relu(vf a) { return _mm256_max_ps(a, _mm256_setzero_ps()); }
-/* g where y > 0, else 0 */
+static inline vf_half vf_lo(vf x) { return _mm256_castps256_ps128(x); }
+static inline vf_half vf_hi(vf x) { return _mm256_extractf128_ps(x, 1); }
 static inline vf vf_where_pos(vf y, vf g)
 {
     return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), g);
 }
-static inline vfd vfd_zero(void) { vfd r = {_mm256_setzero_pd(), _mm256_setzero_pd()}; return r; }
-static inline void vfd_store(double *p, vfd a) { _mm256_storeu_pd(p, a.lo); _mm256_storeu_pd(p + 4, a.hi); }
+#endif
+
+#ifdef VF  /* either instruction set: the same operations at its width */
+static inline vf vf_load(const float *p) { return VF(loadu_ps)(p); }
+static inline void vf_store(float *p, vf v) { VF(storeu_ps)(p, v); }
+static inline vf vf_set1(float x) { return VF(set1_ps)(x); }
+static inline vf vf_add(vf a, vf b) { return VF(add_ps)(a, b); }
+static inline vf vf_sub(vf a, vf b) { return VF(sub_ps)(a, b); }
+static inline vf vf_mul(vf a, vf b) { return VF(mul_ps)(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return VF(fmadd_ps)(a, b, c); }  /* a*b + c */
+static inline vf vf_relu(vf a) { return VF(max_ps)(a, VF(setzero_ps)()); }
+static inline vfd vfd_zero(void) { vfd r = {VF(setzero_pd)(), VF(setzero_pd)()}; return r; }
+static inline void vfd_store(double *p, vfd a) { VF(storeu_pd)(p, a.lo); VF(storeu_pd)(p + VW / 2, a.hi); }
 /* acc + x, in double */
 static inline vfd vfd_acc(vfd acc, vf x)
 {
-    vfd r = {_mm256_add_pd(acc.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x))),
-             _mm256_add_pd(acc.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)))};
+    vfd r = {VF(add_pd)(acc.lo, VF(cvtps_pd)(vf_lo(x))), VF(add_pd)(acc.hi, VF(cvtps_pd)(vf_hi(x)))};
     return r;
 }
+#undef VF
 
-#else
+#else  /* neither: the portable struct */
 #define VW 8
 
 typedef struct { float f[8]; } vf;
