@@ -108,9 +108,13 @@ static const bb_conv_input *applied_bn(const bb_net *net, const bb_exec *ex, con
     return in;
 }
 
+/* 1 when a BN's passes may run inside the convolutions beside it: on one
+ * thread only (a team's convolution tells the rows once, at its end, and
+ * its threads would wait on one doing the BN's share) */
+static int passes_inside(const bb_exec *ex) { return bb_pool_size(ex->team) == 1; }
+
 /* A BN's first pass done by a convolution as it completes rows
- * (bb_bn_sums), on one thread only (a team's convolution tells the rows
- * once, at its end): the training forward's moments of the BN reading the
+ * (bb_bn_sums): the training forward's moments of the BN reading the
  * convolution's output next, and the backward's sums of the BN the
  * convolution applies, from its backward-data's dx. */
 static void bn_moments_done(void *arg, int64_t pixels) { bb_bn_nhwc_moments(arg, pixels); }
@@ -119,7 +123,7 @@ static void bn_sums_done(void *arg, int64_t pixels) { bb_bn_nhwc_grad_sums(arg, 
 /* the BN operation after conv operation o that reads its output, or -1 */
 static int bn_reading(const bb_net *net, const bb_exec *ex, int o)
 {
-    if (o + 1 >= ex->plan->nops || bb_pool_size(ex->team) > 1) return -1;
+    if (o + 1 >= ex->plan->nops || !passes_inside(ex)) return -1;
     const bb_op *next = &ex->plan->ops[o + 1];
     const bb_layer *b = &net->layers[next->layer];
     return b->kind == BB_L_BN && b->in[0] == ex->plan->ops[o].out ? o + 1 : -1;
@@ -132,7 +136,7 @@ static void bn_dx_need(void *arg, int64_t pixels) { bb_bn_nhwc_dx_rows(arg, pixe
  * its dy, block by block); NULL when there is none */
 static bb_bn_later *bn_after(const bb_net *net, const bb_exec *ex, int o, bb_bn_later *s)
 {
-    if (o == 0 || bb_pool_size(ex->team) > 1) return NULL;
+    if (o == 0 || !passes_inside(ex)) return NULL;
     const bb_op *co = &ex->plan->ops[o - 1];
     if (net->layers[co->layer].kind != BB_L_CONV || co->out != net->layers[ex->plan->ops[o].layer].in[0]) return NULL;
     s->cf = ex->later;
@@ -147,7 +151,7 @@ static bb_bn_later *bn_after(const bb_net *net, const bb_exec *ex, int o, bb_bn_
 static const bb_conv_rows *bn_before(const bb_net *net, bb_exec *ex, int o, int64_t n, const float *params,
                                      const bb_conv_input *in, const float *dy, bb_bn_sums *s, bb_conv_rows *rows)
 {
-    if (o == 0 || !dy || bb_pool_size(ex->team) > 1) return NULL;
+    if (o == 0 || !dy || !passes_inside(ex)) return NULL;
     const bb_op *bo = &ex->plan->ops[o - 1];
     const bb_layer *b = &net->layers[bo->layer];
     if (b->kind != BB_L_BN || bo->out != net->layers[ex->plan->ops[o].layer].in[0]) return NULL;
@@ -284,7 +288,7 @@ void bb_net_backward(const bb_net *net, bb_exec *ex, int64_t n, const float *par
     bb_uk_variant v = variant(ex);
     int cl = ex->kernels != BB_KERNELS_REFERENCE;
     ex->sums_op = -1;
-    bb_bn_later later;
+    bb_bn_later later = {0};
     int later_op = -1;  /* the conv operation the BN's second pass is left to */
     for (int o = ex->plan->nops - 1; o >= 0; o--) {
         const bb_op *op = &ex->plan->ops[o];

@@ -568,7 +568,7 @@ size_t bb_bn_nhwc_later_len(const bb_bn *d) { return (size_t)(CF_N * d->c); }
 
 void bb_bn_nhwc_dx_rows(bb_bn_later *s, int64_t rows)
 {
-    if (rows <= s->done) return;  /* also when no pass was left (s->d NULL) */
+    if (rows <= s->done) return;  /* also when the BN ran its pass itself (then done alone is set) */
     BB_AVX512_HAND_OVER(bb_bn_nhwc_dx_rows, s->d->c, (s, rows));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_dx_rows, (s, rows));
     bn_job j = {s->d, s->n * s->d->hw, 0, s->x, s->dy, NULL, s->res ? &s->r : NULL, s->dx, NULL, NULL, NULL, NULL,
