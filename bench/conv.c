@@ -9,7 +9,8 @@
  * fast_bw (direct kernels: forward, backward-data, backward-weights) and
  * port_f (portable kernel, forward). Rows s1x6 etc.: ResNet-20 stage 1, six
  * such convolutions; "down": the stride-2 first conv of a stage.
- * usage: bench_conv [batch] [seconds-per-measurement] */
+ * usage: bench_conv [batch] [seconds-per-measurement] [avx2|avx512f] (the fast
+ * kernels' variant; default: the best the CPU runs) */
 #include "ops/nhwc.h"
 #include "util/mem.h"
 #include "util/rng.h"
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+static bb_uk_variant fast;  /* the fast kernels' variant */
 
 typedef struct { int64_t cin, h, cout, k, stride, pad; const char *what; } shape;
 
@@ -87,9 +90,9 @@ static void run(ctx *c, int what)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(c->n * d->oh * d->ow), (int)d->cout, (int)K,
                     1.0f, c->cols, (int)K, c->wt, (int)d->cout, 0.0f, c->yh, (int)d->cout);
         break;
-    case FAST_F: bb_conv2d_nhwc_forward(d, bb_uk_best(), c->n, c->xh, c->w, c->yh, c->ws); break;
-    case FAST_BD: bb_conv2d_nhwc_backward(d, bb_uk_best(), c->n, c->xh, c->w, c->dyh, c->dxh, 0, NULL, c->ws); break;
-    case FAST_BW: bb_conv2d_nhwc_backward(d, bb_uk_best(), c->n, c->xh, c->w, c->dyh, NULL, 0, c->dw, c->ws); break;
+    case FAST_F: bb_conv2d_nhwc_forward(d, fast, c->n, c->xh, c->w, c->yh, c->ws); break;
+    case FAST_BD: bb_conv2d_nhwc_backward(d, fast, c->n, c->xh, c->w, c->dyh, c->dxh, 0, NULL, c->ws); break;
+    case FAST_BW: bb_conv2d_nhwc_backward(d, fast, c->n, c->xh, c->w, c->dyh, NULL, 0, c->dw, c->ws); break;
     case PORT_F: bb_conv2d_nhwc_forward(d, BB_UK_PORTABLE, c->n, c->xh, c->w, c->yh, c->ws); break;
     case PORT_B: bb_conv2d_nhwc_backward(d, BB_UK_PORTABLE, c->n, c->xh, c->w, c->dyh, c->dxh, 0, c->dw, c->ws); break;
     }
@@ -141,9 +144,17 @@ int main(int argc, char **argv)
 {
     int64_t n = argc > 1 ? atoll(argv[1]) : 32;
     double budget = argc > 2 ? atof(argv[2]) : 0.3;
+    fast = bb_uk_best();
+    if (argc > 3) {
+        fast = strcmp(argv[3], "avx2") == 0 ? BB_UK_AVX2 : strcmp(argv[3], "avx512f") == 0 ? BB_UK_AVX512 : BB_UK_NVARIANTS;
+        if (fast == BB_UK_NVARIANTS || !bb_uk_supported(fast)) {
+            fprintf(stderr, "bench_conv: kernels '%s': expected avx2 or avx512f, one this CPU runs\n", argv[3]);
+            return 2;
+        }
+    }
     openblas_set_num_threads(1);
     printf("# batch %lld, 1 thread, kernel %s; GFLOP/s = 2*MACs / best time; the reference backward is data+weights\n",
-           (long long)n, bb_uk_name(bb_uk_best()));
+           (long long)n, bb_uk_name(fast));
     printf("%-14s %-22s %8s | %8s %8s %8s | %8s %8s %8s %8s | %s\n", "conv", "shape", "MMAC/img", "ref_f", "ref_b", "gemm_f",
            "fast_f", "fast_bd", "fast_bw", "port_f", "max rel err");
     int bad = 0;

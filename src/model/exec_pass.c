@@ -149,7 +149,7 @@ static bb_bn_later *bn_after(const bb_net *net, const bb_exec *ex, int o, bb_bn_
  * in: the BN the convolution applies (applied_bn), whose coefficients serve
  * when it is that BN. */
 static const bb_conv_rows *bn_before(const bb_net *net, bb_exec *ex, int o, int64_t n, const float *params,
-                                     const bb_conv_input *in, const float *dy, bb_bn_sums *s, bb_conv_rows *rows)
+                                     const bb_conv_input *in, float *dy, bb_bn_sums *s, bb_conv_rows *rows)
 {
     if (o == 0 || !dy || !passes_inside(ex)) return NULL;
     const bb_op *bo = &ex->plan->ops[o - 1];

@@ -634,7 +634,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
 {
     const bb_conv2d *d = j->d;
     const parts *p = j->p;
-    int64_t ldw = round8(d->cout), taps = d->kh * d->kw, rows[BB_UK_MAXR];
+    int64_t ldw = round8(d->cout), taps = d->kh * d->kw, rows[BB_UK_MAXR], per_ky = d->kw * d->cin;
     wg_units w = units_of(d, j->v);
     int64_t r_lo = u_lo * w.R, r_hi = min64(u_hi * w.R, taps * d->cin);  /* the rows of plain tiles */
     sweep g = forward_sweep(d, j->n, 1);
@@ -691,16 +691,23 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
                     u.ldb = u.nc;
                 }
                 int R = bb_uk_max_rows(j->v, u.nc);
+                /* the window row of tile rows [r0, r1), when they share one,
+                 * kept from tile to tile (no division per tile) */
+                int64_t ky = q0 / per_ky, ky_end = (ky + 1) * per_ky, k0 = 0, k1 = b.np;
+                wg_inside(&g, &b, ky, &k0, &k1);
                 for (int64_t r0 = q0; r0 < q1; r0 += R) {
                     u.rows = (int)min64(R, q1 - r0);
                     for (int r = 0; r < u.rows; r++) {
                         u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + p->tab[r0 + r];
                         u.c[r] = dwp + (r0 + r) * ldw + c0;
                     }
-                    /* the tile's window row, when its rows share one */
-                    int64_t ky = r0 / d->cin / d->kw, k0 = 0, k1 = b.np;
-                    if ((r0 + u.rows - 1) / d->cin / d->kw == ky) wg_inside(&g, &b, ky, &k0, &k1);
-                    run_pixels(j->v, &u, k0, k1);
+                    if (r0 >= ky_end) {
+                        ky = r0 / per_ky;
+                        ky_end = (ky + 1) * per_ky;
+                        wg_inside(&g, &b, ky, &k0, &k1);
+                    }
+                    if (r0 + u.rows <= ky_end) run_pixels(j->v, &u, k0, k1);
+                    else run_pixels(j->v, &u, 0, b.np);
                     ahead_step(&pf);
                 }
             }

@@ -233,12 +233,13 @@ static inline vf relu_grad(const float *y, vf xv, vf a, vf b, vf dy)
     return vf_where_pos(y ? vf_load(y) : vf_fma(xv, a, b), dy);
 }
 
-/* sum(g) and sum(g * xhat), g = relu_grad when relu (y: the output with a residual, else NULL) */
+/* sum(g) and sum(g * xhat), g = relu_grad when relu (y: the output with a residual, else NULL); g also
+ * stored at g_out unless it is NULL */
 static inline __attribute__((always_inline)) void grad_sums_vf(int64_t M, int64_t C, const float *x, const float *y,
                                                                const float *dy, int64_t c0, const int NG, int relu,
                                                                const float *mean, const float *invstd,
-                                                               const float *ka, const float *kb, double *sdy,
-                                                               double *sdyx)
+                                                               const float *ka, const float *kb, float *g_out,
+                                                               double *sdy, double *sdyx)
 {
     vfd a[2], b[2];
     vf mu[2], is[2];
@@ -261,6 +262,7 @@ static inline __attribute__((always_inline)) void grad_sums_vf(int64_t M, int64_
                 if (y) READ_AHEAD(y + o);
                 vf xv = vf_load(x + o), gv = vf_load(dy + o);
                 if (relu) gv = relu_grad(y ? y + o : NULL, xv, vf_load(ka + c0 + VW * g), vf_load(kb + c0 + VW * g), gv);
+                if (g_out) vf_store(g_out + o, gv);
                 vf xh = vf_mul(vf_sub(xv, mu[g]), is[g]);
                 ra[g] = vf_add(ra[g], gv);
                 rb[g] = vf_fma(gv, xh, rb[g]);
@@ -283,6 +285,7 @@ typedef struct {
     int64_t cs, cc;             /* the row pass's channels [cs, cs + cc) */
     int relu, set;
     const float *cf;            /* backward: the dx pass's coefficients (CF_N x VW per VW channels) */
+    float *g_out;               /* backward sums done ahead: g (dy after the ReLU's mask) stored here */
 } bn_job;
 
 static void chunk_rows(const bn_job *j, int64_t i, int64_t *r0, int64_t *r1)
@@ -318,11 +321,14 @@ static void grad_sum_chunks(void *arg, int64_t lo, int64_t hi, int t)
         chunk_rows(j, i, &r0, &r1);
         double *sdy = j->part + 2 * i * C, *sdyx = sdy + C;
         const float *x = j->x + r0 * C, *y = j->r ? j->r->y + r0 * C : NULL, *dy = j->dy + r0 * C;
+        float *g_out = j->g_out ? j->g_out + r0 * C : NULL;
         for (int64_t c0 = 0; c0 < C; c0 += 2 * VW) {
             if (c0 + 2 * VW <= C)
-                grad_sums_vf(r1 - r0, C, x, y, dy, c0, 2, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
+                grad_sums_vf(r1 - r0, C, x, y, dy, c0, 2, j->relu, mean, invstd, j->ka, j->kb, g_out, sdy + c0,
+                             sdyx + c0);
             else
-                grad_sums_vf(r1 - r0, C, x, y, dy, c0, 1, j->relu, mean, invstd, j->ka, j->kb, sdy + c0, sdyx + c0);
+                grad_sums_vf(r1 - r0, C, x, y, dy, c0, 1, j->relu, mean, invstd, j->ka, j->kb, g_out, sdy + c0,
+                             sdyx + c0);
         }
     }
 }
@@ -416,7 +422,8 @@ void bb_bn_nhwc_forward_train(const bb_bn *d, int64_t n, const float *x, const f
     if (d->c % VW != 0) { bn_train_generic(d, n, x, gamma, beta, r, y, save, stats, relu); return; }
     int64_t C = d->c, M = n * d->hw;
     double m = (double)M;
-    bn_job j = {d, M, bn_chunks(M), x, NULL, NULL, r, y, (double *)ws, NULL, NULL, NULL, NULL, 0, C, relu, 0, NULL};
+    bn_job j = {d, M, bn_chunks(M), x, NULL, NULL, r, y, (double *)ws, NULL, NULL, NULL, NULL, 0, C, relu, 0, NULL,
+                NULL};
     float *a = ws + 4 * j.nchunks * C, *b = a + C;
     if (sums) j.part = (double *)sums;
     else bb_pool_for(team, j.nchunks, 1, moments_chunks, &j);
@@ -472,7 +479,7 @@ void bb_bn_nhwc_forward_eval(const bb_bn *d, int64_t n, const float *x, const fl
     for (int64_t cs = 0; cs < d->c; cs += EVAL_CHUNK) {
         int64_t cc = min64(EVAL_CHUNK, d->c - cs);
         for (int64_t c = 0; c < cc; c++) eval_affine(gamma[cs + c], beta[cs + c], rmean[cs + c], rvar[cs + c], d->eps, &a[c], &b[c]);
-        bn_job j = {d, n * d->hw, 1, x, NULL, NULL, r, y, NULL, a, b, NULL, NULL, cs, cc, relu, 0, NULL};
+        bn_job j = {d, n * d->hw, 1, x, NULL, NULL, r, y, NULL, a, b, NULL, NULL, cs, cc, relu, 0, NULL, NULL};
         bb_pool_for(team, j.M, ROW_ALIGN, affine_rows, &j);
     }
 }
@@ -489,7 +496,7 @@ void bb_bn_nhwc_moments(bb_bn_sums *s, int64_t rows)
     if (d->c % VW != 0) return;
     int64_t M = s->n * d->hw;
     bn_job j = {d, M, bn_chunks(M), s->x, NULL, NULL, NULL, NULL, s->part, NULL, NULL, NULL, NULL, 0, d->c, 0, 0,
-                NULL};
+                NULL, NULL};
     for (; s->next < j.nchunks; s->next++) {
         int64_t r0, r1;
         chunk_rows(&j, s->next, &r0, &r1);
@@ -507,7 +514,7 @@ void bb_bn_nhwc_grad_sums(bb_bn_sums *s, int64_t rows)
     int64_t C = d->c, M = s->n * d->hw;
     bb_bn_residual r = {NULL, s->y, NULL, 0};
     bn_job j = {d, M, bn_chunks(M), s->x, s->dy, s->save, s->y ? &r : NULL, NULL, s->part, NULL, NULL, s->ka, s->kb, 0,
-                C, s->relu, 0, NULL};
+                C, s->relu, 0, NULL, s->relu ? s->dy : NULL};
     for (; s->next < j.nchunks; s->next++) {
         int64_t r0, r1;
         chunk_rows(&j, s->next, &r0, &r1);
@@ -535,9 +542,11 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
     double m = (double)M;
     float *k = ws + 4 * bn_chunks(M) * C, *shift = k + C, *mdy = shift + C, *mdyx = mdy + C;
     for (int64_t c = 0; c < C; c++) train_affine(gamma[c], beta[c], save[c], save[C + c], &k[c], &shift[c]);
-    bn_job j = {d, M, bn_chunks(M), x, dy, save, r, dx, (double *)ws, NULL, NULL, k, shift, 0, C, relu, set_dx, NULL};
+    bn_job j = {d, M, bn_chunks(M), x, dy, save, r, dx, (double *)ws, NULL, NULL, k, shift, 0, C, relu, set_dx, NULL,
+                NULL};
     if (sums) j.part = (double *)sums;
     else bb_pool_for(team, j.nchunks, 1, grad_sum_chunks, &j);
+    if (sums) j.relu = 0;  /* the sums done ahead left g in dy: the mask is applied */
     for (int64_t c = 0; c < C; c++) {
         double sdy, sdyx;
         chunk_total(&j, c, &sdy, &sdyx);
@@ -555,7 +564,7 @@ void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float 
         for (int e = 0; e < CF_N; e++) q[VW * e] = v[e];
     }
     if (later) {
-        bb_bn_later z = {d, n, x, dy, dx, set_dx, relu, r != NULL, r ? *r : (bb_bn_residual){0}, later->cf, 0};
+        bb_bn_later z = {d, n, x, dy, dx, set_dx, j.relu, r != NULL, r ? *r : (bb_bn_residual){0}, later->cf, 0};
         memcpy(z.cf, cf, (size_t)(CF_N * C) * sizeof(float));
         *later = z;
         return;
@@ -572,7 +581,7 @@ void bb_bn_nhwc_dx_rows(bb_bn_later *s, int64_t rows)
     BB_AVX512_HAND_OVER(bb_bn_nhwc_dx_rows, s->d->c, (s, rows));
     BB_AVX2_HAND_OVER(bb_bn_nhwc_dx_rows, (s, rows));
     bn_job j = {s->d, s->n * s->d->hw, 0, s->x, s->dy, NULL, s->res ? &s->r : NULL, s->dx, NULL, NULL, NULL, NULL,
-                NULL, 0, s->d->c, s->relu, s->set_dx, s->cf};
+                NULL, 0, s->d->c, s->relu, s->set_dx, s->cf, NULL};
     dx_rows(&j, s->done, rows, 0);
     s->done = rows;
 }

@@ -97,11 +97,15 @@ void bb_bn_nhwc_apply(int64_t pixels, int64_t c, const float *x, const float *a,
  * order as the pass, so the same bits. ka, kb: the forward's y = x ka + kb
  * (bb_bn_nhwc_coefficients), for the backward's ReLU mask without a
  * residual; part: bb_bn_nhwc_sums_len doubles; next: chunks done, 0 at
- * first. Channel counts that are not a multiple of 8 never advance. */
+ * first. Channel counts that are not a multiple of 8 never advance. With
+ * relu the backward's sums leave g (dy after the mask) in dy, row by row,
+ * so that the second pass reads it there instead of masking again (with a
+ * residual, instead of reading y). */
 typedef struct {
     const bb_bn *d;
     int64_t n;
-    const float *x, *save, *ka, *kb, *dy;
+    const float *x, *save, *ka, *kb;
+    float *dy;
     const float *y;  /* with a fused residual: the forward's output, whose sign is the ReLU's mask; else NULL */
     int relu;
     double *part;
@@ -135,7 +139,8 @@ void bb_bn_nhwc_dx_rows(bb_bn_later *s, int64_t rows);
 /* beta: the forward's, from which (with gamma and save) the fused ReLU's
  * mask is recomputed from x, bit for bit, instead of read from its output
  * (without a residual); set_dx as for conv; sums: NULL, or the first pass
- * done ahead (bb_bn_sums.part with every chunk done); later: NULL, or where
+ * done ahead (bb_bn_sums.part with every chunk done; dy then holds g, the
+ * mask applied); later: NULL, or where
  * the second pass is left (its rows all done already when the channels are
  * not a multiple of 8) */
 void bb_bn_nhwc_backward(const bb_bn *d, int64_t n, const float *x, const float *gamma, const float *save,
