@@ -506,12 +506,12 @@ static int bn_sums_ahead_equal_pass(int64_t n, int64_t c, int64_t hw, int relu, 
     bb_bn_nhwc_backward(&d, n, x, g, s0, b, residual ? &br[0] : NULL, dy, dx0, 1, dg[0], db[0], relu, NULL, NULL,
                         ws, NULL);
     bb_bn_nhwc_coefficients(&d, g, b, s0, NULL, NULL, k, k + c);
-    memcpy(dx1, dy, (size_t)len * 4);
+    memcpy(dx1, dy, (size_t)len * 4);  /* dy as it was (dx1 is written only below) */
     bb_bn_sums q = {&d, n, x, s0, k, k + c, dy, residual ? y0 : NULL, relu, part, 0};
     for (int64_t r = step; r < M + step; r += step) bb_bn_nhwc_grad_sums(&q, r < M ? r : M);
     ok = ok && bb_bn_nhwc_sums_complete(&q) == ahead;
     for (int64_t i = 0; i < len; i++) ok = ok && dy[i] == (ahead && relu && !(y0[i] > 0.0f) ? 0.0f : dx1[i]);
-    for (int64_t i = 0; ahead && residual && i < len; i++) y0[i] = -1.0f;
+    for (int64_t i = 0; ahead && residual && i < len; i++) y0[i] = -1.0f;  /* a mask from y would zero g */
     float *cf = bb_alloc(bb_bn_nhwc_later_len(&d) * 4);
     bb_bn_later later = {.cf = cf};
     bb_bn_nhwc_backward(&d, n, x, g, s0, b, residual ? &br[1] : NULL, dy, dx1, 1, dg[1], db[1], relu,
