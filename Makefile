@@ -57,6 +57,10 @@ ifeq ($(X86),1)
 $(BUILD)/src/ops/nhwc_avx2.o $(BUILD)/src/optim/update_cpu_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
 $(BUILD)/src/ops/nhwc_avx512.o: CFLAGS += -mavx512f -mavx2 -mfma -ffp-contract=off
 endif
+# the operators' loops start on a cache line: where a hot loop (the register
+# tiles' k loop, 128 bytes) falls otherwise depends on the code before it, and
+# a change anywhere in src/ops moved a training step by 3% (docs/PERFORMANCE.md)
+$(BUILD)/src/ops/%.o: CFLAGS += -falign-loops=64
 # the update's element loops (src/optim/update_cpu.c): vectorized by the
 # compiler, which gcc's cheapest cost model at -O2 would not do for them
 # (clang vectorizes them at -O2 and has no such flag)

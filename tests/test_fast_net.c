@@ -207,6 +207,15 @@ TEST(fast_executor_shares_gradient_memory)
     CHECK_MSG(distinct <= 6 && with_grad > 30, "%d gradient buffers for %d tensors", distinct, with_grad);
     /* the ReLUs folded into BN and add leave their input tensors without memory */
     CHECK(with_grad < net.ntensors);
+    /* each BN writes its input's gradient in place of its output's */
+    int in_place = 0;
+    for (int o = 0; o < fast.plan->nops; o++) {
+        const bb_op *op = &fast.plan->ops[o];
+        if (op->kind != BB_L_BN || !op->first_write[0]) continue;
+        CHECK_MSG(fast.grad[op->in[0]] == fast.grad[op->out], "BN operation %d: its gradients apart", o);
+        in_place++;
+    }
+    CHECK_MSG(in_place == 19, "%d BNs in place", in_place);
     bb_exec_destroy(&fast);
     bb_exec_destroy(&ref);
     bb_net_free(&net);

@@ -9,7 +9,11 @@
  * BN without residual, which recomputes the mask from x; a convolution that
  * applies the BN before it reads that BN's input, and the BN's output has no
  * memory); a gradient from its first writer's backward step to its
- * producer's (which consumes it).
+ * producer's (which consumes it). A BN that writes its input's gradient
+ * first writes it in place of its output's, which dies there: its passes
+ * are element by element, and the buffer they read is the one they write,
+ * already in cache, not another tensor's worth of lines fetched to be
+ * overwritten.
  * Gradients share a few buffers; those and the activations are then placed
  * in one arena, largest first, each at the lowest offset free of everything
  * live at the same time, so gradients reuse activations that backward is
@@ -24,8 +28,9 @@ static int64_t padded(int64_t floats) { return (floats + 15) & ~(int64_t)15; }
 /* A step's times: forward of op o at o, the loss at L (= nops), backward
  * of op o at 2L - o; the caller's input before (-1), its reads of the
  * results after (2L + 1). Item j lives over [start[j], end[j]], both ends
- * included; own marks items with memory of their own. */
-typedef struct { int start, end; int64_t size; int own; } life;
+ * included; own marks items with memory of their own; from: the item whose
+ * buffer it takes as it starts, when that one ends then (-1: none). */
+typedef struct { int start, end; int64_t size; int own, from; } life;
 
 static void lengthen(life *v, int time)
 {
@@ -40,6 +45,7 @@ static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life 
         v[t].start = v[t].end = -2;  /* -2: no memory */
         v[t].size = 0;
         v[t].own = 0;
+        v[t].from = -1;
     }
     for (int t = 0; t < T; t++) {
         if (!p->stored[t]) continue;
@@ -57,6 +63,8 @@ static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life 
             lengthen(&v[t], o);
             if (op->first_write[j]) v[T + t].start = back;          /* its first writer */
         }
+        if (op->kind == BB_L_BN && op->in[0] >= 0 && op->first_write[0] && v[T + op->in[0]].size == v[T + out].size)
+            v[T + op->in[0]].from = T + out;                         /* in place */
         if (bb_layer_kinds[op->kind].bwd_reads_x) lengthen(&v[op->in[0]], back);
         if (op->applies >= 0) lengthen(&v[p->ops[op->applies].in[0]], back);  /* it reads the BN's input */
         if (bb_layer_kinds[op->kind].bwd_reads_y || (op->relu && op->in[1] >= 0)) lengthen(&v[out], back);
@@ -70,10 +78,11 @@ static void plan_lives(const bb_net *net, const bb_plan *p, int64_t n_max, life 
 }
 
 /* Gradients share a few buffers, by a sweep over time: at each time the
- * gradients starting then take the smallest free buffer that fits (else the
- * largest free one, grown), then those ending free theirs. group[j] is item
- * j's buffer (activations: one each; -1: memory of its own or none); returns
- * the count, with their sizes in gsize. */
+ * gradients starting then take their `from` item's buffer, or else the
+ * smallest free buffer that fits (else the largest free one, grown), then
+ * those ending leave theirs (free when no item holds it: busy counts them).
+ * group[j] is item j's buffer (activations: one each; -1: memory of its own
+ * or none); returns the count, with their sizes in gsize. */
 static int group_items(const life *v, int n, int n_act, int t_first, int t_last, int *group, int64_t *gsize,
                        int *busy)
 {
@@ -86,18 +95,19 @@ static int group_items(const life *v, int n, int n_act, int t_first, int t_last,
         for (int j = n_act; j < n; j++) {
             if (v[j].start != time || v[j].size <= 0 || v[j].own) continue;
             int64_t need = v[j].size;
-            int best = -1;
-            for (int b = first; b < ng; b++)
+            int best = -1, f = v[j].from;
+            if (f >= 0 && group[f] >= first && v[f].end == time && gsize[group[f]] >= need) best = group[f];
+            for (int b = first; best < 0 && b < ng; b++)
                 if (!busy[b] && (best < 0 || (gsize[best] < need ? gsize[b] > gsize[best]
                                                                  : gsize[b] >= need && gsize[b] < gsize[best])))
                     best = b;
             if (best < 0) { best = ng++; gsize[best] = 0; }
             if (gsize[best] < need) gsize[best] = need;
-            busy[best] = 1;
+            busy[best]++;
             group[j] = best;
         }
         for (int j = n_act; j < n; j++)
-            if (v[j].end == time && group[j] >= 0) busy[group[j]] = 0;
+            if (v[j].end == time && group[j] >= first) busy[group[j]]--;
     }
     return ng;
 }

@@ -386,7 +386,7 @@ static inline __attribute__((always_inline)) void dx_pass(const bn_job *j, int64
             const float *k = cf + c * CF_N;
             READ_AHEAD(x + o);
             READ_AHEAD(dy + o);
-            if (RES) READ_AHEAD(y + o);
+            if (RES && RELU) READ_AHEAD(y + o);  /* y is read for the mask alone */
             vf xv = vf_load(x + o), gv = vf_load(dy + o);
             if (RELU) gv = relu_grad(y ? y + o : NULL, xv, vf_load(k + VW * CF_KA), vf_load(k + VW * CF_KB), gv);
             if (RES && dres) vf_store(dres + o, set_dres ? gv : vf_add(vf_load(dres + o), gv));
@@ -401,7 +401,8 @@ static inline __attribute__((always_inline)) void dx_pass(const bn_job *j, int64
 static void dx_rows(void *arg, int64_t lo, int64_t hi, int t)
 {
     const bn_job *j = arg;
-    if (j->r) dx_pass(j, lo, hi, j->relu, 1);
+    if (j->r && j->relu) dx_pass(j, lo, hi, 1, 1);
+    else if (j->r) dx_pass(j, lo, hi, 0, 1);
     else if (j->relu) dx_pass(j, lo, hi, 1, 0);
     else dx_pass(j, lo, hi, 0, 0);
 }
