@@ -388,13 +388,17 @@ static void block_tiles(const gather_job *j, const block *b, const float *base, 
                 if (next[0] != in[0] || next[1] != in[1]) break;
             }
             int64_t n = b->ns * (ob - oa) * g->ow, nt = (n + R - 1) / R, t = 0, size = n / nt + (n % nt > 0);
-            u->rows = 0;
+            int64_t cout = j->cout;  /* locals: the stores into u could alias *j */
+            float *y = j->y + b->p0 * cout + c0;
+            int rows = 0;
             for (int64_t s = 0; s < b->ns; s++)
                 for (int64_t i = (s * b->nr + oa - b->oy0) * g->ow, ie = i + (ob - oa) * g->ow; i < ie; i++) {
-                    u->a[u->rows] = base + origins[i];
-                    u->c[u->rows] = j->y + (b->p0 + i) * j->cout + c0;
-                    if (++u->rows < size) continue;
+                    u->a[rows] = base + origins[i];
+                    u->c[rows] = y + i * cout;
+                    if (++rows < size) continue;
+                    u->rows = rows;
                     run_inside(j, u, k0, kn, in, pf);
+                    rows = 0;
                     t++;
                     size = n / nt + (t < n % nt);
                 }
@@ -635,6 +639,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     const bb_conv2d *d = j->d;
     const parts *p = j->p;
     int64_t ldw = round8(d->cout), taps = d->kh * d->kw, rows[BB_UK_MAXR], per_ky = d->kw * d->cin;
+    const int64_t *tab = p->tab;  /* a local: the stores into u could alias *p */
     wg_units w = units_of(d, j->v);
     int64_t r_lo = u_lo * w.R, r_hi = min64(u_hi * w.R, taps * d->cin);  /* the rows of plain tiles */
     sweep g = forward_sweep(d, j->n, 1);
@@ -698,7 +703,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
                 for (int64_t r0 = q0; r0 < q1; r0 += R) {
                     u.rows = (int)min64(R, q1 - r0);
                     for (int r = 0; r < u.rows; r++) {
-                        u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + p->tab[r0 + r];
+                        u.a[r] = trans ? xt + (r0 + r - q0) * b.np : base + tab[r0 + r];
                         u.c[r] = dwp + (r0 + r) * ldw + c0;
                     }
                     if (r0 >= ky_end) {
@@ -765,7 +770,8 @@ static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
     const parts *p = j->p;
     int64_t hp = d->h + 2 * d->pad, wp = d->w + 2 * d->pad, pw = j->pack.pw;
     int64_t taps = d->kh * d->kw, ohw = d->oh * d->ow, img = hp * wp * d->cin;
-    memset(p->dxpad + s0 * img, 0, (size_t)((s1 - s0) * img) * sizeof(float));
+    float *dxpad = p->dxpad;  /* a local: the stores into u could alias *p */
+    memset(dxpad + s0 * img, 0, (size_t)((s1 - s0) * img) * sizeof(float));
     bb_uk_args u = {0};
     u.k = d->cout;
     u.acol = p->tab2;
@@ -786,7 +792,7 @@ static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
                 for (int64_t c0 = 0; c0 < d->cin; c0 += bb_uk_cols(j->v)) {
                     u.nc = (int)min64(bb_uk_cols(j->v), d->cin - c0);
                     u.b = p->wq + packed_at(taps * d->cout, pw, tp * d->cout, c0);
-                    for (int r = 0; r < u.rows; r++) u.c[r] = p->dxpad + origin[r] + toff + c0;
+                    for (int r = 0; r < u.rows; r++) u.c[r] = dxpad + origin[r] + toff + c0;
                     bb_uk_run(j->v, &u);
                 }
             }
