@@ -113,6 +113,7 @@ TEST(team_conv_equals_one_thread_bit_for_bit)
         /* n, cin, h, w, cout, k, stride, pad */
         {6, 16, 28, 28, 16, 3, 1, 1},  /* ResNet-20 stage 1: row bands, the weight gradient in two parts */
         {7, 64, 7, 7, 64, 3, 1, 1},    /* stage 3: whole-image blocks, K blocked */
+        {90, 8, 7, 7, 8, 3, 1, 1},     /* the weight gradient's two parts split a block of backward-data */
         {3, 16, 14, 13, 32, 3, 2, 1},  /* down-sampling: scatter by images */
         {1, 16, 9, 9, 32, 3, 2, 1},    /* one image for three threads */
         {3, 1, 11, 9, 16, 3, 1, 1},    /* the stem: 9 weight-gradient rows */

@@ -331,11 +331,11 @@ typedef struct {
 } gather_job;
 
 /* The window rows [in[0], in[1]) of output row oy that lie inside the
- * input; the others read the band's zero rows. Their products add nothing
- * (a sum that starts at +0 never becomes -0), so the tiles leave those
- * reduction rows out: with 3x3 windows a 7x7 output skips 2 of its 21
- * window rows. (Leaving out the zero columns as well, by a run per window
- * row, bought nothing: docs/PERFORMANCE.md.) */
+ * input, and the taps [in[0], in[1]) of output column ox; the others read
+ * the band's zeros. Their products add nothing (a sum that starts at +0
+ * never becomes -0), so the tiles leave them out: with 3x3 windows a 7x7
+ * output skips 2 of its 21 window rows, and its edge columns a tap of each
+ * window row. */
 static void inside_rows(const sweep *g, int64_t oy, int64_t in[2])
 {
     int64_t iy = oy * g->st - g->pt;
@@ -343,65 +343,125 @@ static void inside_rows(const sweep *g, int64_t oy, int64_t in[2])
     in[1] = max64(in[0], min64(g->kh, g->h - iy));
 }
 
-/* The tile of u's rows over reduction rows [k0, k0 + kn) (u's acol and b
- * start there) cut to the window rows in[0..1] inside the input; its first
- * run sets C unless the gather accumulates (a window wholly in the padding
- * gives zeros). Then the block's read-ahead goes on, and the tile is empty
- * again. */
-static void run_inside(const gather_job *j, bb_uk_args *u, int64_t k0, int64_t kn, const int64_t in[2], ahead *pf)
+static void inside_cols(const sweep *g, int64_t ox, int64_t in[2])
 {
-    int64_t per = (j->slide ? 1 : j->g->kw) * j->g->c;  /* reduction rows per window row */
-    int64_t s = max64(k0, in[0] * per), e = min64(k0 + kn, in[1] * per);
-    if (s < e) {  /* u's acol and b stay: the next tile starts at k0 again */
-        const int64_t *acol = u->acol;
-        const float *b = u->b;
+    int64_t ix = ox * g->st - g->pl;
+    in[0] = min64(g->kw, max64(0, -ix));
+    in[1] = max64(in[0], min64(g->kw, g->w - ix));
+}
+
+/* The tile of u's rows over reduction rows [k0, k0 + kn) (u's acol and b
+ * start there) cut to the window rows in[0..1] and the taps tx[0..1] inside
+ * the input: one run over whole window rows, or one per window row when
+ * some of its taps are outside. The first run of a pixel's sum sets C unless
+ * the gather accumulates (a window wholly in the padding gives zeros). Then
+ * the block's read-ahead goes on, and the tile is empty again. */
+static void run_inside(const gather_job *j, bb_uk_args *u, int64_t k0, int64_t kn, const int64_t in[2],
+                       const int64_t tx[2], ahead *pf)
+{
+    const sweep *g = j->g;
+    int64_t per = (j->slide ? 1 : g->kw) * g->c;  /* reduction rows per window row */
+    int whole = j->slide || (tx[0] == 0 && tx[1] == g->kw);
+    int64_t lo = in[0] * per + (whole ? 0 : tx[0] * g->c), first = lo;
+    int64_t len = whole ? (in[1] - in[0]) * per : (tx[1] - tx[0]) * g->c, runs = whole ? 1 : in[1] - in[0];
+    const int64_t *acol = u->acol;  /* u's acol and b stay: the next tile starts at k0 again */
+    const float *b = u->b;
+    int ran = 0;
+    for (int64_t r = 0; r < runs; r++, lo += per) {
+        int64_t s = max64(k0, lo), e = min64(k0 + kn, lo + len);
+        if (s >= e) continue;
         u->k = e - s;
-        u->acol += s - k0;
-        u->b += (s - k0) * (j->slide ? j->slide : 1) * u->ldb;
-        u->accumulate = j->accumulate || s > in[0] * per;
+        u->acol = acol + (s - k0);
+        u->b = b + (s - k0) * (j->slide ? j->slide : 1) * u->ldb;
+        u->accumulate = j->accumulate || s > first;
         bb_uk_run(j->v, u);
-        u->acol = acol;
-        u->b = b;
-    } else if (in[0] == in[1] && k0 == 0 && !j->accumulate) {
-        for (int r = 0; r < u->rows; r++) memset(u->c[r], 0, (size_t)u->nc * sizeof(float));
+        ran = 1;
     }
+    u->acol = acol;
+    u->b = b;
+    if (!ran && (in[0] == in[1] || tx[0] == tx[1]) && k0 == 0 && !j->accumulate)
+        for (int r = 0; r < u->rows; r++) memset(u->c[r], 0, (size_t)u->nc * sizeof(float));
     ahead_step(pf);
     u->rows = 0;
 }
 
+/* Output columns whose windows reach the left (cl) and right (cr) padding,
+ * tiled apart from the others when their runs stay long enough: a tile of
+ * them skips the outside taps, one run per window row. */
+static void edge_cols(const gather_job *j, int64_t *cl, int64_t *cr)
+{
+    const sweep *g = j->g;
+    int64_t tx[2];
+    *cl = *cr = 0;
+    if (j->slide || g->kw == 1 || g->c < 8) return;
+    for (; *cl < g->ow; ++*cl) {
+        inside_cols(g, *cl, tx);
+        if (tx[0] == 0) break;
+    }
+    for (; *cr < g->ow - *cl; ++*cr) {
+        inside_cols(g, g->ow - 1 - *cr, tx);
+        if (tx[1] == g->kw) break;
+    }
+}
+
+/* The plain tiles of output columns [xa, xe) of rows [oa, ob) of the
+ * block's images, whose windows have the window rows in and taps tx inside
+ * the input, in tiles of even size (a tile of one or two rows would wait on
+ * its few accumulators) */
+static void pixel_tiles(const gather_job *j, const block *b, const float *base, const int64_t *origins,
+                        bb_uk_args *u, int64_t k0, int64_t kn, int64_t c0, ahead *pf, int64_t oa, int64_t ob,
+                        int64_t xa, int64_t xe, const int64_t in[2], const int64_t tx[2])
+{
+    const sweep *g = j->g;
+    int R = bb_uk_max_rows(j->v, u->nc);
+    int64_t n = b->ns * (ob - oa) * (xe - xa);
+    if (n == 0) return;
+    int64_t nt = (n + R - 1) / R, t = 0, size = n / nt + (n % nt > 0), ow = g->ow;
+    int64_t cout = j->cout;  /* locals: the stores into u could alias *j */
+    float *y = j->y + b->p0 * cout + c0;
+    int rows = 0;
+    for (int64_t s = 0; s < b->ns; s++)
+        for (int64_t oy = oa; oy < ob; oy++)
+            for (int64_t i = (s * b->nr + oy - b->oy0) * ow + xa, ie = i + xe - xa; i < ie; i++) {
+                u->a[rows] = base + origins[i];
+                u->c[rows] = y + i * cout;
+                if (++rows < size) continue;
+                u->rows = rows;
+                run_inside(j, u, k0, kn, in, tx, pf);
+                rows = 0;
+                t++;
+                size = n / nt + (t < n % nt);
+            }
+}
+
 /* the tiles of one block over reduction rows [k0, k0 + kn): plain ones over
  * its pixels, the rows whose windows have the same rows inside the input
- * together, in tiles of even size (a tile of one or two rows would wait on
- * its few accumulators); or sliding ones over each output row, its width
- * cut into even tiles */
+ * together, then each edge column's pixels over all the block's rows (their
+ * window rows the union of those rows', the band's zero rows read for the
+ * few at its top and bottom); or sliding ones over each output row, its
+ * width cut into even tiles */
 static void block_tiles(const gather_job *j, const block *b, const float *base, const int64_t *origins,
                         bb_uk_args *u, int64_t k0, int64_t kn, int64_t c0, ahead *pf)
 {
     const sweep *g = j->g;
-    int64_t in[2], next[2];
+    int64_t in[2], next[2], all[2] = {0, g->kw};
     if (!j->slide) {
-        int R = bb_uk_max_rows(j->v, u->nc);
+        int64_t cl, cr, rows[2] = {g->kh, 0}, tx[2];
+        edge_cols(j, &cl, &cr);
         for (int64_t oa = b->oy0, ob; oa < b->oy0 + b->nr; oa = ob) {
             inside_rows(g, oa, in);
             for (ob = oa + 1; ob < b->oy0 + b->nr; ob++) {
                 inside_rows(g, ob, next);
                 if (next[0] != in[0] || next[1] != in[1]) break;
             }
-            int64_t n = b->ns * (ob - oa) * g->ow, nt = (n + R - 1) / R, t = 0, size = n / nt + (n % nt > 0);
-            int64_t cout = j->cout;  /* locals: the stores into u could alias *j */
-            float *y = j->y + b->p0 * cout + c0;
-            int rows = 0;
-            for (int64_t s = 0; s < b->ns; s++)
-                for (int64_t i = (s * b->nr + oa - b->oy0) * g->ow, ie = i + (ob - oa) * g->ow; i < ie; i++) {
-                    u->a[rows] = base + origins[i];
-                    u->c[rows] = y + i * cout;
-                    if (++rows < size) continue;
-                    u->rows = rows;
-                    run_inside(j, u, k0, kn, in, pf);
-                    rows = 0;
-                    t++;
-                    size = n / nt + (t < n % nt);
-                }
+            pixel_tiles(j, b, base, origins, u, k0, kn, c0, pf, oa, ob, cl, g->ow - cr, in, all);
+            if (in[0] < in[1]) rows[0] = min64(rows[0], in[0]), rows[1] = max64(rows[1], in[1]);
+        }
+        for (int64_t e = 0; e < cl + cr; e++) {
+            int64_t ox = e < cl ? e : g->ow - cl - cr + e;
+            inside_cols(g, ox, tx);
+            pixel_tiles(j, b, base, origins, u, k0, kn, c0, pf, b->oy0, b->oy0 + b->nr, ox, ox + 1,
+                        rows[0] < rows[1] ? rows : all, tx);
         }
         return;
     }
@@ -413,7 +473,7 @@ static void block_tiles(const gather_job *j, const block *b, const float *base, 
             u->rows = (int)min64(R, g->ow - x0);
             u->a[0] = base + origins[row + x0];
             for (int r = 0; r < u->rows; r++) u->c[r] = j->y + (b->p0 + row + x0 + r) * j->cout + c0;
-            run_inside(j, u, k0, kn, in, pf);
+            run_inside(j, u, k0, kn, in, all, pf);
         }
     }
 }
@@ -589,10 +649,25 @@ static int unit_rows(const bb_conv2d *d, const wg_units *w, int64_t u, int64_t *
     return n;
 }
 
+/* The weight gradient's pixel blocks: the forward's, but one image each
+ * where several small images would share one and the windows reach the
+ * padding. A block of one image leaves out the pixels whose window row lies
+ * in the padding (wg_inside); one of several images keeps them: at 7x7, 2
+ * of every 21 window rows (one-image blocks: 103 to 115 GFLOP/s, stage 3 of
+ * ResNet-20, docs/PERFORMANCE.md). Smaller images would make the tiles'
+ * runs too short. */
+#define WG_ONE_IMAGE_PIXELS 32
+static sweep wgrad_sweep(const bb_conv2d *d, int64_t n)
+{
+    sweep g = forward_sweep(d, n, 1);
+    if (d->pad > 0 && g.rows_blk == g.oh && g.oh * g.ow >= WG_ONE_IMAGE_PIXELS) g.imgs_blk = 1;
+    return g;
+}
+
 /* the pixel blocks [lo, hi) of weight-gradient part `part` */
 static void part_blocks(const bb_conv2d *d, int64_t n, int64_t part, int64_t *lo, int64_t *hi)
 {
-    sweep g = forward_sweep(d, n, 1);
+    sweep g = wgrad_sweep(d, n);
     long long b_lo, b_hi;
     bb_split_range(nblocks(&g), (int)wg_parts(d, n), (int)part, &b_lo, &b_hi);
     *lo = b_lo;
@@ -642,7 +717,7 @@ static void weight_grad_rows(const bwd_job *j, int64_t part, int64_t u_lo, int64
     const int64_t *tab = p->tab;  /* a local: the stores into u could alias *p */
     wg_units w = units_of(d, j->v);
     int64_t r_lo = u_lo * w.R, r_hi = min64(u_hi * w.R, taps * d->cin);  /* the rows of plain tiles */
-    sweep g = forward_sweep(d, j->n, 1);
+    sweep g = wgrad_sweep(d, j->n);
     float *dwp = p->dwp + part * taps * d->cin * ldw;
     for (int64_t un = u_lo; zero && un < u_hi; un++)
         for (int i = 0, n = unit_rows(d, &w, un, rows); i < n; i++)
@@ -825,11 +900,12 @@ static int64_t dy_read_end(const sweep *g, int64_t bi)
 
 /* Both gradients on one thread, block by block: backward-data's block first
  * (its band copy reads that block's dy rows), then the weight gradient's
- * same block, which reads those rows again while they are still in cache
- * instead of in a pass of its own. The same sums in the same order as the
- * two passes; backward-data's tap offsets go to p->tab2 (the weight
- * gradient's are in p->tab). `need` is told before each block reads dy,
- * `rows` after each block of dx is final. */
+ * blocks of the same pixels (the same rows, or its images one by one),
+ * which read those rows again while they are still in cache instead of in a
+ * pass of its own. The same sums in the same order as the two passes;
+ * backward-data's tap offsets go to p->tab2 (the weight gradient's are in
+ * p->tab). `need` is told before each block reads dy, `rows` after each
+ * block of dx is final. */
 static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_rows *need, const bb_conv_rows *rows)
 {
     const bb_conv2d *d = j->d;
@@ -838,19 +914,18 @@ static void backward_by_blocks(const bwd_job *j, const sweep *dg, const bb_conv_
     pack_transposed(&j->pack, 0, d->kh * d->kw * d->cout);
     int slide = slide_of(j->v, dg, d->cin);
     tap_offsets(dg, slide, pd.tab);
-    gather_job gj = {dg, j->v, j->dy, j->pack.dst, NULL, j->pack.pw, d->cin, j->dx, !j->set, slide, &pd, 0, rows};
-    int64_t nu = units_of(d, j->v).n;
-    for (int64_t part = 0; part < wg_parts(d, j->n); part++) {
-        int64_t b_lo, b_hi;
-        part_blocks(d, j->n, part, &b_lo, &b_hi);
-        gj.end = b_hi;
-        for (int64_t bi = b_lo; bi < b_hi; bi++) {
-            if (need) {
-                block b = block_at(dg, bi);  /* the weight gradient's block: the same pixels */
-                need->done(need->arg, max64(dy_read_end(dg, bi), b.p0 + b.np));
-            }
-            gather_blocks(&gj, bi, bi + 1, 0);
-            weight_grad_rows(j, part, 0, nu, bi, bi + 1, b_hi, bi == b_lo, 0);
+    int64_t nb = nblocks(dg);
+    gather_job gj = {dg, j->v, j->dy, j->pack.dst, NULL, j->pack.pw, d->cin, j->dx, !j->set, slide, &pd, nb, rows};
+    int64_t nu = units_of(d, j->v).n, part = -1, p_lo = 0, p_hi = 0;
+    sweep wg = wgrad_sweep(d, j->n);
+    int whole = wg.rows_blk == wg.oh && wg.imgs_blk == 1;  /* else the blocks are backward-data's */
+    for (int64_t bi = 0; bi < nb; bi++) {
+        block b = block_at(dg, bi);
+        if (need) need->done(need->arg, max64(dy_read_end(dg, bi), b.p0 + b.np));
+        gather_blocks(&gj, bi, bi + 1, 0);
+        for (int64_t wb = whole ? b.s0 : bi; wb < (whole ? b.s0 + b.ns : bi + 1); wb++) {
+            while (wb >= p_hi) part_blocks(d, j->n, ++part, &p_lo, &p_hi);
+            weight_grad_rows(j, part, 0, nu, wb, wb + 1, p_hi, wb == p_lo, 0);
         }
     }
     weight_grad_total((void *)j, 0, d->kh * d->kw * d->cin, 0);
@@ -871,7 +946,7 @@ void bb_conv2d_nhwc_backward_team(const bb_conv2d *d, bb_uk_variant v, int64_t n
     bwd_job j = {d, v, n, x, dy, in, dx, dw, set_dx, &p,
                  {d, w, p.wq, gathers, panel_width(v, d->cin), gathers ? slide_of(v, &dg, d->cin) : 0}};
     if (dw) {
-        sweep g = forward_sweep(d, n, 1);
+        sweep g = wgrad_sweep(d, n);
         tap_offsets(&g, 0, p.tab);
     }
     if (dw && dx && threads == 1 && gathers && same_blocks(d, n)) {
