@@ -71,8 +71,9 @@ static sweep make_sweep(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, 
         if (min_blocks > 1) g.imgs_blk = max64(1, min64(g.imgs_blk, n / min_blocks));
         g.rows_blk = oh;
     } else {
+        int64_t most = max64(1, PIX_BLOCK / ow), nb = (oh + most - 1) / most;
         g.imgs_blk = 1;
-        g.rows_blk = max64(1, PIX_BLOCK / ow);
+        g.rows_blk = (oh + nb - 1) / nb;  /* even blocks: 28 rows as 4 x 7, not 3 x 9 + 1 */
     }
     g.band_rows = (g.rows_blk - 1) * st + kh;
     return g;
@@ -387,13 +388,16 @@ static void run_inside(const gather_job *j, bb_uk_args *u, int64_t k0, int64_t k
 
 /* Output columns whose windows reach the left (cl) and right (cr) padding,
  * tiled apart from the others when their runs stay long enough: a tile of
- * them skips the outside taps, one run per window row. */
+ * them skips the outside taps, one run per window row. With shorter runs
+ * (16 channels of 3x3 windows: 32 rows) the tiles' extra calls and
+ * accumulator loads cost what the skipped taps save. */
+#define EDGE_MIN_RUN 64
 static void edge_cols(const gather_job *j, int64_t *cl, int64_t *cr)
 {
     const sweep *g = j->g;
     int64_t tx[2];
     *cl = *cr = 0;
-    if (j->slide || g->kw == 1 || g->c < 8) return;
+    if (j->slide || (g->kw - 1) * g->c < EDGE_MIN_RUN) return;
     for (; *cl < g->ow; ++*cl) {
         inside_cols(g, *cl, tx);
         if (tx[0] == 0) break;
