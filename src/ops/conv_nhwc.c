@@ -211,7 +211,7 @@ static void *take(arena *a, size_t floats)
 
 /* shared buffers, then one band + origins slot per thread of the team */
 typedef struct {
-    float *wpk, *dwp, *dxpad, *wq;
+    float *wpk, *dwp, *wq;
     int64_t *tab, *tab2;
     float *slots;
     size_t slot_floats, band_len, panel_off, xt_off;
@@ -263,11 +263,6 @@ static sweep dgrad_sweep(const bb_conv2d *d, int64_t n, int64_t min_blocks)
 /* the gathers' blocks: four per thread when a team shares them */
 static int64_t team_blocks(int threads) { return threads > 1 ? 4 * (int64_t)threads : 1; }
 
-static size_t padded_len(const bb_conv2d *d, int64_t n)
-{
-    return (size_t)(n * (d->h + 2 * d->pad) * (d->w + 2 * d->pad) * d->cin);
-}
-
 /* the slots are sized for single-thread blocks, the largest of any team size */
 static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, arena *a)
 {
@@ -282,6 +277,7 @@ static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, are
         band = band > band_floats(&b) ? band : band_floats(&b);
         pix = max64(pix, block_pixels(&b));
     }
+    if (backward && !gather_dx(d) && band < BB_UK_MAXR * BB_UK_MAXC) band = BB_UK_MAXR * BB_UK_MAXC;  /* scatter's scratch */
     p.tab = take(a, 2 * (size_t)(backward ? max64(K, taps * d->cout) : K));  /* backward-data gathers over cout */
     if (!backward) {
         p.wpk = take(a, packed_floats(K, d->cout));
@@ -289,7 +285,6 @@ static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, are
         p.dwp = take(a, (size_t)(wg_parts(d, n) * K * round8(d->cout)));
         p.wq = take(a, packed_floats(taps * d->cout, d->cin));
         p.tab2 = take(a, 2 * (size_t)(taps * d->cout));
-        if (!gather_dx(d)) p.dxpad = take(a, padded_len(d, n));
     }
     arena one = {NULL, 0};
     take(&one, band);
@@ -840,48 +835,49 @@ static void backward_first(void *arg, int t, int nt)
 }
 
 /* any stride: every dy pixel of images [s0, s1) adds dy . w_tap into its
- * window of a padded dx, R pixels of one image at a time (the groups, and so
- * the order of additions into an element, depend on the shapes only) */
+ * window of dx (after zeroing it when set), R pixels of one image at a time
+ * (the groups, and so the order of additions into an element, depend on the
+ * shapes only); a tile row whose tap lands in the padding writes to the
+ * thread's scratch rows instead */
 static void data_grad_scatter(void *arg, int64_t s0, int64_t s1, int t)
 {
     const bwd_job *j = arg;
     const bb_conv2d *d = j->d;
     const parts *p = j->p;
-    int64_t hp = d->h + 2 * d->pad, wp = d->w + 2 * d->pad, pw = j->pack.pw;
-    int64_t taps = d->kh * d->kw, ohw = d->oh * d->ow, img = hp * wp * d->cin;
-    float *dxpad = p->dxpad;  /* a local: the stores into u could alias *p */
-    memset(dxpad + s0 * img, 0, (size_t)((s1 - s0) * img) * sizeof(float));
+    int64_t pw = j->pack.pw, taps = d->kh * d->kw, ohw = d->oh * d->ow, img = d->h * d->w * d->cin;
+    float *dx = j->dx, *scratch = band_of(p, t);  /* locals: the stores into u could alias *j and *p */
+    if (j->set) memset(dx + s0 * img, 0, (size_t)((s1 - s0) * img) * sizeof(float));
+    memset(scratch, 0, (size_t)(BB_UK_MAXR * BB_UK_MAXC) * sizeof(float));
     bb_uk_args u = {0};
     u.k = d->cout;
     u.acol = p->tab2;
     u.ldb = pw;
     u.accumulate = 1;
     int R = bb_uk_max_rows(j->v, (int)min64(bb_uk_cols(j->v), d->cin));
-    int64_t origin[BB_UK_MAXR];
+    int64_t iy0[BB_UK_MAXR], ix0[BB_UK_MAXR];
     for (int64_t s = s0; s < s1; s++)
         for (int64_t q0 = 0; q0 < ohw; q0 += R) {
             u.rows = (int)min64(R, ohw - q0);
             for (int r = 0; r < u.rows; r++) {
-                int64_t q = q0 + r, oy = q / d->ow, ox = q % d->ow;
-                origin[r] = ((s * hp + oy * d->stride) * wp + ox * d->stride) * d->cin;
+                int64_t q = q0 + r;
+                iy0[r] = q / d->ow * d->stride - d->pad;
+                ix0[r] = q % d->ow * d->stride - d->pad;
                 u.a[r] = j->dy + (s * ohw + q) * d->cout;
             }
             for (int64_t tp = 0; tp < taps; tp++) {
-                int64_t toff = ((tp / d->kw) * wp + tp % d->kw) * d->cin;
+                int64_t ky = tp / d->kw, kx = tp % d->kw;
                 for (int64_t c0 = 0; c0 < d->cin; c0 += bb_uk_cols(j->v)) {
                     u.nc = (int)min64(bb_uk_cols(j->v), d->cin - c0);
                     u.b = p->wq + packed_at(taps * d->cout, pw, tp * d->cout, c0);
-                    for (int r = 0; r < u.rows; r++) u.c[r] = dxpad + origin[r] + toff + c0;
+                    for (int r = 0; r < u.rows; r++) {
+                        int64_t iy = iy0[r] + ky, ix = ix0[r] + kx;
+                        u.c[r] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
+                                     ? dx + ((s * d->h + iy) * d->w + ix) * d->cin + c0
+                                     : scratch + r * BB_UK_MAXC;
+                    }
                     bb_uk_run(j->v, &u);
                 }
             }
-        }
-    for (int64_t s = s0; s < s1; s++)
-        for (int64_t y = 0; y < d->h; y++) {
-            const float *src = p->dxpad + ((s * hp + y + d->pad) * wp + d->pad) * d->cin;
-            float *dst = j->dx + (s * d->h + y) * d->w * d->cin;
-            if (j->set) memcpy(dst, src, (size_t)(d->w * d->cin) * sizeof(float));
-            else for (int64_t i = 0; i < d->w * d->cin; i++) dst[i] += src[i];
         }
 }
 
