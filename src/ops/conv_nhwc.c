@@ -5,8 +5,10 @@
  * tensor-sized padded copy is written and read back. Forward and stride-1
  * backward-data are one gather (backward-data convolves dy with the flipped,
  * transposed weights); strided backward-data scatters each output pixel's
- * contribution tap by tap into a padded dx; the weight gradient reduces over
- * the same pixel blocks as the forward (in one or two parts, by the shapes).
+ * contribution tap by tap into dx; the weight gradient reduces over the
+ * forward's pixel blocks (one image each where that leaves out padding rows;
+ * in one or two parts, by the shapes). Products with the zero padding are
+ * left out where whole runs of them line up (window rows, edge columns).
  * While a block's tiles run, the next block's input is prefetched into L2.
  * On one thread a stride-1 backward runs both gradients block by block, and
  * a caller may be told as rows of the output are final or before rows of dy
