@@ -279,7 +279,8 @@ static parts carve(const bb_conv2d *d, int64_t n, int backward, int threads, are
         band = band > band_floats(&b) ? band : band_floats(&b);
         pix = max64(pix, block_pixels(&b));
     }
-    if (backward && !gather_dx(d) && band < BB_UK_MAXR * BB_UK_MAXC) band = BB_UK_MAXR * BB_UK_MAXC;  /* scatter's scratch */
+    if (backward && !gather_dx(d) && band < BB_UK_MAXR * BB_UK_MAXC)
+        band = BB_UK_MAXR * BB_UK_MAXC;  /* the scatter's scratch rows */
     p.tab = take(a, 2 * (size_t)(backward ? max64(K, taps * d->cout) : K));  /* backward-data gathers over cout */
     if (!backward) {
         p.wpk = take(a, packed_floats(K, d->cout));
