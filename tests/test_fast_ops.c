@@ -272,6 +272,7 @@ static double conv_vs_reference(int64_t n, int64_t cin, int64_t h, int64_t w, in
     double worst = 0;
     for (int v = 0; v < BB_UK_NVARIANTS; v++) {
         if (!variant_runs((bb_uk_variant)v)) continue;
+        for (int64_t i = 0; i < yl; i++) yh[i] = 1e30f;  /* the forward writes every output */
         bb_conv2d_nhwc_forward(&d, (bb_uk_variant)v, n, xh, wt, yh, ws);
         bb_nhwc_to_nchw(n, cout, ohw, yh, fy);
         bb_nchw_to_nhwc(n, cin, h * w, dx0, dxh);
@@ -321,6 +322,7 @@ TEST(fast_conv_matches_reference)
         {2, 9, 6, 7, 16, 3, 3, 1, 0},     /* ... no padding (read in place), 9 channels: groups of 8 and 1 */
         {1, 8, 64, 64, 8, 3, 3, 1, 1},    /* 4096 pixels: the weight gradient sums two parts */
         {2, 16, 9, 10, 16, 5, 5, 1, 2},   /* two edge columns each side, tiled apart with their taps cut */
+        {1, 16, 2, 300, 8, 3, 5, 1, 3},   /* blocks of one row, some wholly in the padding: edge columns too */
         {1, 20, 5, 6, 100, 1, 1, 1, 0},   /* 100 columns: 64 + 36 (AVX-512: 3 vectors, the last masked) */
         /* ImageNet ResNet layers at their channel counts, reduced batch and spatial size */
         {1, 3, 30, 30, 64, 7, 7, 2, 3},   /* the 7x7/2 stem (224x224 -> 112x112 in the real network) */

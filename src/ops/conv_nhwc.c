@@ -448,7 +448,7 @@ static void block_tiles(const gather_job *j, const block *b, const float *base, 
     const sweep *g = j->g;
     int64_t in[2], next[2], all[2] = {0, g->kw};
     if (!j->slide) {
-        int64_t cl, cr, rows[2] = {g->kh, 0}, tx[2];
+        int64_t cl, cr, rows[2] = {g->kh, 0}, none[2] = {0, 0}, tx[2];  /* none: every window row outside */
         edge_cols(j, &cl, &cr);
         for (int64_t oa = b->oy0, ob; oa < b->oy0 + b->nr; oa = ob) {
             inside_rows(g, oa, in);
@@ -463,7 +463,7 @@ static void block_tiles(const gather_job *j, const block *b, const float *base, 
             int64_t ox = e < cl ? e : g->ow - cl - cr + e;
             inside_cols(g, ox, tx);
             pixel_tiles(j, b, base, origins, u, k0, kn, c0, pf, b->oy0, b->oy0 + b->nr, ox, ox + 1,
-                        rows[0] < rows[1] ? rows : all, tx);
+                        rows[0] < rows[1] ? rows : none, tx);
         }
         return;
     }
